@@ -1,0 +1,106 @@
+//! Prints the cost report of every spec the paper reports, then Tables 6 and 7 of the paper
+//! beside the counts `mobilenet!` made at compile time. Every number comes from the macro's
+//! constants.
+//!
+//! `cargo run --example costs` (add `-- --summary` for the side-by-side tables only).
+
+use mobilenet::runtime::PaperFigure;
+
+macro_rules! models {
+    ($($module:ident => $path:literal),* $(,)?) => {
+        $(mod $module { mobilenet::mobilenet!($path); })*
+        const MODELS: &[Model] = &[$(Model {
+            spec: $path,
+            name: $module::NAME,
+            report: $module::COST_REPORT,
+            mult_adds: $module::MULT_ADDS,
+            params: $module::PARAMS,
+            paper: $module::PAPER,
+            source: $module::PAPER_SOURCE,
+            top1: $module::PAPER_TOP1,
+        }),*];
+    };
+}
+
+struct Model {
+    spec: &'static str,
+    name: &'static str,
+    report: &'static str,
+    mult_adds: u64,
+    params: u64,
+    paper: &'static [PaperFigure],
+    source: &'static str,
+    top1: Option<f64>,
+}
+
+models! {
+    a100_224 => "specs/v1_alpha1_224.yaml",
+    a075_224 => "specs/v1_alpha0.75_224.yaml",
+    a050_224 => "specs/v1_alpha0.5_224.yaml",
+    a025_224 => "specs/v1_alpha0.25_224.yaml",
+    a100_192 => "specs/v1_alpha1_192.yaml",
+    a100_160 => "specs/v1_alpha1_160.yaml",
+    a100_128 => "specs/v1_alpha1_128.yaml",
+    a050_160 => "specs/v1_alpha0.5_160.yaml",
+    conv_224 => "specs/v1_conv_224.yaml",
+    shallow_224 => "specs/v1_shallow_224.yaml",
+}
+
+fn figure<'a>(m: &'a Model, what: &str) -> Option<&'a PaperFigure> {
+    m.paper.iter().find(|f| f.what == what)
+}
+
+fn millions(v: f64) -> String {
+    format!("{:.2}M", v / 1e6)
+}
+
+/// One row of a "paper vs computed" table.
+fn row(m: &Model) -> String {
+    let cell = |what: &str, counted: u64| match figure(m, what) {
+        Some(f) => format!("{} | {} | {:+.2}M", f.printed, millions(counted as f64), (counted as f64 - f.paper) / 1e6),
+        None => format!("- | {} | -", millions(counted as f64)),
+    };
+    format!(
+        "| {} | {} | {} | {} |",
+        m.name,
+        m.top1.map_or("-".to_string(), |t| format!("{t}%")),
+        cell("mult_adds", m.mult_adds),
+        cell("params", m.params)
+    )
+}
+
+fn table(title: &str, models: &[&Model]) {
+    println!("\n### {title}\n");
+    println!("| model | top-1 | mult-adds (paper) | counted | difference | params (paper) | counted | difference |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for m in models {
+        println!("{}", row(m));
+    }
+}
+
+fn main() {
+    let summary_only = std::env::args().any(|a| a == "--summary");
+    if !summary_only {
+        for m in MODELS {
+            println!("<!-- {} -->\n{}", m.spec, m.report);
+        }
+    }
+    let pick = |specs: &[&str]| -> Vec<&Model> {
+        specs.iter().filter_map(|s| MODELS.iter().find(|m| m.spec.ends_with(s))).collect()
+    };
+    println!("## The paper's tables beside the counts\n");
+    table(
+        "Table 6: width multiplier (resolution 224)",
+        &pick(&["v1_alpha1_224.yaml", "v1_alpha0.75_224.yaml", "v1_alpha0.5_224.yaml", "v1_alpha0.25_224.yaml"]),
+    );
+    table(
+        "Table 7: resolution (width multiplier 1)",
+        &pick(&["v1_alpha1_224.yaml", "v1_alpha1_192.yaml", "v1_alpha1_160.yaml", "v1_alpha1_128.yaml"]),
+    );
+    table(
+        "Tables 4, 5 and 9: the other variants",
+        &pick(&["v1_conv_224.yaml", "v1_shallow_224.yaml", "v1_alpha0.5_160.yaml"]),
+    );
+    let sources: Vec<String> = MODELS.iter().map(|m| format!("{}: {}", m.name, m.source)).collect();
+    println!("\nFigures quoted from: {}.", sources.join("; "));
+}

@@ -1,0 +1,528 @@
+//! The generator: reads a [`Compiled`] spec and writes the items `mobilenet!` expands to.
+//! It decides nothing about the model; every number it writes was computed by an earlier stage.
+//!
+//! Generated code names the runtime as `::mobilenet::runtime`, the facade crate users depend on.
+
+use crate::compile::{Compiled, Failed};
+use crate::cost::Cost;
+use crate::paper::group_digits;
+use crate::report::short;
+use crate::shapes::{fmt_shape, Layer};
+use crate::spec::{Activation, Kind, Padding, Spec};
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote};
+
+fn lit(v: usize) -> Literal {
+    Literal::usize_unsuffixed(v)
+}
+
+fn lit64(v: u64) -> Literal {
+    Literal::u64_suffixed(v)
+}
+
+fn runtime() -> TokenStream {
+    quote!(::mobilenet::runtime)
+}
+
+/// Keeps the compiler watching every spec file: proc macros are not re-run when a file they
+/// read changes, but `include_bytes!` makes the file a dependency of the crate.
+fn track_files(spec_files: &[std::path::PathBuf]) -> TokenStream {
+    let paths = spec_files.iter().filter_map(|p| std::fs::canonicalize(p).ok()).map(|p| p.to_string_lossy().into_owned());
+    quote!(#( const _: &[u8] = include_bytes!(#paths); )*)
+}
+
+fn field(i: usize) -> proc_macro2::Ident {
+    format_ident!("layer_{}", i)
+}
+
+fn activation_code(spec: &Spec) -> u8 {
+    match spec.activation {
+        Activation::Relu => 1,
+        Activation::Relu6 => 2,
+    }
+}
+
+/// The parameter type of a layer, if it has parameters.
+fn param_type(l: &Layer) -> Option<TokenStream> {
+    let rt = runtime();
+    let [kh, kw] = l.kernel.map(lit);
+    let cin = lit(l.input[2]);
+    let cout = lit(l.output[2]);
+    Some(match l.row.kind {
+        Kind::Conv if l.is_pointwise() => quote!(#rt::kernels::PointwiseParams<#cin, #cout>),
+        Kind::Conv => quote!(#rt::kernels::ConvParams<#kh, #kw, #cin, #cout>),
+        Kind::ConvDw => quote!(#rt::kernels::DepthwiseParams<#kh, #kw, #cin>),
+        Kind::Fc => quote!(#rt::kernels::FcParams<#cin, #cout>),
+        Kind::AvgPool | Kind::Softmax => return None,
+    })
+}
+
+/// PyTorch shape of a layer's weight tensor.
+fn torch_shape(l: &Layer) -> Vec<usize> {
+    let [kh, kw] = l.kernel;
+    match l.row.kind {
+        Kind::Conv => vec![l.output[2], l.input[2], kh, kw],
+        Kind::ConvDw => vec![l.input[2], 1, kh, kw],
+        Kind::Fc => vec![l.output[2], l.input[2]],
+        Kind::AvgPool | Kind::Softmax => vec![],
+    }
+}
+
+/// The kernel call of one layer: literal shapes, reading `src`, writing `dst`.
+fn kernel_call(l: &Layer, i: usize, act: u8, src: &TokenStream, dst: &TokenStream) -> TokenStream {
+    let rt = runtime();
+    let f = field(i);
+    let [h, w, cin] = l.input.map(lit);
+    let [oh, ow, cout] = l.output.map(lit);
+    let [kh, kw] = l.kernel.map(lit);
+    let [pt, pl] = l.pad_top_left.map(lit);
+    let s = lit(l.row.stride);
+    let hw = lit(l.input[0] * l.input[1]);
+    match l.row.kind {
+        Kind::Conv if l.is_pointwise() => quote!(#rt::kernels::pointwise::<#hw, #cin, #cout, #act>(#src, #dst, &w.#f);),
+        Kind::Conv => quote!(#rt::kernels::conv2d::<#h, #w, #cin, #oh, #ow, #cout, #kh, #kw, #s, #pt, #pl, #act>(#src, #dst, &w.#f);),
+        Kind::ConvDw => quote!(#rt::kernels::depthwise::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s, #pt, #pl, #act>(#src, #dst, &w.#f);),
+        Kind::AvgPool => quote!(#rt::kernels::avg_pool::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s>(#src, #dst);),
+        Kind::Fc => quote!(#rt::kernels::fc::<#cin, #cout>(#src, #dst, &w.#f);),
+        Kind::Softmax => quote!(#rt::kernels::softmax::<#cin>(#src, #dst);),
+    }
+}
+
+fn layer_info(l: &Layer, c: &Cost) -> TokenStream {
+    let rt = runtime();
+    let name = &l.name;
+    let kind = match l.row.kind {
+        Kind::Conv => quote!(Conv),
+        Kind::ConvDw => quote!(ConvDw),
+        Kind::AvgPool => quote!(AvgPool),
+        Kind::Fc => quote!(Fc),
+        Kind::Softmax => quote!(Softmax),
+    };
+    let stride = lit(l.row.stride);
+    let [kh, kw] = l.kernel.map(lit);
+    let [pt, pl] = l.pad_top_left.map(lit);
+    let [ih, iw, ic] = l.input.map(lit);
+    let [oh, ow, oc] = l.output.map(lit);
+    let (params, stored, madds) = (lit64(c.params), lit64(c.stored), lit64(c.mult_adds));
+    quote!(#rt::LayerInfo {
+        name: #name,
+        kind: #rt::LayerKind::#kind,
+        stride: #stride,
+        kernel: [#kh, #kw],
+        pad_top_left: [#pt, #pl],
+        input: [#ih, #iw, #ic],
+        output: [#oh, #ow, #oc],
+        params: #params,
+        stored_params: #stored,
+        mult_adds: #madds,
+    })
+}
+
+/// Everything `mobilenet!` expands to for a valid spec.
+pub fn generate(c: &Compiled) -> TokenStream {
+    let rt = runtime();
+    let s = &c.spec;
+    let t = &c.totals;
+    let plan = &c.plan;
+    let act = activation_code(s);
+    let name = &s.name;
+    let [ih, iw, ic] = plan.input;
+    let input_len = lit(ih * iw * ic);
+    let classes = lit(s.classes);
+    let arena_len = lit(t.arena_len());
+    let a_len = lit(t.arena[0]);
+    let (madds, flops, params, stored) =
+        (lit64(t.total.mult_adds), lit64(2 * t.total.mult_adds), lit64(t.total.params), lit64(t.total.stored));
+    let infos = plan.layers.iter().zip(&t.layers).map(|(l, c)| layer_info(l, c));
+    let report = &c.report;
+    let track = track_files(&s.files);
+    let eps = s.bn_eps as f32;
+    let padding = match s.padding {
+        Padding::Symmetric => quote!(Symmetric),
+        Padding::TfSame => quote!(TfSame),
+    };
+    let activation = match s.activation {
+        Activation::Relu => quote!(Relu),
+        Activation::Relu6 => quote!(Relu6),
+    };
+    let probabilities = plan.layers.last().is_some_and(|l| l.row.kind == Kind::Softmax);
+    let output_doc = if probabilities { "class probabilities (the table ends with softmax)" } else { "logits (the table ends without softmax)" };
+    let headline = format!(
+        "`{name}`: {} image in, {} {output_doc}; {} mult-adds, {} parameters.",
+        fmt_shape(plan.input),
+        s.classes,
+        short(t.total.mult_adds),
+        short(t.total.params)
+    );
+
+    let with_params: Vec<(usize, &Layer, TokenStream)> =
+        plan.layers.iter().enumerate().filter_map(|(i, l)| param_type(l).map(|ty| (i, l, ty))).collect();
+    let fields = with_params.iter().map(|(i, l, ty)| {
+        let f = field(*i);
+        let doc = format!("Row {} ({}), tensors `{}.*`.", l.row.number, l.row.kind.as_str(), l.name);
+        quote!(#[doc = #doc] #f: #ty,)
+    });
+    let field_names: Vec<_> = with_params.iter().map(|(i, _, _)| field(*i)).collect();
+    let loads = with_params.iter().map(|(i, l, _)| {
+        let f = field(*i);
+        let prefix = &l.name;
+        let weight_name = format!("{prefix}.weight");
+        let shape = torch_shape(l).into_iter().map(lit);
+        let read = match l.row.kind {
+            Kind::Fc => quote!(reader.fc(#prefix, [#(#shape),*])?),
+            _ => quote!(reader.conv_bn(#prefix, [#(#shape),*], #eps)?),
+        };
+        quote! {
+            let folded = #read;
+            let #f = #rt::kernels::Params::new(&folded.weight, &folded.bias)
+                .ok_or_else(|| #rt::WeightsError::Pack { tensor: #weight_name.to_string() })?;
+        }
+    });
+    let saves = with_params.iter().map(|(i, l, _)| {
+        let f = field(*i);
+        let prefix = &l.name;
+        let shape = torch_shape(l).into_iter().map(lit);
+        let (weight, bias) = (quote!(weight), quote!(bias));
+        let unpack = quote!(let (#weight, #bias) = #rt::kernels::Params::unpack(&self.#f); let folded = #rt::weights::Folded { weight, bias };);
+        match l.row.kind {
+            Kind::Fc => quote!({ #unpack #rt::weights::insert_fc(&mut set, #prefix, [#(#shape),*], &folded); }),
+            _ => quote!({ #unpack #rt::weights::insert_conv_bn(&mut set, #prefix, [#(#shape),*], &folded, #eps); }),
+        }
+    });
+
+    // Layer i writes buffer i % 2 and reads the other; layer 0 reads the image.
+    let calls = plan.layers.iter().enumerate().map(|(i, l)| {
+        let src = if i == 0 { quote!(&input[..]) } else if i % 2 == 1 { quote!(&*a) } else { quote!(&*b) };
+        let dst = if i % 2 == 0 { quote!(&mut *a) } else { quote!(&mut *b) };
+        let call = kernel_call(l, i, act, &src, &dst);
+        let comment = format!("row {}: {} {} -> {}", l.row.number, l.row.kind.as_str(), fmt_shape(l.input), fmt_shape(l.output));
+        quote!(#[doc = #comment] #call)
+    });
+    let last = plan.layers.len().saturating_sub(1);
+    let result = if last % 2 == 0 { quote!(a) } else { quote!(b) };
+    let timed_calls = plan.layers.iter().enumerate().map(|(i, l)| {
+        let src = if i == 0 { quote!(&input[..]) } else if i % 2 == 1 { quote!(&*a) } else { quote!(&*b) };
+        let dst = if i % 2 == 0 { quote!(&mut *a) } else { quote!(&mut *b) };
+        let call = kernel_call(l, i, act, &src, &dst);
+        let ii = lit(i);
+        quote!({ let start = ::std::time::Instant::now(); #call times[#ii] += start.elapsed(); })
+    });
+    let inspected_calls = plan.layers.iter().enumerate().map(|(i, l)| {
+        let src = if i == 0 { quote!(&input[..]) } else if i % 2 == 1 { quote!(&*a) } else { quote!(&*b) };
+        let dst = if i % 2 == 0 { quote!(&mut *a) } else { quote!(&mut *b) };
+        let call = kernel_call(l, i, act, &src, &dst);
+        let (ii, len) = (lit(i), lit(l.output.iter().product()));
+        let buf = if i % 2 == 0 { quote!(a) } else { quote!(b) };
+        quote!({ #call each(#ii, &#buf[..#len]); })
+    });
+    let nlayers = lit(plan.layers.len());
+
+    let figures = c.verdicts.iter().map(|v| {
+        let what = match &v.figure.group {
+            None => measure_key(v.figure.measure).to_string(),
+            Some(g) => format!("{g} {}", measure_key(v.figure.measure)),
+        };
+        let percent = v.figure.group.is_some();
+        let printed = &v.figure.printed.text;
+        let (paper, counted, allowed) = (v.figure.printed.value, v.counted, v.allowed);
+        let note = v.figure.note.clone().unwrap_or_default();
+        quote!(#rt::PaperFigure { what: #what, percent: #percent, printed: #printed, paper: #paper, counted: #counted, allowed: #allowed, note: #note })
+    });
+    let paper_source = s.paper.as_ref().and_then(|p| p.source.clone()).unwrap_or_default();
+    let paper_top1 = match s.paper.as_ref().and_then(|p| p.top1) {
+        Some(t) => quote!(::core::option::Option::Some(#t)),
+        None => quote!(::core::option::Option::None),
+    };
+    let docs = Docs::new(c);
+    let (d_name, d_shape, d_len, d_classes, d_madds, d_flops, d_params, d_stored, d_arena, d_layers, d_report) = (
+        docs.name, docs.shape, docs.len, docs.classes, docs.madds, docs.flops, docs.params, docs.stored, docs.arena, docs.layers, docs.report,
+    );
+    let weights_doc = format!("The parameters of {headline}\n\nBatch norm is folded into the convolutions and every layer is packed for its kernel when the weights are loaded. Share them between models with an `Arc`.");
+    let model_doc = format!("{headline}\n\nOwns {} f32 activations (`ARENA_LEN`), allocated once by [`Model::new`]; `forward` allocates nothing.", group_digits(t.arena_len() as i64));
+
+    quote! {
+        #track
+        #[doc = #d_name] pub const NAME: &str = #name;
+        #[doc = #d_shape] pub const INPUT_SHAPE: [usize; 3] = [#ih, #iw, #ic];
+        #[doc = #d_len] pub const INPUT_LEN: usize = #input_len;
+        #[doc = #d_classes] pub const NUM_CLASSES: usize = #classes;
+        #[doc = #d_madds] pub const MULT_ADDS: u64 = #madds;
+        #[doc = #d_flops] pub const FLOPS: u64 = #flops;
+        #[doc = #d_params] pub const PARAMS: u64 = #params;
+        #[doc = #d_stored] pub const STORED_PARAMS: u64 = #stored;
+        #[doc = #d_arena] pub const ARENA_LEN: usize = #arena_len;
+        #[doc = #d_layers] pub const LAYERS: &[#rt::LayerInfo] = &[#(#infos),*];
+        #[doc = #d_report] pub const COST_REPORT: &str = #report;
+        /// The paper's figures this spec quotes, each with the count it was checked against.
+        pub const PAPER: &[#rt::PaperFigure] = &[#(#figures),*];
+        /// Where in the paper `PAPER`'s figures are printed (`""` if the spec quotes none).
+        pub const PAPER_SOURCE: &str = #paper_source;
+        /// ImageNet top-1 accuracy the paper reports for this model, if the spec quotes it.
+        pub const PAPER_TOP1: ::core::option::Option<f64> = #paper_top1;
+        /// Padding convention of every convolution.
+        pub const PADDING: #rt::Padding = #rt::Padding::#padding;
+        /// Activation after every batch-normalised convolution.
+        pub const ACTIVATION: #rt::Activation = #rt::Activation::#activation;
+        /// Batch-norm epsilon used when folding.
+        pub const BN_EPS: f32 = #eps;
+        /// Whether `forward` returns probabilities (the table ends with softmax) or logits.
+        pub const OUTPUTS_PROBABILITIES: bool = #probabilities;
+
+        #[doc = #weights_doc]
+        pub struct Weights { #(#fields)* }
+
+        impl Weights {
+            /// Builds the weights from named tensors (PyTorch layouts; see the README for names).
+            ///
+            /// # Errors
+            /// A missing or unexpected tensor, a wrong shape, or a non-finite value, named.
+            pub fn from_tensors(set: &#rt::weights::TensorSet) -> ::core::result::Result<Self, #rt::WeightsError> {
+                let mut reader = #rt::weights::TensorReader::new(set);
+                #(#loads)*
+                reader.finish()?;
+                Ok(Self { #(#field_names),* })
+            }
+
+            /// Parses a safetensors file's bytes (f32, f16 or bf16 tensors).
+            ///
+            /// # Errors
+            /// As [`Weights::from_tensors`], and for bytes that are not a safetensors file.
+            pub fn from_safetensors(bytes: &[u8]) -> ::core::result::Result<Self, #rt::WeightsError> {
+                Self::from_tensors(&#rt::weights::TensorSet::from_safetensors(bytes)?)
+            }
+
+            /// Loads weights compiled into the binary (`include_bytes!`); the bytes are read once.
+            ///
+            /// # Errors
+            /// As [`Weights::from_safetensors`].
+            pub fn from_static(bytes: &'static [u8]) -> ::core::result::Result<Self, #rt::WeightsError> {
+                Self::from_safetensors(bytes)
+            }
+
+            /// Reads a safetensors file.
+            ///
+            /// # Errors
+            /// An unreadable file (named), and as [`Weights::from_safetensors`].
+            pub fn load(path: impl AsRef<::std::path::Path>) -> ::core::result::Result<Self, #rt::WeightsError> {
+                Self::from_safetensors(&#rt::weights::read_file(path.as_ref())?)
+            }
+
+            /// Deterministic He-initialised weights (with non-trivial batch norm) for demos, tests
+            /// and benchmarks: the same seed gives the same weights on every machine.
+            pub fn random(seed: u64) -> Self {
+                match Self::from_tensors(&#rt::weights::random_tensors(LAYERS, seed)) {
+                    Ok(w) => w,
+                    Err(e) => unreachable!("random weights were refused, a bug in mobilenet-runtime: {e}"),
+                }
+            }
+
+            /// The weights as named tensors. Batch norm stays folded: each convolution's BN is written as
+            /// the identity for `BN_EPS`, so loading the result gives this model back to f32 rounding.
+            pub fn to_tensors(&self) -> #rt::weights::TensorSet {
+                let mut set = #rt::weights::TensorSet::new();
+                #(#saves)*
+                set
+            }
+
+            /// Writes [`Weights::to_tensors`] as a safetensors file.
+            ///
+            /// # Errors
+            /// If the file cannot be written (named).
+            pub fn save_safetensors(&self, path: impl AsRef<::std::path::Path>) -> ::core::result::Result<(), #rt::WeightsError> {
+                let path = path.as_ref();
+                let bytes = self.to_tensors().to_safetensors()?;
+                ::std::fs::write(path, bytes).map_err(|source| #rt::WeightsError::Io { path: path.to_path_buf(), source })
+            }
+        }
+
+        #[doc = #model_doc]
+        pub struct Model {
+            weights: ::std::sync::Arc<Weights>,
+            arena: ::std::boxed::Box<[f32]>,
+        }
+
+        impl ::core::clone::Clone for Model {
+            /// Shares the weights and allocates a fresh activation arena.
+            fn clone(&self) -> Self {
+                Self::new(::std::sync::Arc::clone(&self.weights))
+            }
+        }
+
+        impl Model {
+            /// A model over `weights` (an owned [`Weights`] or a shared `Arc<Weights>`), with its
+            /// activation arena allocated once, here.
+            pub fn new(weights: impl Into<::std::sync::Arc<Weights>>) -> Self {
+                Self { weights: weights.into(), arena: ::std::vec![0.0f32; ARENA_LEN].into_boxed_slice() }
+            }
+
+            /// The weights this model runs.
+            pub fn weights(&self) -> &::std::sync::Arc<Weights> {
+                &self.weights
+            }
+
+            /// Runs the network on one H x W x C image (row-major HWC, `INPUT_SHAPE`) and returns
+            #[doc = #output_doc]
+            /// Allocates nothing.
+            pub fn forward(&mut self, input: &[f32; INPUT_LEN]) -> &[f32; NUM_CLASSES] {
+                let w = &*self.weights;
+                let (a, b) = self.arena.split_at_mut(#a_len);
+                #(#calls)*
+                #rt::interop::array_ref::<NUM_CLASSES>(#result)
+            }
+
+            /// [`Model::forward`], adding each layer's wall time to `times[layer]` (for profiling).
+            pub fn forward_timed(&mut self, input: &[f32; INPUT_LEN], times: &mut [::std::time::Duration; #nlayers]) -> &[f32; NUM_CLASSES] {
+                let w = &*self.weights;
+                let (a, b) = self.arena.split_at_mut(#a_len);
+                #(#timed_calls)*
+                #rt::interop::array_ref::<NUM_CLASSES>(#result)
+            }
+
+            /// [`Model::forward`], handing each layer's output (H x W x C, NHWC) to `each` as it is
+            /// computed: for checking a layer against a reference, or looking inside the network.
+            pub fn forward_inspect(&mut self, input: &[f32; INPUT_LEN], mut each: impl FnMut(usize, &[f32])) -> &[f32; NUM_CLASSES] {
+                let w = &*self.weights;
+                let (a, b) = self.arena.split_at_mut(#a_len);
+                #(#inspected_calls)*
+                #rt::interop::array_ref::<NUM_CLASSES>(#result)
+            }
+
+            /// Classifies one image given as an H x W x C ndarray view (any strides).
+            ///
+            /// # Errors
+            /// If the view's shape is not `INPUT_SHAPE`.
+            pub fn predict(&mut self, image: #rt::ndarray::ArrayView3<'_, f32>) -> ::core::result::Result<#rt::ndarray::Array1<f32>, #rt::interop::InputError> {
+                #rt::interop::predict(self, image)
+            }
+
+            /// Classifies a batch of N x H x W x C images, spreading them over every core.
+            ///
+            /// # Errors
+            /// If the images' shape is not N x `INPUT_SHAPE`.
+            pub fn predict_batch(&self, images: #rt::ndarray::ArrayView4<'_, f32>) -> ::core::result::Result<#rt::ndarray::Array2<f32>, #rt::interop::InputError> {
+                #rt::interop::predict_batch(self, images)
+            }
+        }
+
+        impl #rt::interop::Network for Model {
+            const INPUT_SHAPE: [usize; 3] = INPUT_SHAPE;
+            const NUM_CLASSES: usize = NUM_CLASSES;
+            fn run(&mut self, input: &[f32], output: &mut [f32]) {
+                let input: &[f32; INPUT_LEN] = #rt::interop::array_ref::<INPUT_LEN>(input);
+                output[..NUM_CLASSES].copy_from_slice(self.forward(input));
+            }
+        }
+    }
+}
+
+fn measure_key(m: crate::spec::Measure) -> &'static str {
+    match m {
+        crate::spec::Measure::MultAdds => crate::symbol::paper::MULT_ADDS,
+        crate::spec::Measure::Params => crate::symbol::paper::PARAMS,
+    }
+}
+
+/// Doc comments of the constants, each with its headline figure.
+struct Docs {
+    name: String,
+    shape: String,
+    len: String,
+    classes: String,
+    madds: String,
+    flops: String,
+    params: String,
+    stored: String,
+    arena: String,
+    layers: String,
+    report: String,
+}
+
+impl Docs {
+    fn new(c: &Compiled) -> Self {
+        let t = &c.totals;
+        let paper_for = |m: crate::spec::Measure| {
+            c.verdicts
+                .iter()
+                .find(|v| v.figure.group.is_none() && v.figure.measure == m)
+                .map(|v| format!(" The paper prints {} ({}).", v.figure.printed.text, c.spec.paper.as_ref().and_then(|p| p.source.clone()).unwrap_or_default()))
+                .unwrap_or_default()
+        };
+        Docs {
+            name: format!("Model name from the spec: `{}`.", c.spec.name),
+            shape: format!("Image shape, height x width x channels: {}.", fmt_shape(c.plan.input)),
+            len: format!("f32 values in one image: {}.", group_digits(c.plan.input.iter().product::<usize>() as i64)),
+            classes: format!("Number of classes: {}.", c.spec.classes),
+            madds: format!(
+                "Multiply-adds of one image, convolutions and fc (the paper's convention): {} ({}).{}",
+                group_digits(t.total.mult_adds as i64),
+                short(t.total.mult_adds),
+                paper_for(crate::spec::Measure::MultAdds)
+            ),
+            flops: format!("Floating-point operations of one image, two per multiply-add: {}.", group_digits(2 * t.total.mult_adds as i64)),
+            params: format!(
+                "Weights, without biases and batch norm (the paper's convention): {} ({}).{}",
+                group_digits(t.total.params as i64),
+                short(t.total.params),
+                paper_for(crate::spec::Measure::Params)
+            ),
+            stored: format!("Numbers a weights file holds, batch norm and biases included: {}.", group_digits(t.total.stored as i64)),
+            arena: format!("f32 activations the forward pass uses, planned from the shapes: {}.", group_digits(t.arena_len() as i64)),
+            layers: format!("The {} layers after `repeat` and the multipliers, with shapes and costs.", c.plan.layers.len()),
+            report: "The Markdown cost report: every layer, the Table 2 breakdown, totals and the paper check.".to_string(),
+        }
+    }
+}
+
+/// What `mobilenet!` expands to when the spec is wrong: every error, spanned at the path
+/// literal, and stubs of the items so that uses of them do not bury the real error.
+pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
+    let rt = runtime();
+    let mut errors = TokenStream::new();
+    for d in &f.diagnostics {
+        errors.extend(syn::Error::new(span, d.to_string()).to_compile_error());
+    }
+    let (ih, iw, ic, classes) = match &f.spec {
+        Some(s) => (s.resolution, s.resolution * s.input[1] / s.input[0].max(1), s.input[2], s.classes),
+        None => (0, 0, 0, 0),
+    };
+    let (ih, iw, ic, classes) = (lit(ih), lit(iw), lit(ic), lit(classes));
+    let track = track_files(&f.spec.as_ref().map(|s| s.files.clone()).unwrap_or_default());
+    quote! {
+        #errors
+        #track
+        pub const NAME: &str = "";
+        pub const INPUT_SHAPE: [usize; 3] = [#ih, #iw, #ic];
+        pub const INPUT_LEN: usize = #ih * #iw * #ic;
+        pub const NUM_CLASSES: usize = #classes;
+        pub const MULT_ADDS: u64 = 0;
+        pub const FLOPS: u64 = 0;
+        pub const PARAMS: u64 = 0;
+        pub const STORED_PARAMS: u64 = 0;
+        pub const ARENA_LEN: usize = 0;
+        pub const LAYERS: &[#rt::LayerInfo] = &[];
+        pub const COST_REPORT: &str = "";
+        pub const PAPER: &[#rt::PaperFigure] = &[];
+        pub const PAPER_SOURCE: &str = "";
+        pub const PAPER_TOP1: ::core::option::Option<f64> = ::core::option::Option::None;
+        pub const OUTPUTS_PROBABILITIES: bool = true;
+        pub struct Weights;
+        #[allow(unused_variables)]
+        impl Weights {
+            pub fn from_tensors(set: &#rt::weights::TensorSet) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
+            pub fn from_safetensors(bytes: &[u8]) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
+            pub fn from_static(bytes: &'static [u8]) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
+            pub fn load(path: impl AsRef<::std::path::Path>) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
+            pub fn random(seed: u64) -> Self { unreachable!() }
+            pub fn to_tensors(&self) -> #rt::weights::TensorSet { unreachable!() }
+            pub fn save_safetensors(&self, path: impl AsRef<::std::path::Path>) -> ::core::result::Result<(), #rt::WeightsError> { unreachable!() }
+        }
+        pub struct Model;
+        #[allow(unused_variables)]
+        impl Model {
+            pub fn new(weights: impl Into<::std::sync::Arc<Weights>>) -> Self { unreachable!() }
+            pub fn forward(&mut self, input: &[f32; INPUT_LEN]) -> &[f32; NUM_CLASSES] { unreachable!() }
+            pub fn predict(&mut self, image: #rt::ndarray::ArrayView3<'_, f32>) -> ::core::result::Result<#rt::ndarray::Array1<f32>, #rt::interop::InputError> { unreachable!() }
+            pub fn predict_batch(&self, images: #rt::ndarray::ArrayView4<'_, f32>) -> ::core::result::Result<#rt::ndarray::Array2<f32>, #rt::interop::InputError> { unreachable!() }
+        }
+    }
+}

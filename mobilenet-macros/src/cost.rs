@@ -1,0 +1,141 @@
+//! The cost model: multiply-adds and parameters per layer, counted as the paper counts them.
+//!
+//! Mult-adds cover convolutions and the fc layer (pooling, batch norm, ReLU and softmax are not
+//! counted); parameters are convolution and fc weights only, no biases and no batch norm. That
+//! convention reproduces Table 2's shares to the digit. `stored` counts what a weights file
+//! holds on top of that: four batch-norm vectors per convolution and the fc bias.
+
+use crate::shapes::{Layer, Plan};
+use crate::spec::Kind;
+
+/// Costs of one layer.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// Weights, the paper's convention.
+    pub params: u64,
+    /// Every stored number (BN and bias included).
+    pub stored: u64,
+    /// Multiply-adds, the paper's convention.
+    pub mult_adds: u64,
+}
+
+/// The layer groups of Table 2, named as specs name them in `paper.breakdown`.
+pub fn group(layer: &Layer) -> Option<String> {
+    let [kh, kw] = layer.kernel;
+    match layer.row.kind {
+        Kind::Conv => Some(format!("conv_{kh}x{kw}")),
+        Kind::ConvDw => Some(format!("conv_dw_{kh}x{kw}")),
+        Kind::Fc => Some("fc".to_string()),
+        Kind::AvgPool | Kind::Softmax => None,
+    }
+}
+
+/// Counts one layer.
+pub fn layer_cost(layer: &Layer) -> Cost {
+    let [kh, kw] = layer.kernel.map(|k| k as u64);
+    let [_, _, cin] = layer.input.map(|x| x as u64);
+    let [oh, ow, cout] = layer.output.map(|x| x as u64);
+    match layer.row.kind {
+        Kind::Conv => {
+            let params = kh * kw * cin * cout;
+            Cost { params, stored: params + 4 * cout, mult_adds: params * oh * ow }
+        }
+        Kind::ConvDw => {
+            let params = kh * kw * cin;
+            Cost { params, stored: params + 4 * cin, mult_adds: params * oh * ow }
+        }
+        Kind::Fc => {
+            let params = cin * cout;
+            Cost { params, stored: params + cout, mult_adds: params }
+        }
+        Kind::AvgPool | Kind::Softmax => Cost::default(),
+    }
+}
+
+/// Totals of a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Totals {
+    /// Per layer, in order.
+    pub layers: Vec<Cost>,
+    /// Sum of all layers.
+    pub total: Cost,
+    /// Sum per Table 2 group, in order of first appearance.
+    pub groups: Vec<(String, Cost)>,
+    /// f32 elements of the two ping-pong activation buffers the forward pass uses.
+    pub arena: [usize; 2],
+}
+
+impl Totals {
+    /// Activation memory in f32 elements.
+    pub fn arena_len(&self) -> usize {
+        self.arena[0] + self.arena[1]
+    }
+}
+
+/// Counts every layer and plans the activation buffers.
+pub fn count(plan: &Plan) -> Totals {
+    let layers: Vec<Cost> = plan.layers.iter().map(layer_cost).collect();
+    let mut total = Cost::default();
+    let mut groups: Vec<(String, Cost)> = Vec::new();
+    for (layer, c) in plan.layers.iter().zip(&layers) {
+        total.params += c.params;
+        total.stored += c.stored;
+        total.mult_adds += c.mult_adds;
+        if let Some(g) = group(layer) {
+            match groups.iter_mut().find(|(name, _)| *name == g) {
+                Some((_, sum)) => {
+                    sum.params += c.params;
+                    sum.stored += c.stored;
+                    sum.mult_adds += c.mult_adds;
+                }
+                None => groups.push((g, *c)),
+            }
+        }
+    }
+    Totals { layers, total, groups, arena: arena_plan(plan) }
+}
+
+/// Sizes of the two buffers layers alternate between: layer `i` writes buffer `i % 2` and
+/// reads the other (layer 0 reads the caller's image directly).
+pub fn arena_plan(plan: &Plan) -> [usize; 2] {
+    let mut sizes = [0usize; 2];
+    for (i, l) in plan.layers.iter().enumerate() {
+        let n = l.output.iter().product::<usize>();
+        sizes[i % 2] = sizes[i % 2].max(n);
+    }
+    sizes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::Diagnostics;
+    use std::path::Path;
+
+    fn totals(text: &str) -> Totals {
+        let spec = crate::spec::load(Path::new("s.yaml"), "s.yaml", &crate::spec::tests::mem(&[("s.yaml", text)])).unwrap();
+        let mut ds = Diagnostics::new();
+        let plan = infer_ok(&spec, &mut ds);
+        count(&plan)
+    }
+
+    fn infer_ok(spec: &crate::spec::Spec, ds: &mut Diagnostics) -> Plan {
+        let p = crate::shapes::infer(spec, ds);
+        std::mem::take(ds).into_result(p).unwrap().unwrap()
+    }
+
+    #[test]
+    fn small_spec_by_hand() {
+        let t = totals(crate::spec::tests::SMALL);
+        // conv 3x3x3x8 on a 4x4 output; dw 3x3x8 and pw 8x8 twice on 4x4; fc 8x10.
+        assert_eq!(t.layers[0], Cost { params: 216, stored: 216 + 32, mult_adds: 216 * 16 });
+        assert_eq!(t.layers[1].mult_adds, 72 * 16);
+        assert_eq!(t.layers[2].params, 64);
+        assert_eq!(t.layers[6], Cost { params: 80, stored: 90, mult_adds: 80 });
+        assert_eq!(t.total.params, 216 + 2 * (72 + 64) + 80);
+        let names: Vec<_> = t.groups.iter().map(|(g, _)| g.as_str()).collect();
+        assert_eq!(names, ["conv_3x3", "conv_dw_3x3", "conv_1x1", "fc"]);
+        // 4x4x8 = 128 is the largest map in both buffers.
+        assert_eq!(t.arena, [128, 128]);
+    }
+}

@@ -1,0 +1,149 @@
+//! The human-readable cost report (Markdown), emitted as `COST_REPORT`.
+
+use crate::compile::Compiled;
+use crate::paper::{fmt_amount, group_digits};
+use crate::shapes::{fmt_shape, Layer};
+use crate::spec::{Activation, Kind, Padding};
+use std::fmt::Write;
+
+/// `568.74M` / `4.21M` / `41.0K`: a count at a glance.
+pub fn short(v: u64) -> String {
+    let v = v as f64;
+    if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1}K", v / 1e3)
+    } else {
+        format!("{v}")
+    }
+}
+
+fn filter(l: &Layer) -> String {
+    let [kh, kw] = l.kernel;
+    match l.row.kind {
+        Kind::Conv => format!("{kh}x{kw}x{}x{}", l.input[2], l.output[2]),
+        Kind::ConvDw => format!("{kh}x{kw}x{} dw", l.input[2]),
+        Kind::AvgPool => format!("pool {kh}x{kw}"),
+        Kind::Fc => format!("{}x{}", l.input[2], l.output[2]),
+        Kind::Softmax => "classifier".to_string(),
+    }
+}
+
+fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 { "-".into() } else { format!("{:.2}%", 100.0 * part as f64 / whole as f64) }
+}
+
+/// Renders the whole report.
+pub fn render(c: &Compiled) -> String {
+    let s = &c.spec;
+    let t = &c.totals;
+    let mut out = String::new();
+    let pad = match s.padding {
+        Padding::Symmetric => "symmetric",
+        Padding::TfSame => "tf_same",
+    };
+    let act = match s.activation {
+        Activation::Relu => "relu",
+        Activation::Relu6 => "relu6",
+    };
+    let _ = writeln!(out, "# {}: cost report\n", s.name);
+    let _ = writeln!(
+        out,
+        "Width multiplier {}, resolution {}, padding {pad}, activation {act}, batch-norm eps {}. \
+         Input {}, {} classes, {} layers.\n",
+        s.alpha,
+        s.resolution,
+        s.bn_eps,
+        fmt_shape(c.plan.input),
+        s.classes,
+        c.plan.layers.len()
+    );
+    let _ = writeln!(out, "| # | row | name | type | stride | input | output | filter | params | mult-adds | share |");
+    let _ = writeln!(out, "|---:|---|---|---|---:|---|---|---|---:|---:|---:|");
+    for (i, (l, cost)) in c.plan.layers.iter().zip(&t.layers).enumerate() {
+        let _ = writeln!(
+            out,
+            "| {i} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            l.row.number,
+            l.name,
+            l.row.kind.as_str(),
+            l.row.stride,
+            fmt_shape(l.input),
+            fmt_shape(l.output),
+            filter(l),
+            group_digits(cost.params as i64),
+            group_digits(cost.mult_adds as i64),
+            pct(cost.mult_adds, t.total.mult_adds),
+        );
+    }
+    let _ = writeln!(out, "\n## By layer type (as Table 2)\n");
+    let _ = writeln!(out, "| type | mult-adds | share | params | share |");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for (g, cost) in &t.groups {
+        let _ = writeln!(
+            out,
+            "| {g} | {} | {} | {} | {} |",
+            group_digits(cost.mult_adds as i64),
+            pct(cost.mult_adds, t.total.mult_adds),
+            group_digits(cost.params as i64),
+            pct(cost.params, t.total.params)
+        );
+    }
+    let _ = writeln!(out, "\n## Totals\n");
+    let _ = writeln!(out, "- Mult-adds: {} ({})", group_digits(t.total.mult_adds as i64), short(t.total.mult_adds));
+    let _ = writeln!(out, "- FLOPs (2 per mult-add): {}", group_digits(2 * t.total.mult_adds as i64));
+    let _ = writeln!(out, "- Parameters (weights only, the paper's convention): {} ({})", group_digits(t.total.params as i64), short(t.total.params));
+    let _ = writeln!(out, "- Stored numbers (with batch norm and biases): {}", group_digits(t.total.stored as i64));
+    let arena = t.arena_len();
+    let _ = writeln!(
+        out,
+        "- Activation memory: {} floats ({:.2} MiB) in two buffers of {} and {}",
+        group_digits(arena as i64),
+        arena as f64 * 4.0 / (1024.0 * 1024.0),
+        group_digits(t.arena[0] as i64),
+        group_digits(t.arena[1] as i64)
+    );
+    match &s.paper {
+        None => {
+            let _ = writeln!(out, "\n## Paper check\n\nThis spec quotes no figures from the paper.");
+        }
+        Some(p) => {
+            let source = p.source.as_deref().unwrap_or("the paper");
+            let _ = writeln!(out, "\n## Paper check ({source})\n");
+            let _ = writeln!(out, "| figure | paper | counted | difference | allowed | verdict |");
+            let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
+            for v in &c.verdicts {
+                let pct = v.figure.group.is_some();
+                let name = match &v.figure.group {
+                    None => v.figure.measure.as_str().to_string(),
+                    Some(g) => format!("{g} share of {}", v.figure.measure.as_str()),
+                };
+                let verdict = match (v.pass, &v.figure.tolerance) {
+                    (true, None) => "ok".to_string(),
+                    (true, Some(_)) => "ok, with the spec's tolerance (see note)".to_string(),
+                    (false, _) => "**disagrees**".to_string(),
+                };
+                let diff = if v.difference < 0.0 { format!("-{}", fmt_amount(-v.difference, pct)) } else { format!("+{}", fmt_amount(v.difference, pct)) };
+                let _ = writeln!(
+                    out,
+                    "| {name} | {} | {} | {diff} | {} | {verdict} |",
+                    v.figure.printed.text,
+                    fmt_amount(v.counted, pct),
+                    fmt_amount(v.allowed, pct),
+                );
+            }
+            let notes: Vec<_> = c.verdicts.iter().filter_map(|v| v.figure.note.as_ref().map(|n| (v, n))).collect();
+            if !notes.is_empty() {
+                let _ = writeln!(out, "\nNotes:\n");
+                for (v, note) in notes {
+                    let name = v.figure.group.as_deref().map_or(v.figure.measure.as_str().to_string(), |g| format!("{g} {}", v.figure.measure.as_str()));
+                    let _ = writeln!(out, "- {name} ({}): {note}", v.figure.printed.text);
+                }
+            }
+            if let Some(top1) = p.top1 {
+                let _ = writeln!(out, "\nImageNet top-1 reported by the paper: {top1}% (informational; not checked).");
+            }
+        }
+    }
+    out
+}

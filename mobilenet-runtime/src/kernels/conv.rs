@@ -1,0 +1,385 @@
+//! Standard KxK convolution over all input channels (MobileNet's first layer, and every layer
+//! of the "Conv MobileNet" baseline):
+//! `out[oy][ox][co] = act(bias[co] + sum_{ky,kx,ci} in[oy*S-PT+ky][ox*S-PL+kx][ci] * w[co][ci][ky][kx])`,
+//! with taps outside the input reading zero.
+//!
+//! Activations are NHWC. Weights are packed at load time as `[KH][KW][CIN][COUT]` split into
+//! panels of [`NB`] output channels, `[ceil(COUT / NB)][KH][KW][CIN][NB]`, so each tap is a
+//! small matrix product that reuses the pointwise micro-kernel ([`accumulate`]): the sum over
+//! `(ky, kx, ci)` is a sum over taps of pointwise products with shifted input pixels.
+
+use super::pointwise::{
+    accumulate, pack_bias, pack_panels, panel_weight, store, unpack_bias, Lane, NB, PB,
+};
+use crate::ACT_RELU6;
+
+/// Input floats per tile of output rows; the tile is re-read once per panel of output
+/// channels, so it should stay in L2 (64 Ki floats = 256 KiB).
+const TILE_FLOATS: usize = 1 << 16;
+
+/// Taps `[lo, hi)` of output position `o` that land inside an input of `n` positions, for a
+/// window of `k` taps at stride `s` after `p` leading zeros: tap `t` reads `o * s + t - p`.
+#[inline(always)]
+pub(crate) fn taps(o: usize, n: usize, k: usize, s: usize, p: usize) -> (usize, usize) {
+    let start = o * s;
+    let lo = p.saturating_sub(start);
+    let hi = (n + p).saturating_sub(start).min(k);
+    (lo, hi.max(lo))
+}
+
+/// Output positions `[lo, hi)` (out of `n_out`) whose whole window lies inside the input, so
+/// that they need no clamping; everything else is border.
+#[inline(always)]
+pub(crate) fn interior(n: usize, n_out: usize, k: usize, s: usize, p: usize) -> (usize, usize) {
+    let lo = p.div_ceil(s).min(n_out);
+    let hi = if n + p >= k {
+        ((n + p - k) / s + 1).min(n_out)
+    } else {
+        0
+    };
+    (lo, hi.max(lo))
+}
+
+/// Folded weights and bias of a KxK convolution, packed for [`conv2d`].
+#[derive(Clone)]
+pub struct ConvParams<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> {
+    /// `[blocks(COUT)][KH][KW][CIN][NB]`.
+    panels: Vec<Lane>,
+    /// `[blocks(COUT)][NB]`, zero-padded.
+    bias: Vec<Lane>,
+}
+
+impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize>
+    ConvParams<KH, KW, CIN, COUT>
+{
+    /// Packs PyTorch-layout weights `[COUT][CIN][KH][KW]` (batch norm already folded in) and
+    /// bias `[COUT]`.
+    ///
+    /// Returns `None` if `weight.len() != COUT * CIN * KH * KW` or `bias.len() != COUT`.
+    pub fn new(weight: &[f32], bias: &[f32]) -> Option<Self> {
+        const {
+            assert!(KH >= 1 && KW >= 1 && CIN >= 1 && COUT >= 1, "conv: zero-sized shape");
+        };
+        if weight.len() != COUT * CIN * KH * KW || bias.len() != COUT {
+            return None;
+        }
+        // Reduction index k = (ky * KW + kx) * CIN + ci.
+        let panels = pack_panels(COUT, KH * KW * CIN, |co, k| {
+            let (tap, ci) = (k / CIN, k % CIN);
+            weight[(co * CIN + ci) * KH * KW + tap]
+        });
+        Some(Self {
+            panels,
+            bias: pack_bias(bias),
+        })
+    }
+
+    /// Gives the PyTorch layout back: `(weight [COUT][CIN][KH][KW], bias [COUT])`, bit for bit
+    /// what [`Self::new`] was given.
+    pub fn unpack(&self) -> (Vec<f32>, Vec<f32>) {
+        let taps = KH * KW;
+        let weight = (0..COUT * CIN * taps)
+            .map(|i| {
+                let (co, ci, tap) = (i / (CIN * taps), i / taps % CIN, i % taps);
+                panel_weight(&self.panels, taps * CIN, co, tap * CIN + ci)
+            })
+            .collect();
+        (weight, unpack_bias(&self.bias, COUT))
+    }
+}
+
+impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> std::fmt::Debug
+    for ConvParams<KH, KW, CIN, COUT>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConvParams<KH={KH}, KW={KW}, CIN={CIN}, COUT={COUT}>")
+    }
+}
+
+/// Accumulates `P` horizontally adjacent output pixels (input columns `S` apart) over the taps
+/// `ky` in `ky`, `kx` in `kx`, where tap `(ky.start, kx.start)` of the first pixel reads input
+/// pixel `(iy, ix)`. Every tap in the ranges must be inside the input for all `P` pixels.
+///
+/// The taps `kx` of one kernel row read consecutive input pixels, and their packed weights
+/// are consecutive too (`[KH][KW][CIN]`), so a kernel row is a single reduction of
+/// `kx.len() * CIN` terms: one micro-kernel call per kernel row, not per tap.
+#[inline(always)]
+fn window<const P: usize, const W: usize, const CIN: usize, const KW: usize, const S: usize>(
+    acc: &mut [Lane; P],
+    input: &[f32],
+    panel: &[Lane],
+    (ky, iy): (std::ops::Range<usize>, usize),
+    (kx, ix): (std::ops::Range<usize>, usize),
+) {
+    let len = kx.len() * CIN;
+    for (dy, ky) in ky.enumerate() {
+        let first = ((iy + dy) * W + ix) * CIN;
+        let rows = std::array::from_fn(|p| &input[first + p * S * CIN..]);
+        let taps = (ky * KW + kx.start) * CIN;
+        accumulate(acc, rows, &panel[taps..taps + len]);
+    }
+}
+
+/// KxK convolution of an `H x W x CIN` NHWC map into `OH x OW x COUT`, stride `S`, with `PT`
+/// zero rows above and `PL` zero columns left of the input (the bottom/right padding is
+/// implied by `OH`/`OW`: taps outside the input read zero), then bias and activation `ACT`.
+///
+/// Interior output pixels are computed [`PB`] at a time with no clamping; only the border
+/// pixels clamp their tap ranges.
+///
+/// # Panics
+/// If `input.len() < H * W * CIN` or `output.len() < OH * OW * COUT` (generated code always
+/// passes exactly sized buffers). Inconsistent const parameters (zero sizes, `S == 0`,
+/// padding not smaller than the kernel, an output window lying wholly in the bottom/right
+/// padding, unknown `ACT`) are compile errors.
+pub fn conv2d<
+    const H: usize,
+    const W: usize,
+    const CIN: usize,
+    const OH: usize,
+    const OW: usize,
+    const COUT: usize,
+    const KH: usize,
+    const KW: usize,
+    const S: usize,
+    const PT: usize,
+    const PL: usize,
+    const ACT: u8,
+>(
+    input: &[f32],
+    output: &mut [f32],
+    params: &ConvParams<KH, KW, CIN, COUT>,
+) {
+    const {
+        assert!(H >= 1 && W >= 1 && CIN >= 1, "conv2d: zero-sized input");
+        assert!(OH >= 1 && OW >= 1 && COUT >= 1, "conv2d: zero-sized output");
+        assert!(KH >= 1 && KW >= 1 && S >= 1, "conv2d: zero kernel or stride");
+        assert!(PT < KH && PL < KW, "conv2d: padding must be smaller than the kernel");
+        assert!(
+            (OH - 1) * S < H + PT && (OW - 1) * S < W + PL,
+            "conv2d: the last output window lies wholly in the padding"
+        );
+        assert!(ACT <= ACT_RELU6, "conv2d: unknown activation code");
+    };
+    let input = &input[..H * W * CIN];
+    let (out_px, _) = output[..OH * OW * COUT].as_chunks_mut::<COUT>();
+    let (x_lo, x_hi) = interior(W, OW, KW, S, PL);
+    let tile_rows = (TILE_FLOATS / (S * W * CIN)).max(1);
+
+    for oy0 in (0..OH).step_by(tile_rows) {
+        let oy1 = (oy0 + tile_rows).min(OH);
+        for (b, bias) in params.bias.iter().enumerate() {
+            let (c0, c1) = (b * NB, (b * NB + NB).min(COUT));
+            let panel = &params.panels[b * KH * KW * CIN..(b + 1) * KH * KW * CIN];
+            for oy in oy0..oy1 {
+                let (ky0, ky1) = taps(oy, H, KH, S, PT);
+                let rows_y = (ky0..ky1, oy * S + ky0 - PT);
+                let out_row = &mut out_px[oy * OW..(oy + 1) * OW];
+                let border = |ox: usize, out: &mut [f32; COUT]| {
+                    let (kx0, kx1) = taps(ox, W, KW, S, PL);
+                    let mut acc = [*bias];
+                    let cols = (kx0..kx1, ox * S + kx0 - PL);
+                    window::<1, W, CIN, KW, S>(&mut acc, input, panel, rows_y.clone(), cols);
+                    store::<ACT>(&acc[0], &mut out[c0..c1]);
+                };
+                for (ox, out) in out_row.iter_mut().enumerate().take(x_lo) {
+                    border(ox, out);
+                }
+                let mut groups = out_row[x_lo..x_hi].chunks_exact_mut(PB);
+                let mut ox = x_lo;
+                for og in &mut groups {
+                    let mut acc = [*bias; PB];
+                    let cols = (0..KW, ox * S - PL);
+                    window::<PB, W, CIN, KW, S>(&mut acc, input, panel, rows_y.clone(), cols);
+                    for (a, out) in acc.iter().zip(og) {
+                        store::<ACT>(a, &mut out[c0..c1]);
+                    }
+                    ox += PB;
+                }
+                for out in groups.into_remainder() {
+                    let mut acc = [*bias];
+                    let cols = (0..KW, ox * S - PL);
+                    window::<1, W, CIN, KW, S>(&mut acc, input, panel, rows_y.clone(), cols);
+                    store::<ACT>(&acc[0], &mut out[c0..c1]);
+                    ox += 1;
+                }
+                for (ox, out) in out_row.iter_mut().enumerate().skip(x_hi) {
+                    border(ox, out);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pointwise::tests::{tolerance, Rng};
+    use super::*;
+    use crate::{ACT_NONE, ACT_RELU};
+
+    /// Direct loops over the PyTorch layout `[COUT][CIN][KH][KW]`, accumulated in f64, with
+    /// padding handled by skipping out-of-range taps (signed arithmetic).
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        (h, w, cin): (usize, usize, usize),
+        (oh, ow, cout): (usize, usize, usize),
+        (kh, kw, s, pt, pl): (usize, usize, usize, usize, usize),
+        act: u8,
+        input: &[f32],
+        weight: &[f32],
+        bias: &[f32],
+    ) -> Vec<f64> {
+        let mut out = vec![0.0; oh * ow * cout];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for co in 0..cout {
+                    let mut sum = bias[co] as f64;
+                    for ci in 0..cin {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * s + ky) as isize - pt as isize;
+                                let ix = (ox * s + kx) as isize - pl as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                    continue;
+                                }
+                                let (iy, ix) = (iy as usize, ix as usize);
+                                sum += input[(iy * w + ix) * cin + ci] as f64
+                                    * weight[((co * cin + ci) * kh + ky) * kw + kx] as f64;
+                            }
+                        }
+                    }
+                    out[(oy * ow + ox) * cout + co] = match act {
+                        ACT_RELU => sum.max(0.0),
+                        ACT_RELU6 => sum.clamp(0.0, 6.0),
+                        _ => sum,
+                    };
+                }
+            }
+        }
+        out
+    }
+
+    fn check<
+        const H: usize,
+        const W: usize,
+        const CIN: usize,
+        const OH: usize,
+        const OW: usize,
+        const COUT: usize,
+        const KH: usize,
+        const KW: usize,
+        const S: usize,
+        const PT: usize,
+        const PL: usize,
+        const ACT: u8,
+    >(
+        seed: u64,
+    ) {
+        let mut rng = Rng::new(seed);
+        let input: Vec<f32> = rng.vec(H * W * CIN).iter().map(|v| v * 3.0).collect();
+        let weight = rng.vec(COUT * CIN * KH * KW);
+        let bias = rng.vec(COUT);
+        let params = ConvParams::<KH, KW, CIN, COUT>::new(&weight, &bias).unwrap();
+        let mut padded_in = input.clone();
+        padded_in.extend([f32::NAN; 3]);
+        let mut out = vec![-7.0; OH * OW * COUT + 3];
+        conv2d::<H, W, CIN, OH, OW, COUT, KH, KW, S, PT, PL, ACT>(&padded_in, &mut out, &params);
+        let want = reference(
+            (H, W, CIN),
+            (OH, OW, COUT),
+            (KH, KW, S, PT, PL),
+            ACT,
+            &input,
+            &weight,
+            &bias,
+        );
+        for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
+            let err = (g as f64 - w).abs() / w.abs().max(1.0);
+            assert!(
+                err <= tolerance(KH * KW * CIN),
+                "H={H} W={W} CIN={CIN} OH={OH} OW={OW} COUT={COUT} K={KH}x{KW} S={S} \
+                 PT={PT} PL={PL} ACT={ACT} at {i}: got {g}, want {w}"
+            );
+        }
+        assert!(out[OH * OW * COUT..].iter().all(|&v| v == -7.0), "wrote past the output");
+    }
+
+    #[test]
+    fn symmetric_padding() {
+        // 3x3, pad 1, stride 1: OH = H.
+        check::<5, 5, 3, 5, 5, 5, 3, 3, 1, 1, 1, ACT_RELU>(1);
+        check::<6, 7, 1, 6, 7, 17, 3, 3, 1, 1, 1, ACT_RELU6>(2);
+        check::<8, 8, 17, 8, 8, 8, 3, 3, 1, 1, 1, ACT_NONE>(3);
+        check::<13, 11, 5, 13, 11, 33, 3, 3, 1, 1, 1, ACT_RELU>(4);
+        // 3x3, pad 1, stride 2: OH = (H + 2 - 3) / 2 + 1.
+        check::<7, 7, 3, 4, 4, 16, 3, 3, 2, 1, 1, ACT_RELU6>(5);
+        check::<8, 8, 3, 4, 4, 32, 3, 3, 2, 1, 1, ACT_RELU>(6);
+        check::<9, 12, 33, 5, 6, 5, 3, 3, 2, 1, 1, ACT_NONE>(7);
+        check::<16, 15, 3, 8, 8, 17, 3, 3, 2, 1, 1, ACT_RELU6>(8);
+    }
+
+    #[test]
+    fn tf_same_padding() {
+        // Even input, stride 2: pad 0 top/left, the extra zero row/column at bottom/right.
+        check::<8, 8, 3, 4, 4, 32, 3, 3, 2, 0, 0, ACT_RELU6>(11);
+        check::<6, 10, 5, 3, 5, 17, 3, 3, 2, 0, 0, ACT_RELU>(12);
+        check::<14, 12, 1, 7, 6, 3, 3, 3, 2, 0, 0, ACT_NONE>(13);
+        // Odd input, stride 2: SAME pads one on every side.
+        check::<7, 9, 3, 4, 5, 8, 3, 3, 2, 1, 1, ACT_RELU6>(14);
+        // Stride 1: SAME pads one on every side too.
+        check::<6, 6, 17, 6, 6, 5, 3, 3, 1, 1, 1, ACT_RELU>(15);
+    }
+
+    #[test]
+    fn one_by_one_and_other_shapes() {
+        check::<5, 4, 17, 5, 4, 33, 1, 1, 1, 0, 0, ACT_RELU6>(21);
+        check::<6, 6, 3, 3, 3, 5, 1, 1, 2, 0, 0, ACT_NONE>(22);
+        check::<1, 1, 5, 1, 1, 3, 3, 3, 1, 1, 1, ACT_RELU>(23);
+        check::<2, 2, 3, 1, 1, 3, 3, 3, 2, 1, 1, ACT_RELU>(24);
+        check::<3, 3, 3, 1, 1, 17, 3, 3, 1, 0, 0, ACT_NONE>(25);
+        // Rectangular kernel with unequal padding.
+        check::<7, 8, 3, 5, 8, 5, 3, 1, 1, 0, 0, ACT_RELU6>(26);
+        check::<7, 8, 3, 4, 4, 5, 1, 3, 2, 0, 1, ACT_RELU>(27);
+        // 5x5, pad 2.
+        check::<9, 9, 3, 9, 9, 8, 5, 5, 1, 2, 2, ACT_NONE>(28);
+        // Wide enough for several row tiles.
+        check::<40, 700, 3, 20, 350, 5, 3, 3, 2, 1, 1, ACT_RELU6>(29);
+    }
+
+    #[test]
+    fn new_rejects_wrong_lengths() {
+        let w = vec![0.0; 5 * 3 * 9];
+        let b = vec![0.0; 5];
+        assert!(ConvParams::<3, 3, 3, 5>::new(&w, &b).is_some());
+        assert!(ConvParams::<3, 3, 3, 5>::new(&w[1..], &b).is_none());
+        assert!(ConvParams::<3, 3, 3, 5>::new(&[0.0; 5 * 3 * 9 + 1], &b).is_none());
+        assert!(ConvParams::<3, 3, 3, 5>::new(&w, &b[1..]).is_none());
+        assert!(ConvParams::<3, 3, 3, 5>::new(&w, &[0.0; 6]).is_none());
+        assert!(ConvParams::<3, 1, 3, 5>::new(&w, &b).is_none());
+    }
+
+    #[test]
+    fn unpack_round_trips() {
+        let mut rng = Rng::new(77);
+        let w = rng.vec(17 * 3 * 3 * 2);
+        let b = rng.vec(17);
+        let (w2, b2) = ConvParams::<3, 2, 3, 17>::new(&w, &b).unwrap().unpack();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&w), bits(&w2));
+        assert_eq!(bits(&b), bits(&b2));
+    }
+
+    #[test]
+    fn tap_ranges() {
+        // 3 taps, pad 1, stride 1, input 5: first and last outputs lose one tap.
+        assert_eq!(taps(0, 5, 3, 1, 1), (1, 3));
+        assert_eq!(taps(2, 5, 3, 1, 1), (0, 3));
+        assert_eq!(taps(4, 5, 3, 1, 1), (0, 2));
+        // TF SAME, input 8, stride 2, pad 0: the last output loses its third tap.
+        assert_eq!(taps(3, 8, 3, 2, 0), (0, 2));
+        assert_eq!(interior(5, 5, 3, 1, 1), (1, 4));
+        assert_eq!(interior(8, 4, 3, 2, 0), (0, 3));
+        assert_eq!(interior(8, 4, 3, 2, 1), (1, 4));
+        assert_eq!(interior(1, 1, 3, 1, 1), (1, 1));
+    }
+}

@@ -1,0 +1,342 @@
+//! Depthwise KxK convolution, one filter per channel:
+//! `out[oy][ox][c] = act(bias[c] + sum_{ky,kx} in[oy*S-PT+ky][ox*S-PL+kx][c] * w[c][0][ky][kx])`,
+//! with taps outside the input reading zero.
+//!
+//! Activations are NHWC, so the channels of one pixel are contiguous. Weights are packed at
+//! load time as `[KH][KW][C]` (tap-major) so that every tap is a multiply-add over contiguous
+//! channels of both the input pixel and the weights, which the compiler vectorises.
+
+use super::conv::{interior, taps};
+use super::pointwise::activate;
+use crate::ACT_RELU6;
+use std::ops::Range;
+
+/// Channels accumulated together in registers (four SSE or two AVX registers), so each
+/// output value is written once instead of once per tap.
+const CB: usize = 16;
+
+/// Folded weights and bias of a depthwise convolution, packed for [`depthwise`].
+#[derive(Clone)]
+pub struct DepthwiseParams<const KH: usize, const KW: usize, const C: usize> {
+    /// `[KH][KW][C]`.
+    weight: Vec<f32>,
+    /// `[C]`.
+    bias: Vec<f32>,
+}
+
+impl<const KH: usize, const KW: usize, const C: usize> DepthwiseParams<KH, KW, C> {
+    /// Packs PyTorch-layout weights `[C][1][KH][KW]` (batch norm already folded in) and bias
+    /// `[C]`.
+    ///
+    /// Returns `None` if `weight.len() != C * KH * KW` or `bias.len() != C`.
+    pub fn new(weight: &[f32], bias: &[f32]) -> Option<Self> {
+        const { assert!(KH >= 1 && KW >= 1 && C >= 1, "depthwise: zero-sized shape") };
+        if weight.len() != C * KH * KW || bias.len() != C {
+            return None;
+        }
+        let taps = KH * KW;
+        let packed = (0..taps * C)
+            .map(|i| weight[(i % C) * taps + i / C])
+            .collect();
+        Some(Self {
+            weight: packed,
+            bias: bias.to_vec(),
+        })
+    }
+
+    /// Gives the PyTorch layout back: `(weight [C][1][KH][KW], bias [C])`, bit for bit what
+    /// [`Self::new`] was given.
+    pub fn unpack(&self) -> (Vec<f32>, Vec<f32>) {
+        let taps = KH * KW;
+        let weight = (0..C * taps)
+            .map(|i| self.weight[(i % taps) * C + i / taps])
+            .collect();
+        (weight, self.bias.clone())
+    }
+}
+
+impl<const KH: usize, const KW: usize, const C: usize> std::fmt::Debug
+    for DepthwiseParams<KH, KW, C>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DepthwiseParams<KH={KH}, KW={KW}, C={C}>")
+    }
+}
+
+/// One output pixel, channels `c0..c0 + n` (`n <= CB`), summed over taps `ky` x `kx`, where
+/// tap `(ky.start, kx.start)` reads input pixel `(iy, ix)`. All those taps must be inside the
+/// input. When `n` and the ranges are constants the loops unroll fully.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn block<const ACT: u8, const C: usize, const W: usize, const KW: usize>(
+    rows: &[[f32; C]],
+    weight: &[[f32; C]],
+    bias: &[f32; C],
+    out: &mut [f32; C],
+    (ky, iy): (Range<usize>, usize),
+    (kx, ix): (Range<usize>, usize),
+    c0: usize,
+    n: usize,
+) {
+    let mut acc = [0.0f32; CB];
+    let acc = &mut acc[..n];
+    acc.copy_from_slice(&bias[c0..c0 + n]);
+    for (dy, ky) in ky.enumerate() {
+        for (dx, kx) in kx.clone().enumerate() {
+            let x = &rows[(iy + dy) * W + ix + dx][c0..c0 + n];
+            let w = &weight[ky * KW + kx][c0..c0 + n];
+            for ((a, &x), &w) in acc.iter_mut().zip(x).zip(w) {
+                *a += x * w;
+            }
+        }
+    }
+    for (o, &a) in out[c0..c0 + n].iter_mut().zip(acc.iter()) {
+        *o = activate::<ACT>(a);
+    }
+}
+
+/// All channels of one output pixel; see [`block`].
+#[inline(always)]
+fn pixel<const ACT: u8, const C: usize, const W: usize, const KW: usize>(
+    rows: &[[f32; C]],
+    weight: &[[f32; C]],
+    bias: &[f32; C],
+    out: &mut [f32; C],
+    ys: (Range<usize>, usize),
+    xs: (Range<usize>, usize),
+) {
+    let full = C / CB * CB;
+    for c0 in (0..full).step_by(CB) {
+        block::<ACT, C, W, KW>(rows, weight, bias, out, ys.clone(), xs.clone(), c0, CB);
+    }
+    if full < C {
+        block::<ACT, C, W, KW>(rows, weight, bias, out, ys, xs, full, C - full);
+    }
+}
+
+/// Depthwise KxK convolution of an `H x W x C` NHWC map into `OH x OW x C`, stride `S`, with
+/// `PT` zero rows above and `PL` zero columns left of the input (the bottom/right padding is
+/// implied by `OH`/`OW`: taps outside the input read zero), then bias and activation `ACT`.
+///
+/// Interior pixels (whole window inside the input) run with constant, fully unrolled tap
+/// loops; only border rows and columns clamp their tap ranges.
+///
+/// # Panics
+/// If `input.len() < H * W * C` or `output.len() < OH * OW * C` (generated code always passes
+/// exactly sized buffers). Inconsistent const parameters (zero sizes, `S == 0`, padding not
+/// smaller than the kernel, an output window lying wholly in the bottom/right padding,
+/// unknown `ACT`) are compile errors.
+pub fn depthwise<
+    const H: usize,
+    const W: usize,
+    const C: usize,
+    const OH: usize,
+    const OW: usize,
+    const KH: usize,
+    const KW: usize,
+    const S: usize,
+    const PT: usize,
+    const PL: usize,
+    const ACT: u8,
+>(
+    input: &[f32],
+    output: &mut [f32],
+    params: &DepthwiseParams<KH, KW, C>,
+) {
+    const {
+        assert!(H >= 1 && W >= 1 && C >= 1, "depthwise: zero-sized input");
+        assert!(OH >= 1 && OW >= 1, "depthwise: zero-sized output");
+        assert!(KH >= 1 && KW >= 1 && S >= 1, "depthwise: zero kernel or stride");
+        assert!(PT < KH && PL < KW, "depthwise: padding must be smaller than the kernel");
+        assert!(
+            (OH - 1) * S < H + PT && (OW - 1) * S < W + PL,
+            "depthwise: the last output window lies wholly in the padding"
+        );
+        assert!(ACT <= ACT_RELU6, "depthwise: unknown activation code");
+    };
+    let (rows, _) = input[..H * W * C].as_chunks::<C>();
+    let (out_px, _) = output[..OH * OW * C].as_chunks_mut::<C>();
+    let (weight, _) = params.weight.as_chunks::<C>();
+    let bias: &[f32; C] = params.bias[..].try_into().expect("bias has C values");
+    let (x_lo, x_hi) = interior(W, OW, KW, S, PL);
+    let (y_lo, y_hi) = interior(H, OH, KH, S, PT);
+
+    // Written once per kind of row so that interior rows get constant `0..KH` tap ranges.
+    let row = |ys: (Range<usize>, usize), out_row: &mut [[f32; C]]| {
+        let border = |ox: usize, out: &mut [f32; C]| {
+            let (kx0, kx1) = taps(ox, W, KW, S, PL);
+            let xs = (kx0..kx1, ox * S + kx0 - PL);
+            pixel::<ACT, C, W, KW>(rows, weight, bias, out, ys.clone(), xs);
+        };
+        for (ox, out) in out_row.iter_mut().enumerate().take(x_lo) {
+            border(ox, out);
+        }
+        for (ox, out) in out_row.iter_mut().enumerate().take(x_hi).skip(x_lo) {
+            let xs = (0..KW, ox * S - PL);
+            pixel::<ACT, C, W, KW>(rows, weight, bias, out, ys.clone(), xs);
+        }
+        for (ox, out) in out_row.iter_mut().enumerate().skip(x_hi) {
+            border(ox, out);
+        }
+    };
+    for (oy, out_row) in out_px.chunks_exact_mut(OW).enumerate() {
+        if (y_lo..y_hi).contains(&oy) {
+            row((0..KH, oy * S - PT), out_row);
+        } else {
+            let (ky0, ky1) = taps(oy, H, KH, S, PT);
+            row((ky0..ky1, oy * S + ky0 - PT), out_row);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pointwise::tests::Rng;
+    use super::*;
+    use crate::{ACT_NONE, ACT_RELU};
+
+    /// Direct loops over the PyTorch layout `[C][1][KH][KW]`, accumulated in f64, skipping
+    /// out-of-range taps with signed arithmetic.
+    fn reference(
+        (h, w, c): (usize, usize, usize),
+        (oh, ow): (usize, usize),
+        (kh, kw, s, pt, pl): (usize, usize, usize, usize, usize),
+        act: u8,
+        input: &[f32],
+        weight: &[f32],
+        bias: &[f32],
+    ) -> Vec<f64> {
+        let mut out = vec![0.0; oh * ow * c];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ch in 0..c {
+                    let mut sum = bias[ch] as f64;
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let iy = (oy * s + ky) as isize - pt as isize;
+                            let ix = (ox * s + kx) as isize - pl as isize;
+                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                continue;
+                            }
+                            let (iy, ix) = (iy as usize, ix as usize);
+                            sum += input[(iy * w + ix) * c + ch] as f64
+                                * weight[(ch * kh + ky) * kw + kx] as f64;
+                        }
+                    }
+                    out[(oy * ow + ox) * c + ch] = match act {
+                        ACT_RELU => sum.max(0.0),
+                        ACT_RELU6 => sum.clamp(0.0, 6.0),
+                        _ => sum,
+                    };
+                }
+            }
+        }
+        out
+    }
+
+    fn check<
+        const H: usize,
+        const W: usize,
+        const C: usize,
+        const OH: usize,
+        const OW: usize,
+        const KH: usize,
+        const KW: usize,
+        const S: usize,
+        const PT: usize,
+        const PL: usize,
+        const ACT: u8,
+    >(
+        seed: u64,
+    ) {
+        let mut rng = Rng::new(seed);
+        let input: Vec<f32> = rng.vec(H * W * C).iter().map(|v| v * 5.0).collect();
+        let weight = rng.vec(C * KH * KW);
+        let bias = rng.vec(C);
+        let params = DepthwiseParams::<KH, KW, C>::new(&weight, &bias).unwrap();
+        let mut padded_in = input.clone();
+        padded_in.extend([f32::NAN; 3]);
+        let mut out = vec![-7.0; OH * OW * C + 3];
+        depthwise::<H, W, C, OH, OW, KH, KW, S, PT, PL, ACT>(&padded_in, &mut out, &params);
+        let want = reference(
+            (H, W, C),
+            (OH, OW),
+            (KH, KW, S, PT, PL),
+            ACT,
+            &input,
+            &weight,
+            &bias,
+        );
+        for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
+            let err = (g as f64 - w).abs() / w.abs().max(1.0);
+            assert!(
+                err <= 1e-5,
+                "H={H} W={W} C={C} OH={OH} OW={OW} K={KH}x{KW} S={S} PT={PT} PL={PL} \
+                 ACT={ACT} at {i}: got {g}, want {w}"
+            );
+        }
+        assert!(out[OH * OW * C..].iter().all(|&v| v == -7.0), "wrote past the output");
+    }
+
+    #[test]
+    fn symmetric_padding() {
+        check::<5, 5, 1, 5, 5, 3, 3, 1, 1, 1, ACT_RELU>(1);
+        check::<6, 7, 3, 6, 7, 3, 3, 1, 1, 1, ACT_RELU6>(2);
+        check::<8, 8, 17, 8, 8, 3, 3, 1, 1, 1, ACT_NONE>(3);
+        check::<7, 6, 33, 7, 6, 3, 3, 1, 1, 1, ACT_RELU>(4);
+        check::<4, 4, 64, 4, 4, 3, 3, 1, 1, 1, ACT_RELU6>(5);
+        check::<7, 7, 5, 4, 4, 3, 3, 2, 1, 1, ACT_RELU6>(6);
+        check::<8, 8, 16, 4, 4, 3, 3, 2, 1, 1, ACT_RELU>(7);
+        check::<9, 12, 33, 5, 6, 3, 3, 2, 1, 1, ACT_NONE>(8);
+        check::<14, 13, 17, 7, 7, 3, 3, 2, 1, 1, ACT_RELU6>(9);
+    }
+
+    #[test]
+    fn tf_same_padding() {
+        // Even input, stride 2: nothing above/left, one implicit zero below/right.
+        check::<8, 8, 3, 4, 4, 3, 3, 2, 0, 0, ACT_RELU6>(11);
+        check::<6, 10, 17, 3, 5, 3, 3, 2, 0, 0, ACT_RELU>(12);
+        check::<14, 12, 33, 7, 6, 3, 3, 2, 0, 0, ACT_NONE>(13);
+        check::<2, 2, 5, 1, 1, 3, 3, 2, 0, 0, ACT_RELU>(14);
+        // Odd input, stride 2: one zero on every side.
+        check::<7, 9, 5, 4, 5, 3, 3, 2, 1, 1, ACT_RELU6>(15);
+    }
+
+    #[test]
+    fn other_shapes() {
+        // 1x1 depthwise is a per-channel scale.
+        check::<5, 4, 17, 5, 4, 1, 1, 1, 0, 0, ACT_RELU6>(21);
+        check::<6, 5, 3, 3, 3, 1, 1, 2, 0, 0, ACT_NONE>(22);
+        // Input smaller than the kernel: every pixel is border.
+        check::<1, 1, 5, 1, 1, 3, 3, 1, 1, 1, ACT_RELU>(23);
+        check::<2, 3, 33, 2, 3, 3, 3, 1, 1, 1, ACT_NONE>(24);
+        check::<1, 7, 3, 1, 7, 3, 3, 1, 1, 1, ACT_RELU6>(25);
+        // Rectangular kernel, 5x5 kernel with pad 2, no padding at all.
+        check::<7, 8, 3, 5, 8, 3, 1, 1, 0, 0, ACT_RELU6>(26);
+        check::<9, 9, 17, 9, 9, 5, 5, 1, 2, 2, ACT_NONE>(27);
+        check::<9, 9, 17, 5, 5, 5, 5, 2, 2, 2, ACT_RELU>(28);
+        check::<6, 6, 5, 4, 4, 3, 3, 1, 0, 0, ACT_RELU>(29);
+    }
+
+    #[test]
+    fn new_rejects_wrong_lengths() {
+        let w = vec![0.0; 5 * 9];
+        let b = vec![0.0; 5];
+        assert!(DepthwiseParams::<3, 3, 5>::new(&w, &b).is_some());
+        assert!(DepthwiseParams::<3, 3, 5>::new(&w[1..], &b).is_none());
+        assert!(DepthwiseParams::<3, 3, 5>::new(&[0.0; 46], &b).is_none());
+        assert!(DepthwiseParams::<3, 3, 5>::new(&w, &b[1..]).is_none());
+        assert!(DepthwiseParams::<3, 3, 5>::new(&w, &[0.0; 6]).is_none());
+    }
+
+    #[test]
+    fn unpack_round_trips() {
+        let mut rng = Rng::new(5);
+        let w = rng.vec(33 * 3 * 2);
+        let b = rng.vec(33);
+        let (w2, b2) = DepthwiseParams::<3, 2, 33>::new(&w, &b).unwrap().unpack();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&w), bits(&w2));
+        assert_eq!(bits(&b), bits(&b2));
+    }
+}

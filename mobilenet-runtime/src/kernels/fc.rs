@@ -1,0 +1,173 @@
+//! Fully connected layer: `out[o] = bias[o] + sum_i in[i] * w[o][i]`, no activation
+//! (MobileNet's classifier, `IN = 1024` features to `OUT = 1000` logits).
+//!
+//! With batch 1 this is a matrix-vector product, bound by streaming the weights. They are
+//! packed at load time like pointwise weights, `[ceil(OUT / NB)][IN][NB]`, so the product is
+//! a sum of broadcast-multiply-adds over contiguous output lanes (no horizontal reductions,
+//! which the compiler could not vectorise without reassociating float sums).
+
+use super::pointwise::{
+    pack_bias, pack_panels, panel_weight, store, unpack_bias, Lane, NB,
+};
+use crate::ACT_NONE;
+
+/// Panels of output lanes accumulated together. One lane per input value would be a single
+/// dependency chain through the adder; `FB` independent chains hide its latency.
+const FB: usize = 4;
+
+/// Folded weights and bias of a fully connected layer, packed for [`fc`].
+#[derive(Clone)]
+pub struct FcParams<const IN: usize, const OUT: usize> {
+    /// `[blocks(OUT)][IN][NB]`.
+    panels: Vec<Lane>,
+    /// `[blocks(OUT)][NB]`, zero-padded.
+    bias: Vec<Lane>,
+}
+
+impl<const IN: usize, const OUT: usize> FcParams<IN, OUT> {
+    /// Packs PyTorch-layout weights `[OUT][IN]` and bias `[OUT]`.
+    ///
+    /// Returns `None` if `weight.len() != OUT * IN` or `bias.len() != OUT`.
+    pub fn new(weight: &[f32], bias: &[f32]) -> Option<Self> {
+        const { assert!(IN >= 1 && OUT >= 1, "fc: zero-sized shape") };
+        if weight.len() != OUT * IN || bias.len() != OUT {
+            return None;
+        }
+        Some(Self {
+            panels: pack_panels(OUT, IN, |o, i| weight[o * IN + i]),
+            bias: pack_bias(bias),
+        })
+    }
+
+    /// Gives the PyTorch layout back: `(weight [OUT][IN], bias [OUT])`, bit for bit what
+    /// [`Self::new`] was given.
+    pub fn unpack(&self) -> (Vec<f32>, Vec<f32>) {
+        let weight = (0..OUT * IN)
+            .map(|k| panel_weight(&self.panels, IN, k / IN, k % IN))
+            .collect();
+        (weight, unpack_bias(&self.bias, OUT))
+    }
+}
+
+impl<const IN: usize, const OUT: usize> std::fmt::Debug for FcParams<IN, OUT> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FcParams<IN={IN}, OUT={OUT}>")
+    }
+}
+
+/// `acc[g] += sum_i x[i] * panels[g][i]` for `G` panels side by side.
+#[inline(always)]
+fn accumulate_panels<const G: usize, const IN: usize>(
+    acc: &mut [Lane; G],
+    x: &[f32; IN],
+    panels: &[[Lane; IN]],
+) {
+    for (i, &xi) in x.iter().enumerate() {
+        for (a, panel) in acc.iter_mut().zip(panels) {
+            for (a, &w) in a.iter_mut().zip(&panel[i]) {
+                *a += xi * w;
+            }
+        }
+    }
+}
+
+/// Fully connected layer: the first `IN` values of `input` to the first `OUT` values of
+/// `output`, plus bias, no activation.
+///
+/// # Panics
+/// If `input.len() < IN` or `output.len() < OUT` (generated code always passes exactly sized
+/// buffers). Zero sizes are compile errors.
+pub fn fc<const IN: usize, const OUT: usize>(
+    input: &[f32],
+    output: &mut [f32],
+    params: &FcParams<IN, OUT>,
+) {
+    const { assert!(IN >= 1 && OUT >= 1, "fc: zero-sized shape") };
+    let x: &[f32; IN] = input[..IN].try_into().expect("slice of length IN");
+    let output = &mut output[..OUT];
+    let (panels, _) = params.panels.as_chunks::<IN>();
+
+    let mut b = 0;
+    for (pg, bg) in panels.chunks_exact(FB).zip(params.bias.chunks_exact(FB)) {
+        let mut acc: [Lane; FB] = bg.try_into().expect("FB bias lanes");
+        accumulate_panels(&mut acc, x, pg);
+        for a in &acc {
+            store::<ACT_NONE>(a, &mut output[b * NB..((b + 1) * NB).min(OUT)]);
+            b += 1;
+        }
+    }
+    for (panel, bias) in panels.iter().zip(&params.bias).skip(b) {
+        let mut acc = [*bias];
+        accumulate_panels(&mut acc, x, std::slice::from_ref(panel));
+        store::<ACT_NONE>(&acc[0], &mut output[b * NB..((b + 1) * NB).min(OUT)]);
+        b += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pointwise::tests::{tolerance, Rng};
+    use super::*;
+
+    /// Direct loops over the PyTorch layout, accumulated in f64.
+    fn reference(n_in: usize, n_out: usize, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
+        (0..n_out)
+            .map(|o| {
+                let dot: f64 = (0..n_in).map(|i| x[i] as f64 * w[o * n_in + i] as f64).sum();
+                dot + b[o] as f64
+            })
+            .collect()
+    }
+
+    fn check<const IN: usize, const OUT: usize>(seed: u64) {
+        let mut rng = Rng::new(seed);
+        let x: Vec<f32> = rng.vec(IN).iter().map(|v| v * 3.0).collect();
+        let w = rng.vec(OUT * IN);
+        let b = rng.vec(OUT);
+        let params = FcParams::<IN, OUT>::new(&w, &b).unwrap();
+        let mut padded_in = x.clone();
+        padded_in.extend([f32::NAN; 3]);
+        let mut out = vec![-7.0; OUT + 3];
+        fc::<IN, OUT>(&padded_in, &mut out, &params);
+        for (o, (&g, &want)) in out.iter().zip(&reference(IN, OUT, &x, &w, &b)).enumerate() {
+            let err = (g as f64 - want).abs() / want.abs().max(1.0);
+            assert!(err <= tolerance(IN), "IN={IN} OUT={OUT} at {o}: got {g}, want {want}");
+        }
+        assert_eq!(out[OUT..], [-7.0; 3], "wrote past the output");
+    }
+
+    #[test]
+    fn matches_reference() {
+        check::<1, 1>(1);
+        check::<3, 5>(2);
+        check::<17, 33>(3);
+        check::<33, 17>(4);
+        check::<5, 32>(5);
+        check::<16, 40>(6);
+        check::<64, 3>(7);
+        check::<1024, 1000>(8);
+        check::<256, 1001>(9);
+    }
+
+    #[test]
+    fn new_rejects_wrong_lengths() {
+        let w = vec![0.0; 15];
+        let b = vec![0.0; 3];
+        assert!(FcParams::<5, 3>::new(&w, &b).is_some());
+        assert!(FcParams::<5, 3>::new(&w[1..], &b).is_none());
+        assert!(FcParams::<5, 3>::new(&[0.0; 16], &b).is_none());
+        assert!(FcParams::<5, 3>::new(&w, &b[1..]).is_none());
+        assert!(FcParams::<3, 5>::new(&w, &b).is_none());
+    }
+
+    #[test]
+    fn unpack_round_trips() {
+        let mut rng = Rng::new(3);
+        let w = rng.vec(33 * 17);
+        let b = rng.vec(33);
+        let (w2, b2) = FcParams::<17, 33>::new(&w, &b).unwrap().unpack();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&w), bits(&w2));
+        assert_eq!(bits(&b), bits(&b2));
+    }
+}

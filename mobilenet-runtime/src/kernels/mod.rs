@@ -1,0 +1,58 @@
+//! Const-generic NHWC kernels, one file per kernel family.
+//!
+//! # Interface (what generated code relies on)
+//! - Activations are NHWC `f32` with batch 1: element `(y, x, c)` of an `H x W x C` map is at
+//!   `(y * W + x) * C + c`.
+//! - Every kernel takes `input: &[f32]` of at least `H * W * CIN` elements and
+//!   `output: &mut [f32]` of at least `OH * OW * COUT`; only those prefixes are read/written.
+//! - Padding is given as the zeros above (`PT`) and left of (`PL`) the input; the zeros below
+//!   and right follow from `OH`/`OW`: any tap outside the input reads 0.
+//! - `ACT` is [`crate::ACT_NONE`], [`crate::ACT_RELU`] or [`crate::ACT_RELU6`], applied after the
+//!   bias (batch norm is already folded into weight and bias).
+//! - Parameters come in per-family types (`ConvParams`, ...) built once, at load time, from
+//!   PyTorch-layout folded weights; they hold whatever packed layout the kernel wants and can
+//!   give the PyTorch layout back (`unpack`).
+
+pub mod conv;
+pub mod depthwise;
+pub mod fc;
+pub mod pointwise;
+pub mod pool;
+pub mod softmax;
+
+pub use conv::{conv2d, ConvParams};
+pub use depthwise::{depthwise, DepthwiseParams};
+pub use fc::{fc, FcParams};
+pub use pointwise::{pointwise, PointwiseParams};
+pub use pool::avg_pool;
+pub use softmax::softmax;
+
+/// The uniform face of every parameter type, so generated code builds and saves any layer the
+/// same way.
+pub trait Params: Sized {
+    /// Packs folded PyTorch-layout `weight` and `bias`; `None` if their lengths do not fit.
+    fn new(weight: &[f32], bias: &[f32]) -> Option<Self>;
+    /// The PyTorch-layout weight and bias back.
+    fn unpack(&self) -> (Vec<f32>, Vec<f32>);
+}
+
+/// Implements [`Params`] by forwarding to the type's own `new` and `unpack`.
+macro_rules! forward_params {
+    ($($ty:ident<$($c:ident),+>),+ $(,)?) => {$(
+        impl<$(const $c: usize),+> Params for $ty<$($c),+> {
+            fn new(weight: &[f32], bias: &[f32]) -> Option<Self> {
+                $ty::new(weight, bias)
+            }
+            fn unpack(&self) -> (Vec<f32>, Vec<f32>) {
+                $ty::unpack(self)
+            }
+        }
+    )+};
+}
+
+forward_params!(
+    ConvParams<KH, KW, CIN, COUT>,
+    DepthwiseParams<KH, KW, C>,
+    PointwiseParams<CIN, COUT>,
+    FcParams<IN, OUT>,
+);

@@ -1,0 +1,350 @@
+//! Pointwise (1x1, stride 1) convolution: `out[p][co] = act(bias[co] + sum_ci in[p][ci] * w[co][ci])`
+//! for every pixel `p` of an NHWC map; about 95% of MobileNet's multiply-adds.
+//!
+//! Seen as a matrix product, the input is `[HW][CIN]`, the weights `[CIN][COUT]` and the output
+//! `[HW][COUT]`. Weights are packed once, at load time, into column panels of [`NB`] output
+//! channels, `[ceil(COUT / NB)][CIN][NB]` (the last panel zero-padded), so the inner loop is a
+//! broadcast-multiply-add over `NB` contiguous weights that the compiler vectorises, and the
+//! panel of one block of output channels is contiguous in memory.
+//!
+//! The register-blocked micro-kernel ([`accumulate`]) and the packing helpers are shared with
+//! the standard convolution ([`super::conv`]) and the fully connected layer ([`super::fc`]).
+
+use crate::{ACT_RELU, ACT_RELU6};
+
+/// Output channels computed together: one packed weight row, one accumulator block.
+///
+/// 8 `f32` are two SSE registers (or one AVX register); with [`PB`] pixels that is 8
+/// accumulator registers, which leaves room for the weights and the broadcast input on the
+/// baseline x86-64 target without spilling.
+pub(crate) const NB: usize = 8;
+
+/// Output pixels computed together, so that every weight load is reused `PB` times.
+pub(crate) const PB: usize = 4;
+
+/// Input floats per pixel tile. The tile is re-read once per panel of `NB` output channels,
+/// so it should stay in L2; 64 Ki floats is 256 KiB.
+const TILE_FLOATS: usize = 1 << 16;
+
+/// `NB` consecutive output channels: one packed weight row, bias block or accumulator.
+pub(crate) type Lane = [f32; NB];
+
+/// Number of `NB`-wide panels needed for `cout` output channels.
+pub(crate) const fn blocks(cout: usize) -> usize {
+    cout.div_ceil(NB)
+}
+
+/// Packs weights into panels `[blocks(cout)][k][NB]`, zero-padding the last panel.
+///
+/// `at(co, k)` returns the weight of output channel `co` at reduction index `k`; each caller
+/// maps its own PyTorch layout onto a reduction index this way.
+pub(crate) fn pack_panels(cout: usize, k: usize, at: impl Fn(usize, usize) -> f32) -> Vec<Lane> {
+    let mut panels = vec![[0.0; NB]; blocks(cout) * k];
+    for (b, panel) in panels.chunks_exact_mut(k).enumerate() {
+        for (ki, lane) in panel.iter_mut().enumerate() {
+            for (j, w) in lane.iter_mut().enumerate() {
+                let co = b * NB + j;
+                if co < cout {
+                    *w = at(co, ki);
+                }
+            }
+        }
+    }
+    panels
+}
+
+/// Reads weight `(co, k)` back out of panels made by [`pack_panels`] with the same `k`.
+pub(crate) fn panel_weight(panels: &[Lane], k: usize, co: usize, ki: usize) -> f32 {
+    panels[(co / NB) * k + ki][co % NB]
+}
+
+/// Packs a bias of `cout` values into zero-padded lanes.
+pub(crate) fn pack_bias(bias: &[f32]) -> Vec<Lane> {
+    let mut lanes = vec![[0.0; NB]; blocks(bias.len())];
+    for (co, &b) in bias.iter().enumerate() {
+        lanes[co / NB][co % NB] = b;
+    }
+    lanes
+}
+
+/// The first `cout` values of packed bias lanes.
+pub(crate) fn unpack_bias(lanes: &[Lane], cout: usize) -> Vec<f32> {
+    lanes.iter().flatten().copied().take(cout).collect()
+}
+
+/// Applies activation `ACT` ([`ACT_NONE`], [`ACT_RELU`] or [`ACT_RELU6`]).
+///
+/// Written as comparisons rather than `f32::max`/`clamp` so that it lowers to a bare
+/// `maxps`/`minps` (the NaN-propagation rules of `max` cost extra instructions); a NaN input
+/// gives 0 under both ReLUs.
+#[inline(always)]
+pub(crate) fn activate<const ACT: u8>(v: f32) -> f32 {
+    match ACT {
+        ACT_RELU => {
+            if v > 0.0 {
+                v
+            } else {
+                0.0
+            }
+        }
+        ACT_RELU6 => {
+            let v = if v > 0.0 { v } else { 0.0 };
+            if v < 6.0 {
+                v
+            } else {
+                6.0
+            }
+        }
+        _ => v,
+    }
+}
+
+/// The micro-kernel: `acc[p][j] += sum_k rows[p][k] * panel[k][j]` for `P` pixels at once,
+/// over `k < panel.len()` (each row must be at least that long).
+///
+/// `P` and `NB` are compile-time constants, so the accumulators live in registers and each
+/// packed weight row is loaded once and used `P` times. Plain multiply-then-add:
+/// `f32::mul_add` without the `fma` target feature becomes a slow library call.
+///
+/// Never inlined on purpose: inlined into its callers, LLVM splits the accumulator array
+/// into `P * NB` scalars and fails to re-vectorise them (measured 4-7x slower); behind a
+/// call it loads them as vectors. The call costs a few cycles per `panel.len() * P * NB`
+/// multiply-adds.
+#[inline(never)]
+pub(crate) fn accumulate<const P: usize>(acc: &mut [Lane; P], rows: [&[f32]; P], panel: &[Lane]) {
+    // Slicing every row to the panel's length up front lets the compiler drop the bounds
+    // checks in the loop.
+    let rows = rows.map(|row| &row[..panel.len()]);
+    for (k, w) in panel.iter().enumerate() {
+        for (a, row) in acc.iter_mut().zip(&rows) {
+            let x = row[k];
+            for (a, &w) in a.iter_mut().zip(w) {
+                *a += x * w;
+            }
+        }
+    }
+}
+
+/// Writes `act(acc)` into `out` (at most `NB` values: the last panel may be partial).
+#[inline(always)]
+pub(crate) fn store<const ACT: u8>(acc: &Lane, out: &mut [f32]) {
+    for (o, &a) in out.iter_mut().zip(acc) {
+        *o = activate::<ACT>(a);
+    }
+}
+
+/// Folded weights and bias of a pointwise convolution, packed for [`pointwise`].
+#[derive(Clone)]
+pub struct PointwiseParams<const CIN: usize, const COUT: usize> {
+    /// `[blocks(COUT)][CIN][NB]`.
+    pub(crate) panels: Vec<Lane>,
+    /// `[blocks(COUT)][NB]`, zero-padded.
+    pub(crate) bias: Vec<Lane>,
+}
+
+impl<const CIN: usize, const COUT: usize> PointwiseParams<CIN, COUT> {
+    /// Packs PyTorch-layout weights `[COUT][CIN][1][1]` (i.e. `[COUT][CIN]`, batch norm already
+    /// folded in) and bias `[COUT]`.
+    ///
+    /// Returns `None` if `weight.len() != COUT * CIN` or `bias.len() != COUT`.
+    pub fn new(weight: &[f32], bias: &[f32]) -> Option<Self> {
+        const { assert!(CIN >= 1 && COUT >= 1, "pointwise needs CIN >= 1 and COUT >= 1") };
+        if weight.len() != COUT * CIN || bias.len() != COUT {
+            return None;
+        }
+        Some(Self {
+            panels: pack_panels(COUT, CIN, |co, ci| weight[co * CIN + ci]),
+            bias: pack_bias(bias),
+        })
+    }
+
+    /// Gives the PyTorch layout back: `(weight [COUT][CIN], bias [COUT])`, bit for bit what
+    /// [`Self::new`] was given.
+    pub fn unpack(&self) -> (Vec<f32>, Vec<f32>) {
+        let weight = (0..COUT * CIN)
+            .map(|i| panel_weight(&self.panels, CIN, i / CIN, i % CIN))
+            .collect();
+        (weight, unpack_bias(&self.bias, COUT))
+    }
+}
+
+impl<const CIN: usize, const COUT: usize> std::fmt::Debug for PointwiseParams<CIN, COUT> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PointwiseParams<CIN={CIN}, COUT={COUT}>")
+    }
+}
+
+/// Pointwise convolution of an `HW x CIN` NHWC map (`HW = H * W` pixels) into `HW x COUT`,
+/// with bias and activation `ACT`.
+///
+/// Pixels are processed in tiles that stay in L2; within a tile every panel of [`NB`] output
+/// channels sweeps the tile [`PB`] pixels at a time, so the panel stays in L1.
+///
+/// # Panics
+/// If `input.len() < HW * CIN` or `output.len() < HW * COUT` (generated code always passes
+/// exactly sized buffers). Invalid const parameters (zero sizes, unknown `ACT`) are compile
+/// errors.
+pub fn pointwise<const HW: usize, const CIN: usize, const COUT: usize, const ACT: u8>(
+    input: &[f32],
+    output: &mut [f32],
+    params: &PointwiseParams<CIN, COUT>,
+) {
+    const {
+        assert!(HW >= 1 && CIN >= 1 && COUT >= 1, "pointwise: zero-sized shape");
+        assert!(ACT <= ACT_RELU6, "pointwise: unknown activation code");
+    };
+    let (rows, _) = input[..HW * CIN].as_chunks::<CIN>();
+    let (out_rows, _) = output[..HW * COUT].as_chunks_mut::<COUT>();
+    let tile = (TILE_FLOATS / CIN / PB).max(1) * PB;
+    let (panels, _) = params.panels.as_chunks::<CIN>();
+
+    for (in_tile, out_tile) in rows.chunks(tile).zip(out_rows.chunks_mut(tile)) {
+        for (b, (panel, bias)) in panels.iter().zip(&params.bias).enumerate() {
+            let c0 = b * NB;
+            let c1 = (c0 + NB).min(COUT);
+            let mut in_groups = in_tile.chunks_exact(PB);
+            let mut out_groups = out_tile.chunks_exact_mut(PB);
+            for (ig, og) in (&mut in_groups).zip(&mut out_groups) {
+                let mut acc = [*bias; PB];
+                accumulate(&mut acc, std::array::from_fn(|p| &ig[p][..]), panel);
+                for (a, out) in acc.iter().zip(og) {
+                    store::<ACT>(a, &mut out[c0..c1]);
+                }
+            }
+            for (row, out) in in_groups.remainder().iter().zip(out_groups.into_remainder()) {
+                let mut acc = [*bias];
+                accumulate(&mut acc, [&row[..]], panel);
+                store::<ACT>(&acc[0], &mut out[c0..c1]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Tiny deterministic xorshift generator, shared by the kernel tests; values in [-1, 1).
+    pub(crate) struct Rng(u64);
+    impl Rng {
+        pub(crate) fn new(seed: u64) -> Self {
+            // Spread small seeds over the state; xorshift must not start at zero.
+            Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        }
+        pub(crate) fn next(&mut self) -> f32 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        }
+        pub(crate) fn vec(&mut self, n: usize) -> Vec<f32> {
+            (0..n).map(|_| self.next()).collect()
+        }
+    }
+
+    /// Allowed error relative to `max(|reference|, 1)` for a sum of `terms` products: 1e-5,
+    /// grown in proportion past 256 terms because f32 rounding error grows with the length of
+    /// the reduction (the 1024-term cases reach about 2e-5).
+    pub(crate) fn tolerance(terms: usize) -> f64 {
+        1e-5 * (terms as f64 / 256.0).max(1.0)
+    }
+
+    /// Direct loops over the PyTorch layout, accumulated in f64.
+    fn reference(
+        hw: usize,
+        cin: usize,
+        cout: usize,
+        act: u8,
+        input: &[f32],
+        weight: &[f32],
+        bias: &[f32],
+    ) -> Vec<f64> {
+        let mut out = vec![0.0; hw * cout];
+        for p in 0..hw {
+            for co in 0..cout {
+                let mut s = bias[co] as f64;
+                for ci in 0..cin {
+                    s += input[p * cin + ci] as f64 * weight[co * cin + ci] as f64;
+                }
+                out[p * cout + co] = match act {
+                    ACT_RELU => s.max(0.0),
+                    ACT_RELU6 => s.clamp(0.0, 6.0),
+                    _ => s,
+                };
+            }
+        }
+        out
+    }
+
+    fn check<const HW: usize, const CIN: usize, const COUT: usize, const ACT: u8>(seed: u64) {
+        let mut rng = Rng::new(seed);
+        // Scale so that relu6 clips some outputs and relu zeroes about half.
+        let input: Vec<f32> = rng.vec(HW * CIN).iter().map(|v| v * 4.0).collect();
+        let weight = rng.vec(COUT * CIN);
+        let bias = rng.vec(COUT);
+        let params = PointwiseParams::<CIN, COUT>::new(&weight, &bias).unwrap();
+        // Oversized buffers: the kernel must touch only the prefixes.
+        let mut padded_in = input.clone();
+        padded_in.extend([f32::NAN; 5]);
+        let mut out = vec![-7.0; HW * COUT + 5];
+        pointwise::<HW, CIN, COUT, ACT>(&padded_in, &mut out, &params);
+        let want = reference(HW, CIN, COUT, ACT, &input, &weight, &bias);
+        for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
+            let err = (g as f64 - w).abs() / w.abs().max(1.0);
+            assert!(
+                err <= tolerance(CIN),
+                "HW={HW} CIN={CIN} COUT={COUT} ACT={ACT} at {i}: got {g}, want {w}"
+            );
+        }
+        assert!(out[HW * COUT..].iter().all(|&v| v == -7.0), "wrote past the output");
+    }
+
+    #[test]
+    fn matches_reference() {
+        check::<1, 1, 1, ACT_NONE>(1);
+        check::<1, 3, 5, ACT_RELU>(2);
+        check::<3, 5, 17, ACT_RELU6>(3);
+        check::<4, 17, 8, ACT_NONE>(4);
+        check::<7, 33, 16, ACT_RELU>(5);
+        check::<9, 16, 33, ACT_RELU6>(6);
+        check::<25, 8, 3, ACT_RELU>(7);
+        check::<49, 64, 24, ACT_RELU6>(8);
+        check::<50, 17, 1, ACT_NONE>(9);
+        check::<121, 32, 64, ACT_RELU>(10);
+        // Larger than one pixel tile (TILE_FLOATS / CIN pixels), with a ragged last tile.
+        check::<2051, 33, 5, ACT_RELU6>(11);
+        check::<70, 1024, 9, ACT_NONE>(12);
+    }
+
+    #[test]
+    fn new_rejects_wrong_lengths() {
+        let w = vec![0.0; 15];
+        let b = vec![0.0; 5];
+        assert!(PointwiseParams::<3, 5>::new(&w, &b).is_some());
+        assert!(PointwiseParams::<3, 5>::new(&w[..14], &b).is_none());
+        assert!(PointwiseParams::<3, 5>::new(&[0.0; 16], &b).is_none());
+        assert!(PointwiseParams::<3, 5>::new(&w, &b[..4]).is_none());
+        assert!(PointwiseParams::<3, 5>::new(&w, &[0.0; 6]).is_none());
+    }
+
+    #[test]
+    fn unpack_round_trips() {
+        let mut rng = Rng::new(99);
+        let w = rng.vec(17 * 33);
+        let b = rng.vec(17);
+        let (w2, b2) = PointwiseParams::<33, 17>::new(&w, &b).unwrap().unpack();
+        assert_eq!(w.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), w2.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        assert_eq!(b, b2);
+    }
+
+    #[test]
+    fn activation_codes() {
+        assert_eq!(activate::<ACT_NONE>(-3.0), -3.0);
+        assert_eq!(activate::<ACT_RELU>(-3.0), 0.0);
+        assert_eq!(activate::<ACT_RELU>(7.5), 7.5);
+        assert_eq!(activate::<ACT_RELU6>(7.5), 6.0);
+        assert_eq!(activate::<ACT_RELU6>(-1.0), 0.0);
+        assert_eq!(activate::<ACT_RELU6>(2.5), 2.5);
+        assert_eq!(activate::<ACT_RELU>(f32::NAN), 0.0);
+    }
+}

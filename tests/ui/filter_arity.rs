@@ -1,0 +1,7 @@
+mod model {
+    mobilenet::mobilenet!("filter_arity.yaml");
+}
+
+fn main() {
+    let _ = model::MULT_ADDS;
+}

@@ -1,0 +1,5 @@
+mod model {
+    mobilenet::mobilenet!(specs / v1);
+}
+
+fn main() {}

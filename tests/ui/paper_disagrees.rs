@@ -1,0 +1,7 @@
+mod model {
+    mobilenet::mobilenet!("paper_disagrees.yaml");
+}
+
+fn main() {
+    let _ = model::MULT_ADDS;
+}

@@ -1,0 +1,7 @@
+mod model {
+    mobilenet::mobilenet!("zero_size.yaml");
+}
+
+fn main() {
+    let _ = model::MULT_ADDS;
+}
