@@ -83,8 +83,13 @@ pub fn fmt_amount(v: f64, percent: bool) -> String {
     if percent { format!("{v:.2}%") } else { group_digits(v.round() as i64) }
 }
 
-fn fmt_signed(v: f64, percent: bool) -> String {
+/// `+1,293,184` for counts; `+0.717%` for shares (a third decimal, so that a share that agrees
+/// to the printed digit does not read as `-0.00%`).
+pub fn fmt_signed(v: f64, percent: bool) -> String {
     let sign = if v < 0.0 { "-" } else { "+" };
+    if percent {
+        return format!("{sign}{:.3}%", v.abs());
+    }
     format!("{sign}{}", fmt_amount(v.abs(), percent))
 }
 

@@ -1,7 +1,7 @@
 //! The human-readable cost report (Markdown), emitted as `COST_REPORT`.
 
 use crate::compile::Compiled;
-use crate::paper::{fmt_amount, group_digits};
+use crate::paper::{fmt_amount, fmt_signed, group_digits};
 use crate::shapes::{fmt_shape, Layer};
 use crate::spec::{Activation, Kind, Padding};
 use std::fmt::Write;
@@ -123,7 +123,7 @@ pub fn render(c: &Compiled) -> String {
                     (true, Some(_)) => "ok, with the spec's tolerance (see note)".to_string(),
                     (false, _) => "**disagrees**".to_string(),
                 };
-                let diff = if v.difference < 0.0 { format!("-{}", fmt_amount(-v.difference, pct)) } else { format!("+{}", fmt_amount(v.difference, pct)) };
+                let diff = fmt_signed(v.difference, pct);
                 let _ = writeln!(
                     out,
                     "| {name} | {} | {} | {diff} | {} | {verdict} |",

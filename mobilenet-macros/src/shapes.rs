@@ -43,6 +43,7 @@ pub struct Plan {
 
 impl Plan {
     /// Shape of the last layer's output.
+    #[cfg(test)]
     pub fn output(&self) -> [usize; 3] {
         self.layers.last().map_or(self.input, |l| l.output)
     }
@@ -203,9 +204,9 @@ fn table_global_pools(spec: &Spec, ds: &mut Diagnostics) -> Vec<bool> {
 fn mismatch_hint(prev: &Row, got: [usize; 3], declared: [usize; 3], at: &Loc) -> String {
     let line = format!("the declaring row is at line {}", at.pos.line);
     if got[2] == declared[2] && prev.stride == 2 && got[0] * 2 >= declared[0] && got[0] < declared[0] {
-        format!("{line}; with stride 1 {} would keep {}x{} (see paper.md errata: Table 1 row 17 is stride 1)", prev.label(), declared[0], declared[1])
+        format!("{line}; with stride 1, row {} would output {}", prev.number, fmt_shape(declared))
     } else if got[2] == declared[2] && prev.stride == 1 && got[0] == declared[0] * 2 {
-        format!("{line}; stride 2 on {} would halve the map to {}", prev.label(), fmt_shape(declared))
+        format!("{line}; with stride 2, row {} would output {}", prev.number, fmt_shape(declared))
     } else {
         line
     }

@@ -233,7 +233,7 @@ impl Layered {
 pub fn load(path: &Path, display: &str, files: &dyn SourceFiles) -> Result<Spec, Vec<Diagnostic>> {
     let mut ds = Diagnostics::new();
     let mut read = Vec::new();
-    let layered = load_layers(path, display, files, &mut Vec::new(), &mut read, &mut ds, true);
+    let layered = load_layers(path, display, files, &mut Vec::new(), &mut read, &mut ds);
     let spec = layered.and_then(|l| build(&l, read, &mut ds));
     match spec {
         Some(spec) => ds.into_result(spec),
@@ -261,7 +261,6 @@ fn load_layers(
     chain: &mut Vec<PathBuf>,
     read: &mut Vec<PathBuf>,
     ds: &mut Diagnostics,
-    is_root: bool,
 ) -> Option<Layered> {
     let file: Rc<str> = display.into();
     let text = match files.read(path) {
@@ -323,22 +322,22 @@ fn load_layers(
                 p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
             }).collect();
             ds.push(Diagnostic::at(&loc, format!("`extends` makes a cycle: {}", names.join(" -> "))));
-        } else if let Some(parent_layers) =
-            load_layers(&parent_path, &parent_display, files, chain, read, ds, false)
-        {
-            for (key, node, ploc) in parent_layers.entries {
-                // A parent's figures describe the parent only: a variant must state its own.
-                if key == top::PAPER || key == top::EXTENDS {
-                    continue;
-                }
-                if layered.get(&key).is_none() {
-                    layered.entries.push((key, node, ploc));
-                }
+            chain.pop();
+            // Without its parent the spec lacks keys; saying so would only repeat this error.
+            return None;
+        }
+        let parent_layers = load_layers(&parent_path, &parent_display, files, chain, read, ds);
+        chain.pop();
+        for (key, node, ploc) in parent_layers?.entries {
+            // A parent's figures describe the parent only: a variant must state its own.
+            if key == top::PAPER || key == top::EXTENDS {
+                continue;
+            }
+            if layered.get(&key).is_none() {
+                layered.entries.push((key, node, ploc));
             }
         }
-        chain.pop();
     }
-    let _ = is_root;
     Some(layered)
 }
 

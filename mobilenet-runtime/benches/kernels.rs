@@ -6,8 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use mobilenet_runtime::kernels::{
-    avg_pool, conv2d, depthwise, fc, pointwise, softmax, ConvParams, DepthwiseParams, FcParams,
-    PointwiseParams,
+    avg_pool, conv2d, depthwise, fc, pointwise, softmax, ConvParams, DepthwiseParams, FcParams, PointwiseParams,
 };
 use mobilenet_runtime::ACT_RELU;
 use std::hint::black_box;
@@ -117,10 +116,7 @@ fn bench_pointwise<const HW: usize, const CIN: usize, const COUT: usize>(c: &mut
     g.finish();
 }
 
-fn bench_depthwise<const H: usize, const C: usize, const OH: usize, const S: usize>(
-    c: &mut Criterion,
-    name: &str,
-) {
+fn bench_depthwise<const H: usize, const C: usize, const OH: usize, const S: usize>(c: &mut Criterion, name: &str) {
     let x = data(H * H * C, 1);
     let w = data(C * 9, 2);
     let b = data(C, 3);
@@ -131,9 +127,7 @@ fn bench_depthwise<const H: usize, const C: usize, const OH: usize, const S: usi
         bch.iter(|| naive_conv((H, H, C), (OH, OH, C), (3, S, 1), true, black_box(&x), &w, &b, &mut y))
     });
     g.bench_function("kernel", |bch| {
-        bch.iter(|| {
-            depthwise::<H, H, C, OH, OH, 3, 3, S, 1, 1, ACT_RELU>(black_box(&x), &mut y, &params)
-        })
+        bch.iter(|| depthwise::<H, H, C, OH, OH, 3, 3, S, 1, 1, ACT_RELU>(black_box(&x), &mut y, &params))
     });
     g.finish();
 }
@@ -150,13 +144,20 @@ fn bench_conv<const H: usize, const CIN: usize, const OH: usize, const COUT: usi
     let mut g = c.benchmark_group(format!("conv/{name}"));
     g.bench_function("naive", |bch| {
         bch.iter(|| {
-            naive_conv((H, H, CIN), (OH, OH, COUT), (3, S, 1), false, black_box(&x), &w, &b, &mut y)
+            naive_conv(
+                (H, H, CIN),
+                (OH, OH, COUT),
+                (3, S, 1),
+                false,
+                black_box(&x),
+                &w,
+                &b,
+                &mut y,
+            )
         })
     });
     g.bench_function("kernel", |bch| {
-        bch.iter(|| {
-            conv2d::<H, H, CIN, OH, OH, COUT, 3, 3, S, 1, 1, ACT_RELU>(black_box(&x), &mut y, &params)
-        })
+        bch.iter(|| conv2d::<H, H, CIN, OH, OH, COUT, 3, 3, S, 1, 1, ACT_RELU>(black_box(&x), &mut y, &params))
     });
     g.finish();
 }

@@ -8,9 +8,7 @@
 //! small matrix product that reuses the pointwise micro-kernel ([`accumulate`]): the sum over
 //! `(ky, kx, ci)` is a sum over taps of pointwise products with shifted input pixels.
 
-use super::pointwise::{
-    accumulate, pack_bias, pack_panels, panel_weight, store, unpack_bias, Lane, NB, PB,
-};
+use super::pointwise::{accumulate, pack_bias, pack_panels, panel_weight, store, unpack_bias, Lane, NB, PB};
 use crate::ACT_RELU6;
 
 /// Input floats per tile of output rows; the tile is re-read once per panel of output
@@ -49,9 +47,7 @@ pub struct ConvParams<const KH: usize, const KW: usize, const CIN: usize, const 
     bias: Vec<Lane>,
 }
 
-impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize>
-    ConvParams<KH, KW, CIN, COUT>
-{
+impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> ConvParams<KH, KW, CIN, COUT> {
     /// Packs PyTorch-layout weights `[COUT][CIN][KH][KW]` (batch norm already folded in) and
     /// bias `[COUT]`.
     ///
@@ -301,7 +297,10 @@ mod tests {
                  PT={PT} PL={PL} ACT={ACT} at {i}: got {g}, want {w}"
             );
         }
-        assert!(out[OH * OW * COUT..].iter().all(|&v| v == -7.0), "wrote past the output");
+        assert!(
+            out[OH * OW * COUT..].iter().all(|&v| v == -7.0),
+            "wrote past the output"
+        );
     }
 
     #[test]

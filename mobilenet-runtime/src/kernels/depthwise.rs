@@ -35,9 +35,7 @@ impl<const KH: usize, const KW: usize, const C: usize> DepthwiseParams<KH, KW, C
             return None;
         }
         let taps = KH * KW;
-        let packed = (0..taps * C)
-            .map(|i| weight[(i % C) * taps + i / C])
-            .collect();
+        let packed = (0..taps * C).map(|i| weight[(i % C) * taps + i / C]).collect();
         Some(Self {
             weight: packed,
             bias: bias.to_vec(),
@@ -48,16 +46,12 @@ impl<const KH: usize, const KW: usize, const C: usize> DepthwiseParams<KH, KW, C
     /// [`Self::new`] was given.
     pub fn unpack(&self) -> (Vec<f32>, Vec<f32>) {
         let taps = KH * KW;
-        let weight = (0..C * taps)
-            .map(|i| self.weight[(i % taps) * C + i / taps])
-            .collect();
+        let weight = (0..C * taps).map(|i| self.weight[(i % taps) * C + i / taps]).collect();
         (weight, self.bias.clone())
     }
 }
 
-impl<const KH: usize, const KW: usize, const C: usize> std::fmt::Debug
-    for DepthwiseParams<KH, KW, C>
-{
+impl<const KH: usize, const KW: usize, const C: usize> std::fmt::Debug for DepthwiseParams<KH, KW, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "DepthwiseParams<KH={KH}, KW={KW}, C={C}>")
     }
@@ -219,8 +213,7 @@ mod tests {
                                 continue;
                             }
                             let (iy, ix) = (iy as usize, ix as usize);
-                            sum += input[(iy * w + ix) * c + ch] as f64
-                                * weight[(ch * kh + ky) * kw + kx] as f64;
+                            sum += input[(iy * w + ix) * c + ch] as f64 * weight[(ch * kh + ky) * kw + kx] as f64;
                         }
                     }
                     out[(oy * ow + ox) * c + ch] = match act {
@@ -258,15 +251,7 @@ mod tests {
         padded_in.extend([f32::NAN; 3]);
         let mut out = vec![-7.0; OH * OW * C + 3];
         depthwise::<H, W, C, OH, OW, KH, KW, S, PT, PL, ACT>(&padded_in, &mut out, &params);
-        let want = reference(
-            (H, W, C),
-            (OH, OW),
-            (KH, KW, S, PT, PL),
-            ACT,
-            &input,
-            &weight,
-            &bias,
-        );
+        let want = reference((H, W, C), (OH, OW), (KH, KW, S, PT, PL), ACT, &input, &weight, &bias);
         for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
             let err = (g as f64 - w).abs() / w.abs().max(1.0);
             assert!(

@@ -6,9 +6,7 @@
 //! a sum of broadcast-multiply-adds over contiguous output lanes (no horizontal reductions,
 //! which the compiler could not vectorise without reassociating float sums).
 
-use super::pointwise::{
-    pack_bias, pack_panels, panel_weight, store, unpack_bias, Lane, NB,
-};
+use super::pointwise::{pack_bias, pack_panels, panel_weight, store, unpack_bias, Lane, NB};
 use crate::ACT_NONE;
 
 /// Panels of output lanes accumulated together. One lane per input value would be a single
@@ -57,11 +55,7 @@ impl<const IN: usize, const OUT: usize> std::fmt::Debug for FcParams<IN, OUT> {
 
 /// `acc[g] += sum_i x[i] * panels[g][i]` for `G` panels side by side.
 #[inline(always)]
-fn accumulate_panels<const G: usize, const IN: usize>(
-    acc: &mut [Lane; G],
-    x: &[f32; IN],
-    panels: &[[Lane; IN]],
-) {
+fn accumulate_panels<const G: usize, const IN: usize>(acc: &mut [Lane; G], x: &[f32; IN], panels: &[[Lane; IN]]) {
     for (i, &xi) in x.iter().enumerate() {
         for (a, panel) in acc.iter_mut().zip(panels) {
             for (a, &w) in a.iter_mut().zip(&panel[i]) {
@@ -77,11 +71,7 @@ fn accumulate_panels<const G: usize, const IN: usize>(
 /// # Panics
 /// If `input.len() < IN` or `output.len() < OUT` (generated code always passes exactly sized
 /// buffers). Zero sizes are compile errors.
-pub fn fc<const IN: usize, const OUT: usize>(
-    input: &[f32],
-    output: &mut [f32],
-    params: &FcParams<IN, OUT>,
-) {
+pub fn fc<const IN: usize, const OUT: usize>(input: &[f32], output: &mut [f32], params: &FcParams<IN, OUT>) {
     const { assert!(IN >= 1 && OUT >= 1, "fc: zero-sized shape") };
     let x: &[f32; IN] = input[..IN].try_into().expect("slice of length IN");
     let output = &mut output[..OUT];

@@ -223,6 +223,7 @@ pub fn pointwise<const HW: usize, const CIN: usize, const COUT: usize, const ACT
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::ACT_NONE;
 
     /// Tiny deterministic xorshift generator, shared by the kernel tests; values in [-1, 1).
     pub(crate) struct Rng(u64);
@@ -250,15 +251,7 @@ pub(crate) mod tests {
     }
 
     /// Direct loops over the PyTorch layout, accumulated in f64.
-    fn reference(
-        hw: usize,
-        cin: usize,
-        cout: usize,
-        act: u8,
-        input: &[f32],
-        weight: &[f32],
-        bias: &[f32],
-    ) -> Vec<f64> {
+    fn reference(hw: usize, cin: usize, cout: usize, act: u8, input: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f64> {
         let mut out = vec![0.0; hw * cout];
         for p in 0..hw {
             for co in 0..cout {
@@ -333,7 +326,10 @@ pub(crate) mod tests {
         let w = rng.vec(17 * 33);
         let b = rng.vec(17);
         let (w2, b2) = PointwiseParams::<33, 17>::new(&w, &b).unwrap().unpack();
-        assert_eq!(w.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), w2.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        assert_eq!(
+            w.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            w2.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
         assert_eq!(b, b2);
     }
 

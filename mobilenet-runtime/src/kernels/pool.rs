@@ -78,6 +78,7 @@ mod tests {
                     for ky in 0..kh {
                         for kx in 0..kw {
                             let (iy, ix) = (oy * s + ky, ox * s + kx);
+                            assert!(iy < h && ix < w, "window outside the input");
                             sum += input[(iy * w + ix) * c + ch] as f64;
                         }
                     }
