@@ -70,7 +70,12 @@ fn signed(v: f64) -> String {
 /// One row of a "paper vs computed" table.
 fn row(m: &Model) -> String {
     let cell = |what: &str, counted: u64| match figure(m, what) {
-        Some(f) => format!("{} | {} | {}", f.printed, millions(counted as f64), signed(counted as f64 - f.paper)),
+        Some(f) => format!(
+            "{} | {} | {}",
+            f.printed,
+            millions(counted as f64),
+            signed(counted as f64 - f.paper)
+        ),
         None => format!("- | {} | -", millions(counted as f64)),
     };
     format!(
@@ -84,7 +89,9 @@ fn row(m: &Model) -> String {
 
 fn table(out: &mut String, title: &str, models: &[&Model]) {
     out.push_str(&format!("\n### {title}\n\n"));
-    out.push_str("| model | top-1 | mult-adds (paper) | counted | difference | params (paper) | counted | difference |\n");
+    out.push_str(
+        "| model | top-1 | mult-adds (paper) | counted | difference | params (paper) | counted | difference |\n",
+    );
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for m in models {
         out.push_str(&row(m));
@@ -95,18 +102,31 @@ fn table(out: &mut String, title: &str, models: &[&Model]) {
 /// Tables 6 and 7 (and the other variants' figures) beside the counts, as Markdown.
 pub fn summary() -> String {
     let pick = |specs: &[&str]| -> Vec<&Model> {
-        specs.iter().filter_map(|s| MODELS.iter().find(|m| m.spec.ends_with(s))).collect()
+        specs
+            .iter()
+            .filter_map(|s| MODELS.iter().find(|m| m.spec.ends_with(s)))
+            .collect()
     };
     let mut out = String::new();
     table(
         &mut out,
         "Table 6: width multiplier (resolution 224)",
-        &pick(&["v1_alpha1_224.yaml", "v1_alpha0.75_224.yaml", "v1_alpha0.5_224.yaml", "v1_alpha0.25_224.yaml"]),
+        &pick(&[
+            "v1_alpha1_224.yaml",
+            "v1_alpha0.75_224.yaml",
+            "v1_alpha0.5_224.yaml",
+            "v1_alpha0.25_224.yaml",
+        ]),
     );
     table(
         &mut out,
         "Table 7: resolution (width multiplier 1)",
-        &pick(&["v1_alpha1_224.yaml", "v1_alpha1_192.yaml", "v1_alpha1_160.yaml", "v1_alpha1_128.yaml"]),
+        &pick(&[
+            "v1_alpha1_224.yaml",
+            "v1_alpha1_192.yaml",
+            "v1_alpha1_160.yaml",
+            "v1_alpha1_128.yaml",
+        ]),
     );
     table(
         &mut out,

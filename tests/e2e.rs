@@ -15,7 +15,9 @@ mod small {
 }
 
 fn image(seed: usize) -> Vec<f32> {
-    (0..small::INPUT_LEN).map(|i| (((i * 7919 + seed * 104729) % 2001) as f32 / 1000.0) - 1.0).collect()
+    (0..small::INPUT_LEN)
+        .map(|i| (((i * 7919 + seed * 104729) % 2001) as f32 / 1000.0) - 1.0)
+        .collect()
 }
 
 #[test]
@@ -45,7 +47,10 @@ fn predict_and_batch_agree_with_forward() {
     }
     let wrong = Array3::<f32>::zeros((c, h, w));
     let e = model.predict(wrong.view()).unwrap_err();
-    assert_eq!(e.to_string(), format!("expected an image of shape [{h}, {w}, {c}] (height, width, channels), found [{c}, {h}, {w}]"));
+    assert_eq!(
+        e.to_string(),
+        format!("expected an image of shape [{h}, {w}, {c}] (height, width, channels), found [{c}, {h}, {w}]")
+    );
     assert!(model.predict_batch(Array4::<f32>::zeros((2, h, w, 1)).view()).is_err());
 }
 
@@ -95,28 +100,55 @@ fn weights_round_trip_through_a_file() {
 fn bad_weight_files_name_the_tensor() {
     let good = random_tensors(tiny::LAYERS, 5);
     let names: Vec<String> = good.names().map(str::to_string).collect();
-    assert!(names.contains(&"stem.weight".to_string()) && names.contains(&"head.bias".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"stem.weight".to_string()) && names.contains(&"head.bias".to_string()),
+        "{names:?}"
+    );
 
     // A missing tensor.
     let mut set = mobilenet::runtime::weights::TensorSet::new();
     for n in names.iter().filter(|n| *n != "layers.2.bn.running_var") {
         let t = good.get(n).unwrap();
-        set.insert(n.clone(), Tensor { shape: t.shape.clone(), data: t.data.clone() });
+        set.insert(
+            n.clone(),
+            Tensor {
+                shape: t.shape.clone(),
+                data: t.data.clone(),
+            },
+        );
     }
     let e = tiny::Weights::from_tensors(&set).err().unwrap();
-    assert!(matches!(&e, WeightsError::Missing { tensor } if tensor == "layers.2.bn.running_var"), "{e}");
+    assert!(
+        matches!(&e, WeightsError::Missing { tensor } if tensor == "layers.2.bn.running_var"),
+        "{e}"
+    );
 
     // An extra tensor.
     let mut set = clone_set(&good);
-    set.insert("layers.99.weight", Tensor { shape: vec![1], data: vec![0.0] });
+    set.insert(
+        "layers.99.weight",
+        Tensor {
+            shape: vec![1],
+            data: vec![0.0],
+        },
+    );
     let e = tiny::Weights::from_tensors(&set).err().unwrap();
     assert!(e.to_string().contains("layers.99.weight"), "{e}");
 
     // A wrong shape.
     let mut set = clone_set(&good);
-    set.insert("head.weight", Tensor { shape: vec![10, 3], data: vec![0.0; 30] });
+    set.insert(
+        "head.weight",
+        Tensor {
+            shape: vec![10, 3],
+            data: vec![0.0; 30],
+        },
+    );
     let e = tiny::Weights::from_tensors(&set).err().unwrap();
-    assert!(matches!(&e, WeightsError::Shape { tensor, .. } if tensor == "head.weight"), "{e}");
+    assert!(
+        matches!(&e, WeightsError::Shape { tensor, .. } if tensor == "head.weight"),
+        "{e}"
+    );
 
     // A NaN.
     let mut set = clone_set(&good);
@@ -124,7 +156,10 @@ fn bad_weight_files_name_the_tensor() {
     t.data[7] = f32::NAN;
     set.insert("stem.weight", t);
     let e = tiny::Weights::from_tensors(&set).err().unwrap();
-    assert!(matches!(&e, WeightsError::NonFinite { tensor, .. } if tensor == "stem.weight"), "{e}");
+    assert!(
+        matches!(&e, WeightsError::NonFinite { tensor, .. } if tensor == "stem.weight"),
+        "{e}"
+    );
 
     // Truncated bytes.
     let bytes = good.to_safetensors().unwrap();
@@ -135,7 +170,10 @@ fn bad_weight_files_name_the_tensor() {
 }
 
 fn clone_tensor(t: &Tensor) -> Tensor {
-    Tensor { shape: t.shape.clone(), data: t.data.clone() }
+    Tensor {
+        shape: t.shape.clone(),
+        data: t.data.clone(),
+    }
 }
 
 fn clone_set(s: &mobilenet::runtime::weights::TensorSet) -> mobilenet::runtime::weights::TensorSet {

@@ -5,18 +5,42 @@
 use mobilenet::runtime::weights::{random_tensors, TensorSet};
 use mobilenet::runtime::{Activation, LayerInfo, LayerKind};
 
-mod a100_224 { mobilenet::mobilenet!("specs/v1_alpha1_224.yaml"); }
-mod a075_224 { mobilenet::mobilenet!("specs/v1_alpha0.75_224.yaml"); }
-mod a050_224 { mobilenet::mobilenet!("specs/v1_alpha0.5_224.yaml"); }
-mod a025_224 { mobilenet::mobilenet!("specs/v1_alpha0.25_224.yaml"); }
-mod a100_192 { mobilenet::mobilenet!("specs/v1_alpha1_192.yaml"); }
-mod a100_160 { mobilenet::mobilenet!("specs/v1_alpha1_160.yaml"); }
-mod a100_128 { mobilenet::mobilenet!("specs/v1_alpha1_128.yaml"); }
-mod a050_160 { mobilenet::mobilenet!("specs/v1_alpha0.5_160.yaml"); }
-mod conv_224 { mobilenet::mobilenet!("specs/v1_conv_224.yaml"); }
-mod shallow_224 { mobilenet::mobilenet!("specs/v1_shallow_224.yaml"); }
-mod tiny_logits { mobilenet::mobilenet!("tests/reference/specs/tiny_logits.yaml"); }
-mod keras_a050_128 { mobilenet::mobilenet!("tests/reference/specs/keras_alpha0.5_128.yaml"); }
+mod a100_224 {
+    mobilenet::mobilenet!("specs/v1_alpha1_224.yaml");
+}
+mod a075_224 {
+    mobilenet::mobilenet!("specs/v1_alpha0.75_224.yaml");
+}
+mod a050_224 {
+    mobilenet::mobilenet!("specs/v1_alpha0.5_224.yaml");
+}
+mod a025_224 {
+    mobilenet::mobilenet!("specs/v1_alpha0.25_224.yaml");
+}
+mod a100_192 {
+    mobilenet::mobilenet!("specs/v1_alpha1_192.yaml");
+}
+mod a100_160 {
+    mobilenet::mobilenet!("specs/v1_alpha1_160.yaml");
+}
+mod a100_128 {
+    mobilenet::mobilenet!("specs/v1_alpha1_128.yaml");
+}
+mod a050_160 {
+    mobilenet::mobilenet!("specs/v1_alpha0.5_160.yaml");
+}
+mod conv_224 {
+    mobilenet::mobilenet!("specs/v1_conv_224.yaml");
+}
+mod shallow_224 {
+    mobilenet::mobilenet!("specs/v1_shallow_224.yaml");
+}
+mod tiny_logits {
+    mobilenet::mobilenet!("tests/reference/specs/tiny_logits.yaml");
+}
+mod keras_a050_128 {
+    mobilenet::mobilenet!("tests/reference/specs/keras_alpha0.5_128.yaml");
+}
 
 /// Deterministic image in [-1, 1].
 fn image(len: usize, seed: u64) -> Vec<f32> {
@@ -54,8 +78,14 @@ fn reference_layer(l: &LayerInfo, x: &[f32], set: &TensorSet, eps: f64, act: Act
         LayerKind::Conv | LayerKind::ConvDw => {
             let p = l.name;
             let wt = tensor(set, &format!("{p}.weight"));
-            let (g, b) = (tensor(set, &format!("{p}.bn.weight")), tensor(set, &format!("{p}.bn.bias")));
-            let (m, v) = (tensor(set, &format!("{p}.bn.running_mean")), tensor(set, &format!("{p}.bn.running_var")));
+            let (g, b) = (
+                tensor(set, &format!("{p}.bn.weight")),
+                tensor(set, &format!("{p}.bn.bias")),
+            );
+            let (m, v) = (
+                tensor(set, &format!("{p}.bn.running_mean")),
+                tensor(set, &format!("{p}.bn.running_var")),
+            );
             let dw = l.kind == LayerKind::ConvDw;
             for oy in 0..oh {
                 for ox in 0..ow {
@@ -99,7 +129,10 @@ fn reference_layer(l: &LayerInfo, x: &[f32], set: &TensorSet, eps: f64, act: Act
             }
         }
         LayerKind::Fc => {
-            let (wt, b) = (tensor(set, &format!("{}.weight", l.name)), tensor(set, &format!("{}.bias", l.name)));
+            let (wt, b) = (
+                tensor(set, &format!("{}.weight", l.name)),
+                tensor(set, &format!("{}.bias", l.name)),
+            );
             for o in 0..cout {
                 out[o] = b[o] as f64 + (0..cin).map(|i| wt[o * cin + i] as f64 * x[i] as f64).sum::<f64>();
             }
@@ -119,7 +152,11 @@ fn reference_layer(l: &LayerInfo, x: &[f32], set: &TensorSet, eps: f64, act: Act
 fn rel_err(got: &[f32], want: &[f64]) -> f64 {
     assert_eq!(got.len(), want.len());
     let scale = want.iter().fold(1e-3f64, |a, v| a.max(v.abs()));
-    got.iter().zip(want).map(|(g, w)| (*g as f64 - w).abs()).fold(0.0, f64::max) / scale
+    got.iter()
+        .zip(want)
+        .map(|(g, w)| (*g as f64 - w).abs())
+        .fold(0.0, f64::max)
+        / scale
 }
 
 macro_rules! check_model {
@@ -139,7 +176,12 @@ macro_rules! check_model {
             model.forward_inspect(input, |i, out| {
                 let want = reference_layer(&m::LAYERS[i], &prev, &set, eps, m::ACTIVATION);
                 let err = rel_err(out, &want);
-                assert!(err < 1e-5, "{}: layer {i} ({:?}) relative error {err:e}", m::NAME, m::LAYERS[i].kind);
+                assert!(
+                    err < 1e-5,
+                    "{}: layer {i} ({:?}) relative error {err:e}",
+                    m::NAME,
+                    m::LAYERS[i].kind
+                );
                 prev = out.to_vec();
                 outputs.push(err);
             });

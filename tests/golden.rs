@@ -10,11 +10,21 @@ use mobilenet::runtime::weights::TensorSet;
 use mobilenet::runtime::LayerKind;
 use std::path::Path;
 
-mod torch_a025_128 { mobilenet::mobilenet!("tests/reference/specs/torch_alpha0.25_128.yaml"); }
-mod torch_a050_160 { mobilenet::mobilenet!("tests/reference/specs/torch_alpha0.5_160.yaml"); }
-mod keras_a025_160 { mobilenet::mobilenet!("tests/reference/specs/keras_alpha0.25_160.yaml"); }
-mod keras_a050_128 { mobilenet::mobilenet!("tests/reference/specs/keras_alpha0.5_128.yaml"); }
-mod tiny_logits { mobilenet::mobilenet!("tests/reference/specs/tiny_logits.yaml"); }
+mod torch_a025_128 {
+    mobilenet::mobilenet!("tests/reference/specs/torch_alpha0.25_128.yaml");
+}
+mod torch_a050_160 {
+    mobilenet::mobilenet!("tests/reference/specs/torch_alpha0.5_160.yaml");
+}
+mod keras_a025_160 {
+    mobilenet::mobilenet!("tests/reference/specs/keras_alpha0.25_160.yaml");
+}
+mod keras_a050_128 {
+    mobilenet::mobilenet!("tests/reference/specs/keras_alpha0.5_128.yaml");
+}
+mod tiny_logits {
+    mobilenet::mobilenet!("tests/reference/specs/tiny_logits.yaml");
+}
 
 fn golden(stem: &str) -> (Vec<u8>, TensorSet) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/golden");
@@ -38,7 +48,10 @@ macro_rules! golden_test {
             let (weights, io) = golden($stem);
             let mut model = m::Model::new(m::Weights::from_safetensors(&weights).expect("golden weights load"));
             let input = &io.get("input").unwrap().data;
-            let input: &[f32; m::INPUT_LEN] = input.as_slice().try_into().expect("golden input has the spec's size");
+            let input: &[f32; m::INPUT_LEN] = input
+                .as_slice()
+                .try_into()
+                .expect("golden input has the spec's size");
             let fc = m::LAYERS.iter().position(|l| l.kind == LayerKind::Fc).unwrap();
             let mut logits = Vec::new();
             let out = *model.forward_inspect(input, |i, y| {
@@ -51,7 +64,11 @@ macro_rules! golden_test {
             assert!(err < 1e-4, "{}: logits relative error {err:e}", $stem);
             let want = &io.get("output").unwrap().data;
             if m::OUTPUTS_PROBABILITIES {
-                let abs = out.iter().zip(want).map(|(g, w)| (g - w).abs()).fold(0.0, f32::max);
+                let abs = out
+                    .iter()
+                    .zip(want)
+                    .map(|(g, w)| (g - w).abs())
+                    .fold(0.0, f32::max);
                 assert!(abs < 1e-5, "{}: probabilities absolute error {abs:e}", $stem);
                 assert!((out.iter().sum::<f32>() - 1.0).abs() < 1e-5);
             } else {

@@ -9,7 +9,10 @@ fn block<'a>(readme: &'a str, name: &str) -> &'a str {
     let begin = format!("<!-- {name}:begin -->\n");
     let end = format!("<!-- {name}:end -->");
     let start = readme.find(&begin).unwrap_or_else(|| panic!("README has no {begin}")) + begin.len();
-    let stop = readme[start..].find(&end).unwrap_or_else(|| panic!("README has no {end}")) + start;
+    let stop = readme[start..]
+        .find(&end)
+        .unwrap_or_else(|| panic!("README has no {end}"))
+        + start;
     &readme[start..stop]
 }
 
@@ -21,15 +24,25 @@ fn readme() -> String {
 fn readme_cost_report_is_current() {
     let readme = readme();
     let want = v1::COST_REPORT.replacen("# ", "### ", 1).replace("\n## ", "\n#### ");
-    assert!(block(&readme, "cost-report") == want, "paste this between the cost-report markers:\n{want}");
+    assert!(
+        block(&readme, "cost-report") == want,
+        "paste this between the cost-report markers:\n{want}"
+    );
 }
 
 #[test]
 fn readme_error_is_the_real_one() {
-    let stderr = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/table1_as_printed.stderr")).unwrap();
+    let stderr = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/ui/table1_as_printed.stderr"
+    ))
+    .unwrap();
     let message: Vec<&str> = stderr.lines().take_while(|l| !l.starts_with(" -->")).collect();
     let want = format!("```text\n{}\n```\n", message.join("\n"));
-    assert!(block(&readme(), "error") == want, "paste this between the error markers:\n{want}");
+    assert!(
+        block(&readme(), "error") == want,
+        "paste this between the error markers:\n{want}"
+    );
 }
 
 #[allow(dead_code)]
@@ -40,5 +53,8 @@ mod costs {
 #[test]
 fn readme_summary_is_current() {
     let want = costs::summary();
-    assert!(block(&readme(), "summary") == want, "paste this between the summary markers:\n{want}");
+    assert!(
+        block(&readme(), "summary") == want,
+        "paste this between the summary markers:\n{want}"
+    );
 }

@@ -27,7 +27,10 @@ fn runtime() -> TokenStream {
 /// Keeps the compiler watching every spec file: proc macros are not re-run when a file they
 /// read changes, but `include_bytes!` makes the file a dependency of the crate.
 fn track_files(spec_files: &[std::path::PathBuf]) -> TokenStream {
-    let paths = spec_files.iter().filter_map(|p| std::fs::canonicalize(p).ok()).map(|p| p.to_string_lossy().into_owned());
+    let paths = spec_files
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .map(|p| p.to_string_lossy().into_owned());
     quote!(#( const _: &[u8] = include_bytes!(#paths); )*)
 }
 
@@ -80,8 +83,12 @@ fn kernel_call(l: &Layer, i: usize, act: u8, src: &TokenStream, dst: &TokenStrea
     let hw = lit(l.input[0] * l.input[1]);
     match l.row.kind {
         Kind::Conv if l.is_pointwise() => quote!(#rt::kernels::pointwise::<#hw, #cin, #cout, #act>(#src, #dst, &w.#f);),
-        Kind::Conv => quote!(#rt::kernels::conv2d::<#h, #w, #cin, #oh, #ow, #cout, #kh, #kw, #s, #pt, #pl, #act>(#src, #dst, &w.#f);),
-        Kind::ConvDw => quote!(#rt::kernels::depthwise::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s, #pt, #pl, #act>(#src, #dst, &w.#f);),
+        Kind::Conv => {
+            quote!(#rt::kernels::conv2d::<#h, #w, #cin, #oh, #ow, #cout, #kh, #kw, #s, #pt, #pl, #act>(#src, #dst, &w.#f);)
+        }
+        Kind::ConvDw => {
+            quote!(#rt::kernels::depthwise::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s, #pt, #pl, #act>(#src, #dst, &w.#f);)
+        }
         Kind::AvgPool => quote!(#rt::kernels::avg_pool::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s>(#src, #dst);),
         Kind::Fc => quote!(#rt::kernels::fc::<#cin, #cout>(#src, #dst, &w.#f);),
         Kind::Softmax => quote!(#rt::kernels::softmax::<#cin>(#src, #dst);),
@@ -131,8 +138,12 @@ pub fn generate(c: &Compiled) -> TokenStream {
     let classes = lit(s.classes);
     let arena_len = lit(t.arena_len());
     let a_len = lit(t.arena[0]);
-    let (madds, flops, params, stored) =
-        (lit64(t.total.mult_adds), lit64(2 * t.total.mult_adds), lit64(t.total.params), lit64(t.total.stored));
+    let (madds, flops, params, stored) = (
+        lit64(t.total.mult_adds),
+        lit64(2 * t.total.mult_adds),
+        lit64(t.total.params),
+        lit64(t.total.stored),
+    );
     let infos = plan.layers.iter().zip(&t.layers).map(|(l, c)| layer_info(l, c));
     let report = &c.report;
     let track = track_files(&s.files);
@@ -146,7 +157,11 @@ pub fn generate(c: &Compiled) -> TokenStream {
         Activation::Relu6 => quote!(Relu6),
     };
     let probabilities = plan.layers.last().is_some_and(|l| l.row.kind == Kind::Softmax);
-    let output_doc = if probabilities { "class probabilities (the table ends with softmax)" } else { "logits (the table ends without softmax)" };
+    let output_doc = if probabilities {
+        "class probabilities (the table ends with softmax)"
+    } else {
+        "logits (the table ends without softmax)"
+    };
     let headline = format!(
         "`{name}`: {} image in, {} {output_doc}; {} mult-adds, {} parameters.",
         fmt_shape(plan.input),
@@ -155,11 +170,20 @@ pub fn generate(c: &Compiled) -> TokenStream {
         short(t.total.params)
     );
 
-    let with_params: Vec<(usize, &Layer, TokenStream)> =
-        plan.layers.iter().enumerate().filter_map(|(i, l)| param_type(l).map(|ty| (i, l, ty))).collect();
+    let with_params: Vec<(usize, &Layer, TokenStream)> = plan
+        .layers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| param_type(l).map(|ty| (i, l, ty)))
+        .collect();
     let fields = with_params.iter().map(|(i, l, ty)| {
         let f = field(*i);
-        let doc = format!("Row {} ({}), tensors `{}.*`.", l.row.number, l.row.kind.as_str(), l.name);
+        let doc = format!(
+            "Row {} ({}), tensors `{}.*`.",
+            l.row.number,
+            l.row.kind.as_str(),
+            l.name
+        );
         quote!(#[doc = #doc] #f: #ty,)
     });
     let field_names: Vec<_> = with_params.iter().map(|(i, _, _)| field(*i)).collect();
@@ -191,29 +215,26 @@ pub fn generate(c: &Compiled) -> TokenStream {
     });
 
     // Layer i writes buffer i % 2 and reads the other; layer 0 reads the image.
-    let calls = plan.layers.iter().enumerate().map(|(i, l)| {
-        let src = if i == 0 { quote!(&input[..]) } else if i % 2 == 1 { quote!(&*a) } else { quote!(&*b) };
-        let dst = if i % 2 == 0 { quote!(&mut *a) } else { quote!(&mut *b) };
-        let call = kernel_call(l, i, act, &src, &dst);
-        let comment = format!("row {}: {} {} -> {}", l.row.number, l.row.kind.as_str(), fmt_shape(l.input), fmt_shape(l.output));
-        quote!(#[doc = #comment] #call)
-    });
+    let call_at = |i: usize, l: &Layer| {
+        let out = if i.is_multiple_of(2) { format_ident!("a") } else { format_ident!("b") };
+        let src = match i {
+            0 => quote!(&input[..]),
+            _ if i.is_multiple_of(2) => quote!(&*b),
+            _ => quote!(&*a),
+        };
+        (kernel_call(l, i, act, &src, &quote!(&mut *#out)), out)
+    };
+    let calls = plan.layers.iter().enumerate().map(|(i, l)| call_at(i, l).0);
     let last = plan.layers.len().saturating_sub(1);
-    let result = if last % 2 == 0 { quote!(a) } else { quote!(b) };
+    let result = if last.is_multiple_of(2) { quote!(a) } else { quote!(b) };
     let timed_calls = plan.layers.iter().enumerate().map(|(i, l)| {
-        let src = if i == 0 { quote!(&input[..]) } else if i % 2 == 1 { quote!(&*a) } else { quote!(&*b) };
-        let dst = if i % 2 == 0 { quote!(&mut *a) } else { quote!(&mut *b) };
-        let call = kernel_call(l, i, act, &src, &dst);
-        let ii = lit(i);
+        let (call, ii) = (call_at(i, l).0, lit(i));
         quote!({ let start = ::std::time::Instant::now(); #call times[#ii] += start.elapsed(); })
     });
     let inspected_calls = plan.layers.iter().enumerate().map(|(i, l)| {
-        let src = if i == 0 { quote!(&input[..]) } else if i % 2 == 1 { quote!(&*a) } else { quote!(&*b) };
-        let dst = if i % 2 == 0 { quote!(&mut *a) } else { quote!(&mut *b) };
-        let call = kernel_call(l, i, act, &src, &dst);
+        let (call, out) = call_at(i, l);
         let (ii, len) = (lit(i), lit(l.output.iter().product()));
-        let buf = if i % 2 == 0 { quote!(a) } else { quote!(b) };
-        quote!({ #call each(#ii, &#buf[..#len]); })
+        quote!({ #call each(#ii, &#out[..#len]); })
     });
     let nlayers = lit(plan.layers.len());
 
@@ -235,7 +256,17 @@ pub fn generate(c: &Compiled) -> TokenStream {
     };
     let docs = Docs::new(c);
     let (d_name, d_shape, d_len, d_classes, d_madds, d_flops, d_params, d_stored, d_arena, d_layers, d_report) = (
-        docs.name, docs.shape, docs.len, docs.classes, docs.madds, docs.flops, docs.params, docs.stored, docs.arena, docs.layers, docs.report,
+        docs.name,
+        docs.shape,
+        docs.len,
+        docs.classes,
+        docs.madds,
+        docs.flops,
+        docs.params,
+        docs.stored,
+        docs.arena,
+        docs.layers,
+        docs.report,
     );
     let weights_doc = format!("The parameters of {headline}\n\nBatch norm is folded into the convolutions and every layer is packed for its kernel when the weights are loaded. Share them between models with an `Arc`.");
     let model_doc = format!("{headline}\n\nOwns {} f32 activations (`ARENA_LEN`), allocated once by [`Model::new`]; `forward` allocates nothing.", group_digits(t.arena_len() as i64));
@@ -329,9 +360,7 @@ pub fn generate(c: &Compiled) -> TokenStream {
             /// # Errors
             /// If the file cannot be written (named).
             pub fn save_safetensors(&self, path: impl AsRef<::std::path::Path>) -> ::core::result::Result<(), #rt::WeightsError> {
-                let path = path.as_ref();
-                let bytes = self.to_tensors().to_safetensors()?;
-                ::std::fs::write(path, bytes).map_err(|source| #rt::WeightsError::Io { path: path.to_path_buf(), source })
+                #rt::weights::write_file(path.as_ref(), &self.to_tensors().to_safetensors()?)
             }
         }
 
@@ -444,13 +473,22 @@ impl Docs {
             c.verdicts
                 .iter()
                 .find(|v| v.figure.group.is_none() && v.figure.measure == m)
-                .map(|v| format!(" The paper prints {} ({}).", v.figure.printed.text, c.spec.paper.as_ref().and_then(|p| p.source.clone()).unwrap_or_default()))
+                .map(|v| {
+                    format!(
+                        " The paper prints {} ({}).",
+                        v.figure.printed.text,
+                        c.spec.paper.as_ref().and_then(|p| p.source.clone()).unwrap_or_default()
+                    )
+                })
                 .unwrap_or_default()
         };
         Docs {
             name: format!("Model name from the spec: `{}`.", c.spec.name),
             shape: format!("Image shape, height x width x channels: {}.", fmt_shape(c.plan.input)),
-            len: format!("f32 values in one image: {}.", group_digits(c.plan.input.iter().product::<usize>() as i64)),
+            len: format!(
+                "f32 values in one image: {}.",
+                group_digits(c.plan.input.iter().product::<usize>() as i64)
+            ),
             classes: format!("Number of classes: {}.", c.spec.classes),
             madds: format!(
                 "Multiply-adds of one image, convolutions and fc (the paper's convention): {} ({}).{}",
@@ -458,17 +496,30 @@ impl Docs {
                 short(t.total.mult_adds),
                 paper_for(crate::spec::Measure::MultAdds)
             ),
-            flops: format!("Floating-point operations of one image, two per multiply-add: {}.", group_digits(2 * t.total.mult_adds as i64)),
+            flops: format!(
+                "Floating-point operations of one image, two per multiply-add: {}.",
+                group_digits(2 * t.total.mult_adds as i64)
+            ),
             params: format!(
                 "Weights, without biases and batch norm (the paper's convention): {} ({}).{}",
                 group_digits(t.total.params as i64),
                 short(t.total.params),
                 paper_for(crate::spec::Measure::Params)
             ),
-            stored: format!("Numbers a weights file holds, batch norm and biases included: {}.", group_digits(t.total.stored as i64)),
-            arena: format!("f32 activations the forward pass uses, planned from the shapes: {}.", group_digits(t.arena_len() as i64)),
-            layers: format!("The {} layers after `repeat` and the multipliers, with shapes and costs.", c.plan.layers.len()),
-            report: "The Markdown cost report: every layer, the Table 2 breakdown, totals and the paper check.".to_string(),
+            stored: format!(
+                "Numbers a weights file holds, batch norm and biases included: {}.",
+                group_digits(t.total.stored as i64)
+            ),
+            arena: format!(
+                "f32 activations the forward pass uses, planned from the shapes: {}.",
+                group_digits(t.arena_len() as i64)
+            ),
+            layers: format!(
+                "The {} layers after `repeat` and the multipliers, with shapes and costs.",
+                c.plan.layers.len()
+            ),
+            report: "The Markdown cost report: every layer, the Table 2 breakdown, totals and the paper check."
+                .to_string(),
         }
     }
 }
@@ -482,7 +533,12 @@ pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
         errors.extend(syn::Error::new(span, d.to_string()).to_compile_error());
     }
     let (ih, iw, ic, classes) = match &f.spec {
-        Some(s) => (s.resolution, s.resolution * s.input[1] / s.input[0].max(1), s.input[2], s.classes),
+        Some(s) => (
+            s.resolution,
+            s.resolution * s.input[1] / s.input[0].max(1),
+            s.input[2],
+            s.classes,
+        ),
         None => (0, 0, 0, 0),
     };
     let (ih, iw, ic, classes) = (lit(ih), lit(iw), lit(ic), lit(classes));
@@ -524,5 +580,36 @@ pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
             pub fn predict(&mut self, image: #rt::ndarray::ArrayView3<'_, f32>) -> ::core::result::Result<#rt::ndarray::Array1<f32>, #rt::interop::InputError> { unreachable!() }
             pub fn predict_batch(&self, images: #rt::ndarray::ArrayView4<'_, f32>) -> ::core::result::Result<#rt::ndarray::Array2<f32>, #rt::interop::InputError> { unreachable!() }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::tests::{mem, SMALL};
+    use std::path::Path;
+
+    /// The expansion of a small spec, pinned: a change in the generator shows up as a readable
+    /// diff of `fixtures/small_expanded.rs`. Set `MOBILENET_BLESS=1` to accept a change.
+    #[test]
+    fn expansion_matches_golden_file() {
+        let compiled = crate::compile::compile(Path::new("s.yaml"), "s.yaml", &mem(&[("s.yaml", SMALL)])).unwrap();
+        let file: syn::File = syn::parse2(generate(&compiled)).expect("generated code parses");
+        let text = prettyplease::unparse(&file);
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/fixtures/small_expanded.rs");
+        if std::env::var_os("MOBILENET_BLESS").is_some() {
+            std::fs::write(&golden, &text).unwrap();
+        }
+        let want = std::fs::read_to_string(&golden).unwrap_or_default();
+        assert!(want == text, "generated code changed; review and bless with MOBILENET_BLESS=1:\n{text}");
+    }
+
+    #[test]
+    fn failure_stubs_parse_and_carry_every_error() {
+        let failed = crate::compile::compile(Path::new("s.yaml"), "s.yaml", &mem(&[("s.yaml", "name: x\n")])).unwrap_err();
+        let tokens = generate_failure(&failed, Span::call_site()).to_string();
+        assert_eq!(tokens.matches("compile_error").count(), failed.diagnostics.len());
+        assert!(tokens.contains("pub struct Model"));
+        syn::parse2::<syn::File>(generate_failure(&failed, Span::call_site())).expect("stubs parse");
     }
 }

@@ -33,8 +33,11 @@ pub struct Failed {
 }
 
 /// Runs every stage; all problems of all stages are gathered before giving up.
-pub fn compile(path: &Path, display: &str, files: &dyn SourceFiles) -> Result<Compiled, Failed> {
-    let spec = spec::load(path, display, files).map_err(|diagnostics| Failed { diagnostics, spec: None })?;
+pub fn compile(path: &Path, display: &str, files: &dyn SourceFiles) -> Result<Compiled, Box<Failed>> {
+    let spec = spec::load(path, display, files).map_err(|diagnostics| Failed {
+        diagnostics,
+        spec: None,
+    })?;
     let mut ds = Diagnostics::new();
     let plan = shapes::infer(&spec, &mut ds);
     let mut out = None;
@@ -44,14 +47,25 @@ pub fn compile(path: &Path, display: &str, files: &dyn SourceFiles) -> Result<Co
             Some(p) => paper::check(p, &totals, &mut ds),
             None => Vec::new(),
         };
-        let mut compiled = Compiled { spec: spec.clone(), plan, totals, verdicts, report: String::new() };
+        let mut compiled = Compiled {
+            spec: spec.clone(),
+            plan,
+            totals,
+            verdicts,
+            report: String::new(),
+        };
         compiled.report = crate::report::render(&compiled);
         out = Some(compiled);
     }
     match ds.into_result(out) {
         Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(Failed { diagnostics: vec![Diagnostic::global(format!("{display}: shape inference stopped without saying why (a bug in mobilenet-macros)"))], spec: Some(spec) }),
-        Err(diagnostics) => Err(Failed { diagnostics, spec: Some(spec) }),
+        Ok(None) => Err(Box::new(Failed {
+            diagnostics: vec![Diagnostic::global(format!(
+                "{display}: shape inference stopped without saying why (a bug in mobilenet-macros)"
+            ))],
+            spec: Some(spec),
+        })),
+        Err(diagnostics) => Err(Box::new(Failed { diagnostics, spec: Some(spec) })),
     }
 }
 
@@ -72,7 +86,14 @@ mod tests {
             if path.extension().is_some_and(|e| e == "yaml") {
                 let display = format!("specs/{}", path.file_name().unwrap().to_string_lossy());
                 let c = compile(&path, &display, &spec::Disk).unwrap_or_else(|f| {
-                    panic!("{display}:\n{}", f.diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
+                    panic!(
+                        "{display}:\n{}",
+                        f.diagnostics
+                            .iter()
+                            .map(|d| d.to_string())
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    )
                 });
                 assert!(!c.verdicts.is_empty(), "{display} checks no paper figure");
                 assert!(c.verdicts.iter().all(|v| v.pass));
@@ -95,17 +116,38 @@ mod tests {
         assert_eq!(f.diagnostics.len(), 1, "{:?}", f.diagnostics);
         let msg = f.diagnostics[0].to_string();
         assert!(
-            msg.contains("row 17 (conv_dw, stride 2) outputs 4x4x1024, but row 18 (conv, stride 1) declares input 7x7x1024"),
+            msg.contains(
+                "row 17 (conv_dw, stride 2) outputs 4x4x1024, but row 18 (conv, stride 1) declares input 7x7x1024"
+            ),
             "{msg}"
         );
     }
 
     #[test]
     fn report_shows_errata() {
-        let c = compile(&specs_dir().join("v1_alpha1_224.yaml"), "specs/v1_alpha1_224.yaml", &spec::Disk).unwrap();
-        assert!(c.report.contains("| conv_3x3 share of mult-adds | 1.19% | 1.91% | +0.716%"), "{}", c.report);
+        let c = compile(
+            &specs_dir().join("v1_alpha1_224.yaml"),
+            "specs/v1_alpha1_224.yaml",
+            &spec::Disk,
+        )
+        .unwrap();
+        assert!(
+            c.report
+                .contains("| conv_3x3 share of mult-adds | 1.19% | 1.91% | +0.716%"),
+            "{}",
+            c.report
+        );
         assert!(c.report.contains("two digits swapped"));
-        let c = compile(&specs_dir().join("v1_conv_224.yaml"), "specs/v1_conv_224.yaml", &spec::Disk).unwrap();
-        assert!(c.report.contains("| mult-adds | 4866M | 4,867,293,184 | +1,293,184"), "{}", c.report);
+        let c = compile(
+            &specs_dir().join("v1_conv_224.yaml"),
+            "specs/v1_conv_224.yaml",
+            &spec::Disk,
+        )
+        .unwrap();
+        assert!(
+            c.report.contains("| mult-adds | 4866M | 4,867,293,184 | +1,293,184"),
+            "{}",
+            c.report
+        );
     }
 }

@@ -38,15 +38,27 @@ pub fn layer_cost(layer: &Layer) -> Cost {
     match layer.row.kind {
         Kind::Conv => {
             let params = kh * kw * cin * cout;
-            Cost { params, stored: params + 4 * cout, mult_adds: params * oh * ow }
+            Cost {
+                params,
+                stored: params + 4 * cout,
+                mult_adds: params * oh * ow,
+            }
         }
         Kind::ConvDw => {
             let params = kh * kw * cin;
-            Cost { params, stored: params + 4 * cin, mult_adds: params * oh * ow }
+            Cost {
+                params,
+                stored: params + 4 * cin,
+                mult_adds: params * oh * ow,
+            }
         }
         Kind::Fc => {
             let params = cin * cout;
-            Cost { params, stored: params + cout, mult_adds: params }
+            Cost {
+                params,
+                stored: params + cout,
+                mult_adds: params,
+            }
         }
         Kind::AvgPool | Kind::Softmax => Cost::default(),
     }
@@ -92,7 +104,12 @@ pub fn count(plan: &Plan) -> Totals {
             }
         }
     }
-    Totals { layers, total, groups, arena: arena_plan(plan) }
+    Totals {
+        layers,
+        total,
+        groups,
+        arena: arena_plan(plan),
+    }
 }
 
 /// Sizes of the two buffers layers alternate between: layer `i` writes buffer `i % 2` and
@@ -113,7 +130,12 @@ mod tests {
     use std::path::Path;
 
     fn totals(text: &str) -> Totals {
-        let spec = crate::spec::load(Path::new("s.yaml"), "s.yaml", &crate::spec::tests::mem(&[("s.yaml", text)])).unwrap();
+        let spec = crate::spec::load(
+            Path::new("s.yaml"),
+            "s.yaml",
+            &crate::spec::tests::mem(&[("s.yaml", text)]),
+        )
+        .unwrap();
         let mut ds = Diagnostics::new();
         let plan = infer_ok(&spec, &mut ds);
         count(&plan)
@@ -128,10 +150,24 @@ mod tests {
     fn small_spec_by_hand() {
         let t = totals(crate::spec::tests::SMALL);
         // conv 3x3x3x8 on a 4x4 output; dw 3x3x8 and pw 8x8 twice on 4x4; fc 8x10.
-        assert_eq!(t.layers[0], Cost { params: 216, stored: 216 + 32, mult_adds: 216 * 16 });
+        assert_eq!(
+            t.layers[0],
+            Cost {
+                params: 216,
+                stored: 216 + 32,
+                mult_adds: 216 * 16
+            }
+        );
         assert_eq!(t.layers[1].mult_adds, 72 * 16);
         assert_eq!(t.layers[2].params, 64);
-        assert_eq!(t.layers[6], Cost { params: 80, stored: 90, mult_adds: 80 });
+        assert_eq!(
+            t.layers[6],
+            Cost {
+                params: 80,
+                stored: 90,
+                mult_adds: 80
+            }
+        );
         assert_eq!(t.total.params, 216 + 2 * (72 + 64) + 80);
         let names: Vec<_> = t.groups.iter().map(|(g, _)| g.as_str()).collect();
         assert_eq!(names, ["conv_3x3", "conv_dw_3x3", "conv_1x1", "fc"]);

@@ -37,12 +37,20 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A diagnostic at `loc`.
     pub fn at(loc: &Loc, message: impl Into<String>) -> Self {
-        Diagnostic { loc: Some(loc.clone()), message: message.into(), hint: None }
+        Diagnostic {
+            loc: Some(loc.clone()),
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// A diagnostic that concerns no particular line.
     pub fn global(message: impl Into<String>) -> Self {
-        Diagnostic { loc: None, message: message.into(), hint: None }
+        Diagnostic {
+            loc: None,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// Adds what the user can do about it.
@@ -127,13 +135,19 @@ mod tests {
     use super::*;
 
     fn loc(line: usize) -> Loc {
-        Loc { file: "specs/x.yaml".into(), pos: Pos { line, col: 3 } }
+        Loc {
+            file: "specs/x.yaml".into(),
+            pos: Pos { line, col: 3 },
+        }
     }
 
     #[test]
     fn renders_file_line_column_and_hint() {
         let d = Diagnostic::at(&loc(41), "row 17 is wrong").hint("use stride 1");
-        assert_eq!(d.to_string(), "specs/x.yaml:41:3: row 17 is wrong\n  = help: use stride 1");
+        assert_eq!(
+            d.to_string(),
+            "specs/x.yaml:41:3: row 17 is wrong\n  = help: use stride 1"
+        );
     }
 
     #[test]

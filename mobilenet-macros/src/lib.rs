@@ -58,7 +58,9 @@ fn resolve(written: &str) -> PathBuf {
     if written_path.is_absolute() {
         return written_path;
     }
-    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_default();
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let under_manifest = manifest.join(written);
     if under_manifest.exists() {
         return under_manifest;

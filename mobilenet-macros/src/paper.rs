@@ -46,8 +46,14 @@ pub fn check(paper: &Paper, totals: &Totals, ds: &mut Diagnostics) -> Vec<Verdic
         let Some(counted) = counted(f, totals) else {
             let known: Vec<&str> = totals.groups.iter().map(|(g, _)| g.as_str()).collect();
             ds.push(
-                Diagnostic::at(&f.loc, format!("`paper.breakdown` names the layer group `{}`, which this model does not have", f.group.as_deref().unwrap_or("")))
-                    .hint(format!("this model's groups: {}", known.join(", "))),
+                Diagnostic::at(
+                    &f.loc,
+                    format!(
+                        "`paper.breakdown` names the layer group `{}`, which this model does not have",
+                        f.group.as_deref().unwrap_or("")
+                    ),
+                )
+                .hint(format!("this model's groups: {}", known.join(", "))),
             );
             continue;
         };
@@ -58,11 +64,18 @@ pub fn check(paper: &Paper, totals: &Totals, ds: &mut Diagnostics) -> Vec<Verdic
         if !pass {
             let what = match &f.group {
                 None => format!("the paper's {} figure {}", f.measure.as_str(), f.printed.text),
-                Some(g) => format!("the paper's share of {} for `{g}`, {}", f.measure.as_str(), f.printed.text),
+                Some(g) => format!(
+                    "the paper's share of {} for `{g}`, {}",
+                    f.measure.as_str(),
+                    f.printed.text
+                ),
             };
             let rule = match &f.tolerance {
                 Some(t) => format!("the spec's tolerance {}", t.text),
-                None => format!("one unit of its last printed digit ({})", fmt_amount(f.printed.last_digit, f.group.is_some())),
+                None => format!(
+                    "one unit of its last printed digit ({})",
+                    fmt_amount(f.printed.last_digit, f.group.is_some())
+                ),
             };
             ds.push(
                 Diagnostic::at(&f.loc, format!(
@@ -73,14 +86,24 @@ pub fn check(paper: &Paper, totals: &Totals, ds: &mut Diagnostics) -> Vec<Verdic
                 .hint("check the table against the paper; if the paper itself is wrong, give the figure a `tolerance` and a `note` saying why"),
             );
         }
-        verdicts.push(Verdict { figure: f.clone(), counted, difference, allowed, pass });
+        verdicts.push(Verdict {
+            figure: f.clone(),
+            counted,
+            difference,
+            allowed,
+            pass,
+        });
     }
     verdicts
 }
 
 /// `568,740,352` for counts, `1.91%` for shares.
 pub fn fmt_amount(v: f64, percent: bool) -> String {
-    if percent { format!("{v:.2}%") } else { group_digits(v.round() as i64) }
+    if percent {
+        format!("{v:.2}%")
+    } else {
+        group_digits(v.round() as i64)
+    }
 }
 
 /// `+1,293,184` for counts; `+0.717%` for shares (a third decimal, so that a share that agrees
@@ -98,12 +121,16 @@ pub fn group_digits(v: i64) -> String {
     let s = v.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
     }
-    if v < 0 { format!("-{out}") } else { out }
+    if v < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
 }
 
 #[cfg(test)]
@@ -116,8 +143,19 @@ mod tests {
     fn totals() -> Totals {
         Totals {
             layers: vec![],
-            total: Cost { params: 4_209_088, stored: 0, mult_adds: 568_740_352 },
-            groups: vec![("conv_3x3".into(), Cost { params: 864, stored: 0, mult_adds: 10_838_016 })],
+            total: Cost {
+                params: 4_209_088,
+                stored: 0,
+                mult_adds: 568_740_352,
+            },
+            groups: vec![(
+                "conv_3x3".into(),
+                Cost {
+                    params: 864,
+                    stored: 0,
+                    mult_adds: 10_838_016,
+                },
+            )],
             arena: [0, 0],
         }
     }
@@ -130,24 +168,48 @@ mod tests {
             printed: parse_printed(text, pct).unwrap(),
             tolerance: tol.map(|t| parse_printed(t, pct).unwrap()),
             note: tol.map(|_| "why".to_string()),
-            loc: Loc { file: "s.yaml".into(), pos: Default::default() },
+            loc: Loc {
+                file: "s.yaml".into(),
+                pos: Default::default(),
+            },
         }
     }
 
     fn run(figures: Vec<Figure>) -> (Vec<Verdict>, Vec<String>) {
         let mut ds = Diagnostics::new();
-        let v = check(&Paper { figures, ..Default::default() }, &totals(), &mut ds);
-        let errs = ds.into_result(()).err().unwrap_or_default().iter().map(|d| d.to_string()).collect();
+        let v = check(
+            &Paper {
+                figures,
+                ..Default::default()
+            },
+            &totals(),
+            &mut ds,
+        );
+        let errs = ds
+            .into_result(())
+            .err()
+            .unwrap_or_default()
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
         (v, errs)
     }
 
     #[test]
     fn last_digit_rule() {
-        let (v, e) = run(vec![figure(Measure::MultAdds, None, "569M", None), figure(Measure::Params, None, "4.2M", None)]);
+        let (v, e) = run(vec![
+            figure(Measure::MultAdds, None, "569M", None),
+            figure(Measure::Params, None, "4.2M", None),
+        ]);
         assert!(e.is_empty(), "{e:?}");
         assert!(v.iter().all(|v| v.pass));
         let (_, e) = run(vec![figure(Measure::MultAdds, None, "567M", None)]);
-        assert!(e[0].contains("counted 568,740,352, a difference of +1,740,352 beyond one unit of its last printed digit (1,000,000)"), "{e:?}");
+        assert!(
+            e[0].contains(
+                "counted 568,740,352, a difference of +1,740,352 beyond one unit of its last printed digit (1,000,000)"
+            ),
+            "{e:?}"
+        );
         let (_, e) = run(vec![figure(Measure::Params, None, "4.19M", None)]);
         assert_eq!(e.len(), 1);
     }
@@ -157,7 +219,12 @@ mod tests {
         // 10,838,016 / 568,740,352 = 1.906%: Table 2 prints 1.19% (digits swapped).
         let (_, e) = run(vec![figure(Measure::MultAdds, Some("conv_3x3"), "1.19%", None)]);
         assert!(e[0].contains("counted 1.91%"), "{e:?}");
-        let (v, e) = run(vec![figure(Measure::MultAdds, Some("conv_3x3"), "1.19%", Some("0.72%"))]);
+        let (v, e) = run(vec![figure(
+            Measure::MultAdds,
+            Some("conv_3x3"),
+            "1.19%",
+            Some("0.72%"),
+        )]);
         assert!(e.is_empty() && v[0].pass, "{e:?}");
         let (_, e) = run(vec![figure(Measure::MultAdds, Some("conv_5x5"), "1%", None)]);
         assert!(e[0].contains("does not have"), "{e:?}");

@@ -30,7 +30,11 @@ fn filter(l: &Layer) -> String {
 }
 
 fn pct(part: u64, whole: u64) -> String {
-    if whole == 0 { "-".into() } else { format!("{:.2}%", 100.0 * part as f64 / whole as f64) }
+    if whole == 0 {
+        "-".into()
+    } else {
+        format!("{:.2}%", 100.0 * part as f64 / whole as f64)
+    }
 }
 
 /// Renders the whole report.
@@ -58,7 +62,10 @@ pub fn render(c: &Compiled) -> String {
         s.classes,
         c.plan.layers.len()
     );
-    let _ = writeln!(out, "| # | row | name | type | stride | input | output | filter | params | mult-adds | share |");
+    let _ = writeln!(
+        out,
+        "| # | row | name | type | stride | input | output | filter | params | mult-adds | share |"
+    );
     let _ = writeln!(out, "|---:|---|---|---|---:|---|---|---|---:|---:|---:|");
     for (i, (l, cost)) in c.plan.layers.iter().zip(&t.layers).enumerate() {
         let _ = writeln!(
@@ -90,10 +97,28 @@ pub fn render(c: &Compiled) -> String {
         );
     }
     let _ = writeln!(out, "\n## Totals\n");
-    let _ = writeln!(out, "- Mult-adds: {} ({})", group_digits(t.total.mult_adds as i64), short(t.total.mult_adds));
-    let _ = writeln!(out, "- FLOPs (2 per mult-add): {}", group_digits(2 * t.total.mult_adds as i64));
-    let _ = writeln!(out, "- Parameters (weights only, the paper's convention): {} ({})", group_digits(t.total.params as i64), short(t.total.params));
-    let _ = writeln!(out, "- Stored numbers (with batch norm and biases): {}", group_digits(t.total.stored as i64));
+    let _ = writeln!(
+        out,
+        "- Mult-adds: {} ({})",
+        group_digits(t.total.mult_adds as i64),
+        short(t.total.mult_adds)
+    );
+    let _ = writeln!(
+        out,
+        "- FLOPs (2 per mult-add): {}",
+        group_digits(2 * t.total.mult_adds as i64)
+    );
+    let _ = writeln!(
+        out,
+        "- Parameters (weights only, the paper's convention): {} ({})",
+        group_digits(t.total.params as i64),
+        short(t.total.params)
+    );
+    let _ = writeln!(
+        out,
+        "- Stored numbers (with batch norm and biases): {}",
+        group_digits(t.total.stored as i64)
+    );
     let arena = t.arena_len();
     let _ = writeln!(
         out,
@@ -132,16 +157,29 @@ pub fn render(c: &Compiled) -> String {
                     fmt_amount(v.allowed, pct),
                 );
             }
-            let notes: Vec<_> = c.verdicts.iter().filter_map(|v| v.figure.note.as_ref().map(|n| (v, n))).collect();
+            let notes: Vec<_> = c
+                .verdicts
+                .iter()
+                .filter_map(|v| v.figure.note.as_ref().map(|n| (v, n)))
+                .collect();
             if !notes.is_empty() {
                 let _ = writeln!(out, "\nNotes:\n");
                 for (v, note) in notes {
-                    let name = v.figure.group.as_deref().map_or(v.figure.measure.as_str().to_string(), |g| format!("{g} {}", v.figure.measure.as_str()));
+                    let name = v
+                        .figure
+                        .group
+                        .as_deref()
+                        .map_or(v.figure.measure.as_str().to_string(), |g| {
+                            format!("{g} {}", v.figure.measure.as_str())
+                        });
                     let _ = writeln!(out, "- {name} ({}): {note}", v.figure.printed.text);
                 }
             }
             if let Some(top1) = p.top1 {
-                let _ = writeln!(out, "\nImageNet top-1 reported by the paper: {top1}% (informational; not checked).");
+                let _ = writeln!(
+                    out,
+                    "\nImageNet top-1 reported by the paper: {top1}% (informational; not checked)."
+                );
             }
         }
     }

@@ -71,7 +71,11 @@ pub fn conv_extent(size: usize, k: usize, s: usize, padding: Padding) -> Option<
 
 /// What one row does to a shape, or why it cannot.
 enum Step {
-    Ok { out: [usize; 3], kernel: [usize; 2], pad: [usize; 2] },
+    Ok {
+        out: [usize; 3],
+        kernel: [usize; 2],
+        pad: [usize; 2],
+    },
     Err(String, Option<String>),
 }
 
@@ -81,19 +85,31 @@ fn step(row: &Row, filter: &[usize], shape: [usize; 3], padding: Padding, global
     let [h, w, c] = shape;
     let s = row.stride;
     let label = row.label();
-    let conv = |kh: usize, kw: usize, cout: usize| match (conv_extent(h, kh, s, padding), conv_extent(w, kw, s, padding)) {
-        (Some((oh, pt)), Some((ow, pl))) => Step::Ok { out: [oh, ow, cout], kernel: [kh, kw], pad: [pt, pl] },
-        _ => Step::Err(
-            format!("{label}: its {kh}x{kw} kernel is larger than its padded {h}x{w} input ({prev} outputs {})", fmt_shape(shape)),
-            Some("the feature map has shrunk too far: check the strides above, or use a larger resolution".into()),
-        ),
-    };
+    let conv =
+        |kh: usize, kw: usize, cout: usize| match (conv_extent(h, kh, s, padding), conv_extent(w, kw, s, padding)) {
+            (Some((oh, pt)), Some((ow, pl))) => Step::Ok {
+                out: [oh, ow, cout],
+                kernel: [kh, kw],
+                pad: [pt, pl],
+            },
+            _ => Step::Err(
+                format!(
+                    "{label}: its {kh}x{kw} kernel is larger than its padded {h}x{w} input ({prev} outputs {})",
+                    fmt_shape(shape)
+                ),
+                Some("the feature map has shrunk too far: check the strides above, or use a larger resolution".into()),
+            ),
+        };
     match row.kind {
         Kind::Conv => {
             let (kh, kw, cin, cout) = (filter[0], filter[1], filter[2], filter[3]);
             if cin != c {
                 return Step::Err(
-                    format!("{label} expects {cin} input channels (filter [{}]), but {prev} outputs {}", join(filter), fmt_shape(shape)),
+                    format!(
+                        "{label} expects {cin} input channels (filter [{}]), but {prev} outputs {}",
+                        join(filter),
+                        fmt_shape(shape)
+                    ),
                     Some(format!("the filter's third number is the input channels: {c} here")),
                 );
             }
@@ -103,7 +119,11 @@ fn step(row: &Row, filter: &[usize], shape: [usize; 3], padding: Padding, global
             let (kh, kw, ch) = (filter[0], filter[1], filter[2]);
             if ch != c {
                 return Step::Err(
-                    format!("{label} filters {ch} channels (filter [{}]), but {prev} outputs {}", join(filter), fmt_shape(shape)),
+                    format!(
+                        "{label} filters {ch} channels (filter [{}]), but {prev} outputs {}",
+                        join(filter),
+                        fmt_shape(shape)
+                    ),
                     Some("a depthwise filter has one channel per input channel".into()),
                 );
             }
@@ -113,11 +133,18 @@ fn step(row: &Row, filter: &[usize], shape: [usize; 3], padding: Padding, global
             let (kh, kw) = if global_pool { (h, w) } else { (filter[0], filter[1]) };
             if kh > h || kw > w {
                 return Step::Err(
-                    format!("{label}: its {kh}x{kw} window is larger than its {h}x{w} input ({prev} outputs {})", fmt_shape(shape)),
+                    format!(
+                        "{label}: its {kh}x{kw} window is larger than its {h}x{w} input ({prev} outputs {})",
+                        fmt_shape(shape)
+                    ),
                     Some("a window the size of the input (7x7 on 7x7) pools globally at every resolution".into()),
                 );
             }
-            Step::Ok { out: [(h - kh) / s + 1, (w - kw) / s + 1, c], kernel: [kh, kw], pad: [0, 0] }
+            Step::Ok {
+                out: [(h - kh) / s + 1, (w - kw) / s + 1, c],
+                kernel: [kh, kw],
+                pad: [0, 0],
+            }
         }
         Kind::Fc => {
             let (fin, fout) = (filter[0], filter[1]);
@@ -129,17 +156,32 @@ fn step(row: &Row, filter: &[usize], shape: [usize; 3], padding: Padding, global
             }
             if fin != c {
                 return Step::Err(
-                    format!("{label} expects {fin} inputs (filter [{}]), but {prev} outputs {}", join(filter), fmt_shape(shape)),
+                    format!(
+                        "{label} expects {fin} inputs (filter [{}]), but {prev} outputs {}",
+                        join(filter),
+                        fmt_shape(shape)
+                    ),
                     None,
                 );
             }
-            Step::Ok { out: [1, 1, fout], kernel: [1, 1], pad: [0, 0] }
+            Step::Ok {
+                out: [1, 1, fout],
+                kernel: [1, 1],
+                pad: [0, 0],
+            }
         }
         Kind::Softmax => {
             if h != 1 || w != 1 {
-                return Step::Err(format!("{label} needs a 1x1xC input, but {prev} outputs {}", fmt_shape(shape)), None);
+                return Step::Err(
+                    format!("{label} needs a 1x1xC input, but {prev} outputs {}", fmt_shape(shape)),
+                    None,
+                );
             }
-            Step::Ok { out: shape, kernel: [1, 1], pad: [0, 0] }
+            Step::Ok {
+                out: shape,
+                kernel: [1, 1],
+                pad: [0, 0],
+            }
         }
     }
 }
@@ -149,7 +191,11 @@ fn join(v: &[usize]) -> String {
 }
 
 fn describe_prev(rows: &[Row], i: usize) -> String {
-    if i == 0 { "the input image".to_string() } else { rows[i - 1].label() }
+    if i == 0 {
+        "the input image".to_string()
+    } else {
+        rows[i - 1].label()
+    }
 }
 
 /// Whether an avg_pool row covers its whole input in the table's own units.
@@ -161,10 +207,27 @@ fn table_global_pools(spec: &Spec, ds: &mut Diagnostics) -> Vec<bool> {
         if let Some(declared) = row.input {
             if declared != shape {
                 let mut d = if i == 0 {
-                    Diagnostic::at(&row.loc, format!("the spec's `input` is {}, but {} declares input {}", fmt_shape(shape), row.label(), fmt_shape(declared)))
+                    Diagnostic::at(
+                        &row.loc,
+                        format!(
+                            "the spec's `input` is {}, but {} declares input {}",
+                            fmt_shape(shape),
+                            row.label(),
+                            fmt_shape(declared)
+                        ),
+                    )
                 } else {
                     let p = &spec.rows[i - 1];
-                    Diagnostic::at(&p.loc, format!("{} outputs {}, but {} declares input {}", p.label(), fmt_shape(shape), row.label(), fmt_shape(declared)))
+                    Diagnostic::at(
+                        &p.loc,
+                        format!(
+                            "{} outputs {}, but {} declares input {}",
+                            p.label(),
+                            fmt_shape(shape),
+                            row.label(),
+                            fmt_shape(declared)
+                        ),
+                    )
                 };
                 if i > 0 {
                     d = d.hint(mismatch_hint(&spec.rows[i - 1], shape, declared, &row.loc));
@@ -193,8 +256,16 @@ fn table_global_pools(spec: &Spec, ds: &mut Diagnostics) -> Vec<bool> {
     if let Some(last) = spec.rows.last() {
         if shape[2] != spec.classes {
             ds.push(
-                Diagnostic::at(&last.loc, format!("the table ends with {} ({}), but `classes` is {}", fmt_shape(shape), last.label(), spec.classes))
-                    .hint(format!("`classes` is set at {}", spec.classes_loc)),
+                Diagnostic::at(
+                    &last.loc,
+                    format!(
+                        "the table ends with {} ({}), but `classes` is {}",
+                        fmt_shape(shape),
+                        last.label(),
+                        spec.classes
+                    ),
+                )
+                .hint(format!("`classes` is set at {}", spec.classes_loc)),
             );
         }
     }
@@ -204,9 +275,17 @@ fn table_global_pools(spec: &Spec, ds: &mut Diagnostics) -> Vec<bool> {
 fn mismatch_hint(prev: &Row, got: [usize; 3], declared: [usize; 3], at: &Loc) -> String {
     let line = format!("the declaring row is at line {}", at.pos.line);
     if got[2] == declared[2] && prev.stride == 2 && got[0] * 2 >= declared[0] && got[0] < declared[0] {
-        format!("{line}; with stride 1, row {} would output {}", prev.number, fmt_shape(declared))
+        format!(
+            "{line}; with stride 1, row {} would output {}",
+            prev.number,
+            fmt_shape(declared)
+        )
     } else if got[2] == declared[2] && prev.stride == 1 && got[0] == declared[0] * 2 {
-        format!("{line}; with stride 2, row {} would output {}", prev.number, fmt_shape(declared))
+        format!(
+            "{line}; with stride 2, row {} would output {}",
+            prev.number,
+            fmt_shape(declared)
+        )
     } else {
         line
     }
@@ -223,8 +302,14 @@ pub fn infer(spec: &Spec, ds: &mut Diagnostics) -> Option<Plan> {
     let scale = |c: usize| (c as f64 * spec.alpha) as usize;
     let [h, w, c] = spec.input;
     let res_w = spec.resolution * w / h;
-    if spec.resolution * w % h != 0 {
-        ds.push(Diagnostic::at(&spec.resolution_loc, format!("`resolution` {} does not scale the {}x{} input to whole pixels", spec.resolution, h, w)));
+    if !(spec.resolution * w).is_multiple_of(h) {
+        ds.push(Diagnostic::at(
+            &spec.resolution_loc,
+            format!(
+                "`resolution` {} does not scale the {}x{} input to whole pixels",
+                spec.resolution, h, w
+            ),
+        ));
         return None;
     }
     let input = [spec.resolution, res_w, c];
@@ -243,12 +328,25 @@ pub fn infer(spec: &Spec, ds: &mut Diagnostics) -> Option<Plan> {
         }
         if matches!(row.kind, Kind::Conv) && filter[3] == 0 {
             ds.push(
-                Diagnostic::at(&spec.alpha_loc, format!("`width_multiplier` {} leaves {} with no output channels: int({} x {}) = 0", spec.alpha, row.label(), row.filter[3], spec.alpha))
-                    .hint(format!("{} is at {}", row.label(), row.loc)),
+                Diagnostic::at(
+                    &spec.alpha_loc,
+                    format!(
+                        "`width_multiplier` {} leaves {} with no output channels: int({} x {}) = 0",
+                        spec.alpha,
+                        row.label(),
+                        row.filter[3],
+                        spec.alpha
+                    ),
+                )
+                .hint(format!("{} is at {}", row.label(), row.loc)),
             );
             return None;
         }
-        let prev = if i == 0 { "the input image".to_string() } else { spec.rows[i - 1].label() };
+        let prev = if i == 0 {
+            "the input image".to_string()
+        } else {
+            spec.rows[i - 1].label()
+        };
         match step(row, &filter, shape, spec.padding, global[i], &prev) {
             Step::Ok { out, kernel, pad } => {
                 layers.push(Layer {
@@ -263,8 +361,17 @@ pub fn infer(spec: &Spec, ds: &mut Diagnostics) -> Option<Plan> {
             }
             Step::Err(msg, _) => {
                 ds.push(
-                    Diagnostic::at(&spec.resolution_loc, format!("`resolution` {} collapses the feature maps: {msg}", spec.resolution))
-                        .hint(format!("{} is at {}; the table was checked at {}x{}", row.label(), row.loc, h, w)),
+                    Diagnostic::at(
+                        &spec.resolution_loc,
+                        format!("`resolution` {} collapses the feature maps: {msg}", spec.resolution),
+                    )
+                    .hint(format!(
+                        "{} is at {}; the table was checked at {}x{}",
+                        row.label(),
+                        row.loc,
+                        h,
+                        w
+                    )),
                 );
                 return None;
             }
@@ -274,12 +381,25 @@ pub fn infer(spec: &Spec, ds: &mut Diagnostics) -> Option<Plan> {
 }
 
 fn check_names(spec: &Spec, ds: &mut Diagnostics) {
-    let names: Vec<String> = spec.rows.iter().enumerate().map(|(i, r)| r.name.clone().unwrap_or_else(|| format!("layers.{i}"))).collect();
+    let names: Vec<String> = spec
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| r.name.clone().unwrap_or_else(|| format!("layers.{i}")))
+        .collect();
     for (i, row) in spec.rows.iter().enumerate() {
         if let Some(j) = names[..i].iter().position(|n| *n == names[i]) {
             ds.push(
-                Diagnostic::at(&row.loc, format!("{} uses the tensor name `{}`, already used by {}", row.label(), names[i], spec.rows[j].label()))
-                    .hint("every row needs its own name; rows inside a `repeat` cannot carry one"),
+                Diagnostic::at(
+                    &row.loc,
+                    format!(
+                        "{} uses the tensor name `{}`, already used by {}",
+                        row.label(),
+                        names[i],
+                        spec.rows[j].label()
+                    ),
+                )
+                .hint("every row needs its own name; rows inside a `repeat` cannot carry one"),
             );
         }
     }
@@ -296,7 +416,9 @@ mod tests {
             .map_err(|e| e.iter().map(|d| d.to_string()).collect::<Vec<_>>())?;
         let mut ds = Diagnostics::new();
         let p = infer(&spec, &mut ds);
-        ds.into_result(p).map(|p| p.unwrap()).map_err(|e| e.iter().map(|d| d.to_string()).collect())
+        ds.into_result(p)
+            .map(|p| p.unwrap())
+            .map_err(|e| e.iter().map(|d| d.to_string()).collect())
     }
 
     #[test]
@@ -321,8 +443,15 @@ mod tests {
 
     #[test]
     fn stride_misprint_names_both_rows() {
-        let bad = SMALL.replace("- { type: conv, stride: 2, filter: [3, 3, 3, 8], input: [8, 8, 3] }", "- { type: conv, stride: 1, filter: [3, 3, 3, 8], input: [8, 8, 3] }")
-            .replace("- { type: conv_dw, stride: 1, filter: [3, 3, 8] }", "- { type: conv_dw, stride: 1, filter: [3, 3, 8], input: [4, 4, 8] }");
+        let bad = SMALL
+            .replace(
+                "- { type: conv, stride: 2, filter: [3, 3, 3, 8], input: [8, 8, 3] }",
+                "- { type: conv, stride: 1, filter: [3, 3, 3, 8], input: [8, 8, 3] }",
+            )
+            .replace(
+                "- { type: conv_dw, stride: 1, filter: [3, 3, 8] }",
+                "- { type: conv_dw, stride: 1, filter: [3, 3, 8], input: [4, 4, 8] }",
+            );
         let e = plan(&bad).unwrap_err();
         assert_eq!(e.len(), 1, "{e:#?}");
         assert!(e[0].starts_with("s.yaml:5:5: row 1 (conv, stride 1) outputs 8x8x8, but row 2.1 (conv_dw, stride 1) declares input 4x4x8"), "{}", e[0]);
@@ -331,16 +460,25 @@ mod tests {
     #[test]
     fn channel_mismatch() {
         let e = plan(&SMALL.replace("[1, 1, 8, 8]", "[1, 1, 16, 8]")).unwrap_err();
-        assert!(e[0].contains("row 2.2 (conv, stride 1) expects 16 input channels"), "{e:?}");
+        assert!(
+            e[0].contains("row 2.2 (conv, stride 1) expects 16 input channels"),
+            "{e:?}"
+        );
         assert!(e[0].contains("row 2.1 (conv_dw, stride 1) outputs 4x4x8"), "{e:?}");
     }
 
     #[test]
     fn fc_needs_1x1_and_classes_must_match() {
         let e = plan(&SMALL.replace("filter: [4, 4]", "filter: [2, 2], stride: 2")).unwrap_err();
-        assert!(e[0].contains("needs a 1x1xC input, but row 3 (avg_pool, stride 2) outputs 2x2x8"), "{e:?}");
+        assert!(
+            e[0].contains("needs a 1x1xC input, but row 3 (avg_pool, stride 2) outputs 2x2x8"),
+            "{e:?}"
+        );
         let e = plan(&SMALL.replace("classes: 10", "classes: 11")).unwrap_err();
-        assert!(e[0].contains("the table ends with 1x1x10 (row 5 (softmax)), but `classes` is 11"), "{e:?}");
+        assert!(
+            e[0].contains("the table ends with 1x1x10 (row 5 (softmax)), but `classes` is 11"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -350,7 +488,10 @@ mod tests {
         assert_eq!(p.layers[0].output[2], 4);
         assert_eq!(p.output(), [1, 1, 10]);
         let e = plan(&format!("{SMALL}width_multiplier: 0.1\n")).unwrap_err();
-        assert!(e[0].contains("leaves row 1 (conv, stride 2) with no output channels: int(8 x 0.1) = 0"), "{e:?}");
+        assert!(
+            e[0].contains("leaves row 1 (conv, stride 2) with no output channels: int(8 x 0.1) = 0"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -363,7 +504,8 @@ mod tests {
 
     #[test]
     fn resolution_collapse() {
-        let s = SMALL.replace("filter: [4, 4] }", "filter: [3, 3], stride: 2 }").replace("[8, 10]", "[8, 10]");
+        let s = SMALL
+            .replace("filter: [4, 4] }", "filter: [3, 3], stride: 2 }");
         // 4x4 input to a 3x3 window with stride 2 gives 1x1 at 8; at resolution 4, 2x2 < 3x3.
         let e = plan(&format!("{s}resolution: 4\n")).unwrap_err();
         assert!(e[0].contains("`resolution` 4 collapses the feature maps"), "{e:?}");

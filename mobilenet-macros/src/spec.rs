@@ -250,7 +250,10 @@ pub fn load(path: &Path, display: &str, files: &dyn SourceFiles) -> Result<Spec,
 }
 
 fn loc_of(file: &Rc<str>, node: &Node) -> Loc {
-    Loc { file: file.clone(), pos: node.pos }
+    Loc {
+        file: file.clone(),
+        pos: node.pos,
+    }
 }
 
 /// Reads one file and, through `extends`, its ancestors; merges their top-level keys.
@@ -277,12 +280,21 @@ fn load_layers(
     let root = match yaml::parse(&text) {
         Ok(n) => n,
         Err(e) => {
-            ds.push(Diagnostic::at(&Loc { file, pos: e.pos }, format!("YAML syntax error: {}", e.message)));
+            ds.push(Diagnostic::at(
+                &Loc { file, pos: e.pos },
+                format!("YAML syntax error: {}", e.message),
+            ));
             return None;
         }
     };
     let Value::Map(entries) = root.value else {
-        ds.push(Diagnostic::at(&loc_of(&file, &root), format!("a spec is a mapping of keys (name, input, layers, ...), found {}", root.describe())));
+        ds.push(Diagnostic::at(
+            &loc_of(&file, &root),
+            format!(
+                "a spec is a mapping of keys (name, input, layers, ...), found {}",
+                root.describe()
+            ),
+        ));
         return None;
     };
     let mut own = Vec::new();
@@ -306,7 +318,10 @@ fn load_layers(
     if let Some((node, loc)) = layered.get(top::EXTENDS) {
         let (node, loc) = (node.clone(), loc.clone());
         let Some(parent) = node.as_scalar().filter(|s| !s.is_empty()) else {
-            ds.push(Diagnostic::at(&loc, format!("`extends` takes a file name, found {}", node.describe())));
+            ds.push(Diagnostic::at(
+                &loc,
+                format!("`extends` takes a file name, found {}", node.describe()),
+            ));
             return Some(layered);
         };
         let parent_path = path.parent().unwrap_or(Path::new("")).join(parent);
@@ -318,10 +333,19 @@ fn load_layers(
         let me = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         chain.push(me);
         if chain.contains(&canon) {
-            let names: Vec<String> = chain.iter().chain(std::iter::once(&canon)).map(|p| {
-                p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
-            }).collect();
-            ds.push(Diagnostic::at(&loc, format!("`extends` makes a cycle: {}", names.join(" -> "))));
+            let names: Vec<String> = chain
+                .iter()
+                .chain(std::iter::once(&canon))
+                .map(|p| {
+                    p.file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                })
+                .collect();
+            ds.push(Diagnostic::at(
+                &loc,
+                format!("`extends` makes a cycle: {}", names.join(" -> ")),
+            ));
             chain.pop();
             // Without its parent the spec lacks keys; saying so would only repeat this error.
             return None;
@@ -386,7 +410,10 @@ fn whole(node: &Node, loc: &Loc, what: &str, ds: &mut Diagnostics) -> Option<usi
             }
         }
         _ => {
-            ds.push(Diagnostic::at(loc, format!("{what} must be a whole number, found {}", node.describe())));
+            ds.push(Diagnostic::at(
+                loc,
+                format!("{what} must be a whole number, found {}", node.describe()),
+            ));
             None
         }
     }
@@ -395,11 +422,17 @@ fn whole(node: &Node, loc: &Loc, what: &str, ds: &mut Diagnostics) -> Option<usi
 /// Reads a list of exactly `n` positive whole numbers (None when `n` is unconstrained = 0).
 fn dims(node: &Node, loc: &Loc, what: &str, n: usize, meaning: &str, ds: &mut Diagnostics) -> Option<Vec<usize>> {
     let Value::Seq(items) = &node.value else {
-        ds.push(Diagnostic::at(loc, format!("{what} must be a list {meaning}, found {}", node.describe())));
+        ds.push(Diagnostic::at(
+            loc,
+            format!("{what} must be a list {meaning}, found {}", node.describe()),
+        ));
         return None;
     };
     if items.len() != n {
-        ds.push(Diagnostic::at(loc, format!("{what} must have {n} numbers {meaning}, found {}", items.len())));
+        ds.push(Diagnostic::at(
+            loc,
+            format!("{what} must have {n} numbers {meaning}, found {}", items.len()),
+        ));
         return None;
     }
     let mut out = Vec::with_capacity(n);
@@ -407,7 +440,10 @@ fn dims(node: &Node, loc: &Loc, what: &str, n: usize, meaning: &str, ds: &mut Di
     for item in items {
         match whole(item, loc, what, ds) {
             Some(0) => {
-                ds.push(Diagnostic::at(loc, format!("{what} has a zero size: every size must be at least 1")));
+                ds.push(Diagnostic::at(
+                    loc,
+                    format!("{what} has a zero size: every size must be at least 1"),
+                ));
                 ok = false;
             }
             Some(v) => out.push(v),
@@ -421,7 +457,10 @@ fn text<'n>(node: &'n Node, loc: &Loc, what: &str, ds: &mut Diagnostics) -> Opti
     match node.as_scalar() {
         Some(s) if !s.is_empty() => Some(s),
         _ => {
-            ds.push(Diagnostic::at(loc, format!("{what} must be text, found {}", node.describe())));
+            ds.push(Diagnostic::at(
+                loc,
+                format!("{what} must be text, found {}", node.describe()),
+            ));
             None
         }
     }
@@ -437,21 +476,28 @@ fn real(node: &Node, loc: &Loc, what: &str, ds: &mut Diagnostics) -> Option<f64>
             }
         },
         _ => {
-            ds.push(Diagnostic::at(loc, format!("{what} must be a number, found {}", node.describe())));
+            ds.push(Diagnostic::at(
+                loc,
+                format!("{what} must be a number, found {}", node.describe()),
+            ));
             None
         }
     }
 }
 
 fn build(l: &Layered, files: Vec<PathBuf>, ds: &mut Diagnostics) -> Option<Spec> {
-    let root_loc = l
-        .entries
-        .first()
-        .map(|(_, _, loc)| Loc { file: loc.file.clone(), pos: crate::yaml::Pos { line: 1, col: 1 } })?;
+    let root_loc = l.entries.first().map(|(_, _, loc)| Loc {
+        file: loc.file.clone(),
+        pos: crate::yaml::Pos { line: 1, col: 1 },
+    })?;
     let required = |key: &str, ds: &mut Diagnostics| {
         let found = l.get(key);
         if found.is_none() {
-            ds.push(Diagnostic::at(&root_loc, format!("the spec has no `{key}`")).hint(format!("add `{key}:` at the top level (see README, \"The spec format\")")));
+            ds.push(
+                Diagnostic::at(&root_loc, format!("the spec has no `{key}`")).hint(format!(
+                    "add `{key}:` at the top level (see README, \"The spec format\")"
+                )),
+            );
         }
         found
     };
@@ -474,7 +520,10 @@ fn build(l: &Layered, files: Vec<PathBuf>, ds: &mut Diagnostics) -> Option<Spec>
                 if a > 0.0 && a <= 1.0 {
                     Some(a)
                 } else {
-                    ds.push(Diagnostic::at(loc, format!("`width_multiplier` {a} is outside (0, 1]")).hint("the paper uses 1, 0.75, 0.5 and 0.25"));
+                    ds.push(
+                        Diagnostic::at(loc, format!("`width_multiplier` {a} is outside (0, 1]"))
+                            .hint("the paper uses 1, 0.75, 0.5 and 0.25"),
+                    );
                     None
                 }
             });
@@ -501,7 +550,10 @@ fn build(l: &Layered, files: Vec<PathBuf>, ds: &mut Diagnostics) -> Option<Spec>
             Some(value::SYMMETRIC) => Some(Padding::Symmetric),
             Some(value::TF_SAME) => Some(Padding::TfSame),
             _ => {
-                ds.push(Diagnostic::at(loc, format!("unknown `padding` {}", n.describe())).hint("use `symmetric` (PyTorch, timm) or `tf_same` (TensorFlow, Keras)"));
+                ds.push(
+                    Diagnostic::at(loc, format!("unknown `padding` {}", n.describe()))
+                        .hint("use `symmetric` (PyTorch, timm) or `tf_same` (TensorFlow, Keras)"),
+                );
                 None
             }
         },
@@ -512,7 +564,9 @@ fn build(l: &Layered, files: Vec<PathBuf>, ds: &mut Diagnostics) -> Option<Spec>
             Some(value::RELU) => Some(Activation::Relu),
             Some(value::RELU6) => Some(Activation::Relu6),
             _ => {
-                ds.push(Diagnostic::at(loc, format!("unknown `activation` {}", n.describe())).hint("use `relu` or `relu6`"));
+                ds.push(
+                    Diagnostic::at(loc, format!("unknown `activation` {}", n.describe())).hint("use `relu` or `relu6`"),
+                );
                 None
             }
         },
@@ -528,13 +582,13 @@ fn build(l: &Layered, files: Vec<PathBuf>, ds: &mut Diagnostics) -> Option<Spec>
             }
         }),
     };
-    let rows = required(top::LAYERS, ds).and_then(|(n, loc)| {
+    let rows = required(top::LAYERS, ds).map(|(n, loc)| {
         let mut rows = Vec::new();
         expand_rows(n, loc, "", &mut rows, ds);
         if rows.is_empty() && !ds.has_errors() {
             ds.push(Diagnostic::at(loc, "`layers` is empty"));
         }
-        Some(rows)
+        rows
     });
     let paper = l.get(top::PAPER).and_then(|(n, loc)| parse_paper(n, loc, ds));
     let (input, input_loc) = input?;
@@ -561,14 +615,23 @@ fn build(l: &Layered, files: Vec<PathBuf>, ds: &mut Diagnostics) -> Option<Spec>
 /// Expands `layers` (and nested `repeat`s) into rows numbered as the reader sees them.
 fn expand_rows(node: &Node, loc: &Loc, prefix: &str, out: &mut Vec<Row>, ds: &mut Diagnostics) {
     let Value::Seq(items) = &node.value else {
-        ds.push(Diagnostic::at(loc, format!("`layers` must be a list of rows, found {}", node.describe())));
+        ds.push(Diagnostic::at(
+            loc,
+            format!("`layers` must be a list of rows, found {}", node.describe()),
+        ));
         return;
     };
     for (i, item) in items.iter().enumerate() {
         let number = format!("{prefix}{}", i + 1);
         let row_loc = loc_of(&loc.file, item);
         let Value::Map(entries) = &item.value else {
-            ds.push(Diagnostic::at(&row_loc, format!("row {number} must be a mapping like `{{ type: conv, stride: 1, filter: [...] }}`, found {}", item.describe())));
+            ds.push(Diagnostic::at(
+                &row_loc,
+                format!(
+                    "row {number} must be a mapping like `{{ type: conv, stride: 1, filter: [...] }}`, found {}",
+                    item.describe()
+                ),
+            ));
             continue;
         };
         let get = |key: &str| entries.iter().find(|(k, _)| k.as_scalar() == Some(key)).map(|(_, v)| v);
@@ -576,17 +639,31 @@ fn expand_rows(node: &Node, loc: &Loc, prefix: &str, out: &mut Vec<Row>, ds: &mu
             for (k, _) in entries {
                 let key = k.as_scalar().unwrap_or("");
                 if key != rkey::REPEAT && key != rkey::LAYERS {
-                    ds.push(Diagnostic::at(&loc_of(&loc.file, k), format!("unknown key `{key}` in repeat block of row {number}")).hint("a repeat block has only `repeat: N` and `layers:`"));
+                    ds.push(
+                        Diagnostic::at(
+                            &loc_of(&loc.file, k),
+                            format!("unknown key `{key}` in repeat block of row {number}"),
+                        )
+                        .hint("a repeat block has only `repeat: N` and `layers:`"),
+                    );
                 }
             }
             let count_loc = loc_of(&loc.file, count);
-            let Some(n) = whole(count, &count_loc, "`repeat`", ds) else { continue };
+            let Some(n) = whole(count, &count_loc, "`repeat`", ds) else {
+                continue;
+            };
             if n == 0 {
-                ds.push(Diagnostic::at(&count_loc, format!("row {number}: `repeat` must be at least 1")));
+                ds.push(Diagnostic::at(
+                    &count_loc,
+                    format!("row {number}: `repeat` must be at least 1"),
+                ));
                 continue;
             }
             let Some(body) = get(rkey::LAYERS) else {
-                ds.push(Diagnostic::at(&row_loc, format!("row {number}: `repeat` needs `layers:` to repeat")));
+                ds.push(Diagnostic::at(
+                    &row_loc,
+                    format!("row {number}: `repeat` needs `layers:` to repeat"),
+                ));
                 continue;
             };
             let body_loc = loc_of(&loc.file, body);
@@ -599,12 +676,20 @@ fn expand_rows(node: &Node, loc: &Loc, prefix: &str, out: &mut Vec<Row>, ds: &mu
         for (k, _) in entries {
             let key = k.as_scalar().unwrap_or("");
             if !rkey::ALL.contains(&key) {
-                ds.push(unknown_key(&loc_of(&loc.file, k), key, &format!("row {number}"), rkey::ALL));
+                ds.push(unknown_key(
+                    &loc_of(&loc.file, k),
+                    key,
+                    &format!("row {number}"),
+                    rkey::ALL,
+                ));
                 ok = false;
             }
         }
         let Some(type_node) = get(rkey::TYPE) else {
-            ds.push(Diagnostic::at(&row_loc, format!("row {number} has no `type`")).hint(format!("one of: {}", kind::ALL.join(", "))));
+            ds.push(
+                Diagnostic::at(&row_loc, format!("row {number} has no `type`"))
+                    .hint(format!("one of: {}", kind::ALL.join(", "))),
+            );
             continue;
         };
         let Some(k) = type_node.as_scalar().and_then(Kind::parse) else {
@@ -612,7 +697,13 @@ fn expand_rows(node: &Node, loc: &Loc, prefix: &str, out: &mut Vec<Row>, ds: &mu
                 Some(s) => format!("did you mean `{s}`? (types: {})", kind::ALL.join(", ")),
                 None => format!("types: {}", kind::ALL.join(", ")),
             };
-            ds.push(Diagnostic::at(&row_loc, format!("row {number} has unknown type {}", type_node.describe())).hint(hint));
+            ds.push(
+                Diagnostic::at(
+                    &row_loc,
+                    format!("row {number} has unknown type {}", type_node.describe()),
+                )
+                .hint(hint),
+            );
             continue;
         };
         let stride = match get(rkey::STRIDE) {
@@ -620,7 +711,13 @@ fn expand_rows(node: &Node, loc: &Loc, prefix: &str, out: &mut Vec<Row>, ds: &mu
             Some(s) => match whole(s, &row_loc, &format!("row {number}: `stride`"), ds) {
                 Some(v @ (1 | 2)) => Some(v),
                 Some(v) => {
-                    ds.push(Diagnostic::at(&row_loc, format!("row {number} ({}) has stride {v}; MobileNet layers use stride 1 or 2", k.as_str())));
+                    ds.push(Diagnostic::at(
+                        &row_loc,
+                        format!(
+                            "row {number} ({}) has stride {v}; MobileNet layers use stride 1 or 2",
+                            k.as_str()
+                        ),
+                    ));
                     None
                 }
                 None => None,
@@ -630,32 +727,67 @@ fn expand_rows(node: &Node, loc: &Loc, prefix: &str, out: &mut Vec<Row>, ds: &mu
         let filter = match (get(rkey::FILTER), arity) {
             (None, 0) => Some(Vec::new()),
             (Some(_), 0) => {
-                ds.push(Diagnostic::at(&row_loc, format!("row {number} (softmax) takes no `filter`")));
+                ds.push(Diagnostic::at(
+                    &row_loc,
+                    format!("row {number} (softmax) takes no `filter`"),
+                ));
                 None
             }
             (None, _) => {
-                ds.push(Diagnostic::at(&row_loc, format!("row {number} ({}) has no `filter`", k.as_str())).hint(format!("write it as {meaning}")));
+                ds.push(
+                    Diagnostic::at(&row_loc, format!("row {number} ({}) has no `filter`", k.as_str()))
+                        .hint(format!("write it as {meaning}")),
+                );
                 None
             }
-            (Some(f), n) => dims(f, &row_loc, &format!("row {number} ({}): `filter`", k.as_str()), n, meaning, ds),
+            (Some(f), n) => dims(
+                f,
+                &row_loc,
+                &format!("row {number} ({}): `filter`", k.as_str()),
+                n,
+                meaning,
+                ds,
+            ),
         };
         let input = match get(rkey::INPUT) {
             None => Some(None),
-            Some(i) => dims(i, &row_loc, &format!("row {number}: `input`"), 3, "[height, width, channels]", ds)
-                .map(|d| Some([d[0], d[1], d[2]])),
+            Some(i) => dims(
+                i,
+                &row_loc,
+                &format!("row {number}: `input`"),
+                3,
+                "[height, width, channels]",
+                ds,
+            )
+            .map(|d| Some([d[0], d[1], d[2]])),
         };
         let name = match get(rkey::NAME) {
             None => Some(None),
             Some(n) => match n.as_scalar() {
                 Some(s) if valid_name(s) => Some(Some(s.to_string())),
                 _ => {
-                    ds.push(Diagnostic::at(&row_loc, format!("row {number}: `name` {} is not a tensor-name prefix", n.describe())).hint("use letters, digits, `_` and `.`, starting with a letter"));
+                    ds.push(
+                        Diagnostic::at(
+                            &row_loc,
+                            format!("row {number}: `name` {} is not a tensor-name prefix", n.describe()),
+                        )
+                        .hint("use letters, digits, `_` and `.`, starting with a letter"),
+                    );
                     None
                 }
             },
         };
         if let (true, Some(stride), Some(filter), Some(input), Some(name)) = (ok, stride, filter, input, name) {
-            out.push(Row { number, index: out.len(), kind: k, stride, filter, input, name, loc: row_loc });
+            out.push(Row {
+                number,
+                index: out.len(),
+                kind: k,
+                stride,
+                filter,
+                input,
+                name,
+                loc: row_loc,
+            });
         }
     }
 }
@@ -683,20 +815,52 @@ pub fn parse_printed(s: &str, percent: bool) -> Option<Printed> {
     }
     let value: f64 = num.parse().ok()?;
     let decimals = num.split_once('.').map_or(0, |(_, d)| d.len());
-    Some(Printed { text: t.to_string(), value: value * scale, last_digit: scale / 10f64.powi(decimals as i32) })
+    Some(Printed {
+        text: t.to_string(),
+        value: value * scale,
+        last_digit: scale / 10f64.powi(decimals as i32),
+    })
 }
 
-fn parse_figure(node: &Node, file: &Rc<str>, measure: Measure, group: Option<&str>, percent: bool, ds: &mut Diagnostics) -> Option<Figure> {
+fn parse_figure(
+    node: &Node,
+    file: &Rc<str>,
+    measure: Measure,
+    group: Option<&str>,
+    percent: bool,
+    ds: &mut Diagnostics,
+) -> Option<Figure> {
     let loc = loc_of(file, node);
     let what = match group {
-        Some(g) => format!("`paper.breakdown.{g}.{}`", if measure == Measure::MultAdds { pkey::MULT_ADDS } else { pkey::PARAMS }),
-        None => format!("`paper.{}`", if measure == Measure::MultAdds { pkey::MULT_ADDS } else { pkey::PARAMS }),
+        Some(g) => format!(
+            "`paper.breakdown.{g}.{}`",
+            if measure == Measure::MultAdds {
+                pkey::MULT_ADDS
+            } else {
+                pkey::PARAMS
+            }
+        ),
+        None => format!(
+            "`paper.{}`",
+            if measure == Measure::MultAdds {
+                pkey::MULT_ADDS
+            } else {
+                pkey::PARAMS
+            }
+        ),
     };
-    let form = if percent { "a share like `94.86%`" } else { "a count like `569M`, `4.2M`, `41K` or `4209088`" };
+    let form = if percent {
+        "a share like `94.86%`"
+    } else {
+        "a count like `569M`, `4.2M`, `41K` or `4209088`"
+    };
     let read = |n: &Node, ds: &mut Diagnostics| -> Option<Printed> {
         let p = n.as_scalar().and_then(|s| parse_printed(s, percent));
         if p.is_none() {
-            ds.push(Diagnostic::at(&loc_of(file, n), format!("{what} must be {form}, found {}", n.describe())));
+            ds.push(Diagnostic::at(
+                &loc_of(file, n),
+                format!("{what} must be {form}, found {}", n.describe()),
+            ));
         }
         p
     };
@@ -717,18 +881,38 @@ fn parse_figure(node: &Node, file: &Rc<str>, measure: Measure, group: Option<&st
                 ds.push(Diagnostic::at(&loc, format!("{what} has no `value`")));
             }
             if tolerance.is_some() && note.is_none() {
-                ds.push(Diagnostic::at(&loc, format!("{what} has a `tolerance` but no `note` saying why")).hint("a widened check must explain itself in the report: add `note: \"...\"`"));
+                ds.push(
+                    Diagnostic::at(&loc, format!("{what} has a `tolerance` but no `note` saying why"))
+                        .hint("a widened check must explain itself in the report: add `note: \"...\"`"),
+                );
             }
-            Some(Figure { measure, group: group.map(str::to_string), printed: value?, tolerance, note, loc })
+            Some(Figure {
+                measure,
+                group: group.map(str::to_string),
+                printed: value?,
+                tolerance,
+                note,
+                loc,
+            })
         }
-        _ => Some(Figure { measure, group: group.map(str::to_string), printed: read(node, ds)?, tolerance: None, note: None, loc }),
+        _ => Some(Figure {
+            measure,
+            group: group.map(str::to_string),
+            printed: read(node, ds)?,
+            tolerance: None,
+            note: None,
+            loc,
+        }),
     }
 }
 
 fn parse_paper(node: &Node, loc: &Loc, ds: &mut Diagnostics) -> Option<Paper> {
     let file = &loc.file;
     let Value::Map(entries) = &node.value else {
-        ds.push(Diagnostic::at(loc, format!("`paper` must be a mapping of figures, found {}", node.describe())));
+        ds.push(Diagnostic::at(
+            loc,
+            format!("`paper` must be a mapping of figures, found {}", node.describe()),
+        ));
         return None;
     };
     let mut paper = Paper::default();
@@ -737,11 +921,18 @@ fn parse_paper(node: &Node, loc: &Loc, ds: &mut Diagnostics) -> Option<Paper> {
         match k.as_scalar() {
             Some(pkey::SOURCE) => paper.source = text(v, &kloc, "`paper.source`", ds).map(str::to_string),
             Some(pkey::TOP1) => paper.top1 = real(v, &kloc, "`paper.top1`", ds),
-            Some(pkey::MULT_ADDS) => paper.figures.extend(parse_figure(v, file, Measure::MultAdds, None, false, ds)),
-            Some(pkey::PARAMS) => paper.figures.extend(parse_figure(v, file, Measure::Params, None, false, ds)),
+            Some(pkey::MULT_ADDS) => paper
+                .figures
+                .extend(parse_figure(v, file, Measure::MultAdds, None, false, ds)),
+            Some(pkey::PARAMS) => paper
+                .figures
+                .extend(parse_figure(v, file, Measure::Params, None, false, ds)),
             Some(pkey::BREAKDOWN) => {
                 let Value::Map(groups) = &v.value else {
-                    ds.push(Diagnostic::at(&kloc, "`paper.breakdown` must map layer groups (conv_1x1, conv_dw_3x3, conv_3x3, fc) to shares"));
+                    ds.push(Diagnostic::at(
+                        &kloc,
+                        "`paper.breakdown` must map layer groups (conv_1x1, conv_dw_3x3, conv_3x3, fc) to shares",
+                    ));
                     continue;
                 };
                 for (g, shares) in groups {
@@ -752,9 +943,22 @@ fn parse_paper(node: &Node, loc: &Loc, ds: &mut Diagnostics) -> Option<Paper> {
                     };
                     for (m, val) in ms {
                         match m.as_scalar() {
-                            Some(pkey::MULT_ADDS) => paper.figures.extend(parse_figure(val, file, Measure::MultAdds, Some(group), true, ds)),
-                            Some(pkey::PARAMS) => paper.figures.extend(parse_figure(val, file, Measure::Params, Some(group), true, ds)),
-                            other => ds.push(unknown_key(&loc_of(file, m), other.unwrap_or(""), &format!("`paper.breakdown.{group}`"), pkey::SHARES)),
+                            Some(pkey::MULT_ADDS) => {
+                                paper
+                                    .figures
+                                    .extend(parse_figure(val, file, Measure::MultAdds, Some(group), true, ds))
+                            }
+                            Some(pkey::PARAMS) => {
+                                paper
+                                    .figures
+                                    .extend(parse_figure(val, file, Measure::Params, Some(group), true, ds))
+                            }
+                            other => ds.push(unknown_key(
+                                &loc_of(file, m),
+                                other.unwrap_or(""),
+                                &format!("`paper.breakdown.{group}`"),
+                                pkey::SHARES,
+                            )),
                         }
                     }
                 }
@@ -775,7 +979,10 @@ pub(crate) mod tests {
 
     impl SourceFiles for Mem {
         fn read(&self, path: &Path) -> std::io::Result<String> {
-            self.0.get(path).cloned().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))
+            self.0
+                .get(path)
+                .cloned()
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))
         }
     }
 
@@ -798,7 +1005,11 @@ layers:
 ";
 
     fn errors(files: &[(&str, &str)]) -> Vec<String> {
-        load(Path::new("s.yaml"), "s.yaml", &mem(files)).unwrap_err().iter().map(|d| d.to_string()).collect()
+        load(Path::new("s.yaml"), "s.yaml", &mem(files))
+            .unwrap_err()
+            .iter()
+            .map(|d| d.to_string())
+            .collect()
     }
 
     #[test]
@@ -816,7 +1027,12 @@ layers:
     fn extends_inherits_all_but_paper() {
         let parent = format!("{SMALL}paper: {{ mult_adds: 1M }}\n");
         let child = "extends: s.yaml\nname: child\nwidth_multiplier: 0.5\n";
-        let spec = load(Path::new("c.yaml"), "c.yaml", &mem(&[("s.yaml", &parent), ("c.yaml", child)])).unwrap();
+        let spec = load(
+            Path::new("c.yaml"),
+            "c.yaml",
+            &mem(&[("s.yaml", &parent), ("c.yaml", child)]),
+        )
+        .unwrap();
         assert_eq!(spec.name, "child");
         assert_eq!(spec.alpha, 0.5);
         assert_eq!(spec.rows.len(), 8);
@@ -827,10 +1043,16 @@ layers:
 
     #[test]
     fn extends_cycle_and_missing_parent() {
-        let e = errors(&[("s.yaml", "extends: t.yaml\nname: a\n"), ("t.yaml", "extends: s.yaml\n")]);
+        let e = errors(&[
+            ("s.yaml", "extends: t.yaml\nname: a\n"),
+            ("t.yaml", "extends: s.yaml\n"),
+        ]);
         assert!(e.iter().any(|m| m.contains("cycle")), "{e:?}");
         let e = errors(&[("s.yaml", "extends: nowhere.yaml\nname: a\n")]);
-        assert!(e.iter().any(|m| m.contains("cannot read spec file nowhere.yaml")), "{e:?}");
+        assert!(
+            e.iter().any(|m| m.contains("cannot read spec file nowhere.yaml")),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -839,19 +1061,32 @@ layers:
         let e = errors(&[("s.yaml", bad)]);
         assert_eq!(e.len(), 5, "{e:#?}");
         assert!(e[0].starts_with("s.yaml:5:5: row 1 (conv) has stride 3"), "{}", e[0]);
-        assert!(e[1].contains("row 2 (conv_dw): `filter` must have 3 numbers"), "{}", e[1]);
-        assert!(e[2].contains("unknown type `cnov`") && e[2].contains("did you mean `conv`"), "{}", e[2]);
+        assert!(
+            e[1].contains("row 2 (conv_dw): `filter` must have 3 numbers"),
+            "{}",
+            e[1]
+        );
+        assert!(
+            e[2].contains("unknown type `cnov`") && e[2].contains("did you mean `conv`"),
+            "{}",
+            e[2]
+        );
         assert!(e.iter().any(|m| m.contains("zero size")));
         assert!(e.iter().any(|m| m.contains("unknown key `colour`")));
     }
 
     #[test]
     fn header_errors() {
-        let e = errors(&[("s.yaml", "name: x\ninput: [8, 8]\nclasses: 0\nwidth_multiplier: 1.5\npading: tf_same\nlayers: []\n")]);
+        let e = errors(&[(
+            "s.yaml",
+            "name: x\ninput: [8, 8]\nclasses: 0\nwidth_multiplier: 1.5\npading: tf_same\nlayers: []\n",
+        )]);
         assert!(e.iter().any(|m| m.contains("`input` must have 3 numbers")), "{e:?}");
         assert!(e.iter().any(|m| m.contains("`classes` must be at least 1")));
         assert!(e.iter().any(|m| m.contains("outside (0, 1]")));
-        assert!(e.iter().any(|m| m.contains("unknown key `pading`") && m.contains("did you mean `padding`")));
+        assert!(e
+            .iter()
+            .any(|m| m.contains("unknown key `pading`") && m.contains("did you mean `padding`")));
     }
 
     #[test]

@@ -16,8 +16,17 @@ pub mod top {
     pub const PAPER: &str = "paper";
     /// Every top-level key, for "did you mean" hints.
     pub const ALL: &[&str] = &[
-        NAME, EXTENDS, INPUT, CLASSES, WIDTH_MULTIPLIER, RESOLUTION, PADDING, ACTIVATION, BN_EPS,
-        LAYERS, PAPER,
+        NAME,
+        EXTENDS,
+        INPUT,
+        CLASSES,
+        WIDTH_MULTIPLIER,
+        RESOLUTION,
+        PADDING,
+        ACTIVATION,
+        BN_EPS,
+        LAYERS,
+        PAPER,
     ];
 }
 

@@ -25,7 +25,10 @@ impl fmt::Display for Pos {
 
 impl From<Marker> for Pos {
     fn from(m: Marker) -> Self {
-        Pos { line: m.line(), col: m.col() + 1 }
+        Pos {
+            line: m.line(),
+            col: m.col() + 1,
+        }
     }
 }
 
@@ -61,9 +64,7 @@ impl Node {
     /// A short description of what the node is, for "expected X, found Y" messages.
     pub fn describe(&self) -> String {
         match &self.value {
-            Value::Scalar { text, .. } if text.is_empty() || text == "~" || text == "null" => {
-                "nothing".to_string()
-            }
+            Value::Scalar { text, .. } if text.is_empty() || text == "~" || text == "null" => "nothing".to_string(),
             Value::Scalar { text, .. } => format!("`{text}`"),
             Value::Seq(items) => format!("a list of {}", items.len()),
             Value::Map(_) => "a mapping".to_string(),
@@ -87,7 +88,10 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
     if let Err(e) = parser.load(&mut builder, false) {
         let m = e.marker();
         return Err(SyntaxError {
-            pos: Pos { line: m.line(), col: m.col() + 1 },
+            pos: Pos {
+                line: m.line(),
+                col: m.col() + 1,
+            },
             message: e.info().to_string(),
         });
     }
@@ -136,14 +140,26 @@ impl MarkedEventReceiver for Builder {
         match ev {
             Event::Scalar(text, style, _, _) => {
                 let quoted = !matches!(style, TScalarStyle::Plain);
-                self.push_node(Node { pos, value: Value::Scalar { text: text.to_string(), quoted } });
+                self.push_node(Node {
+                    pos,
+                    value: Value::Scalar {
+                        text: text.to_string(),
+                        quoted,
+                    },
+                });
             }
             Event::SequenceStart(..) => self.stack.push(Open::Seq(pos, Vec::new())),
             Event::MappingStart(..) => self.stack.push(Open::Map(pos, Vec::new(), None)),
             Event::SequenceEnd | Event::MappingEnd => {
                 let node = match self.stack.pop() {
-                    Some(Open::Seq(p, items)) => Node { pos: p, value: Value::Seq(items) },
-                    Some(Open::Map(p, entries, _)) => Node { pos: p, value: Value::Map(entries) },
+                    Some(Open::Seq(p, items)) => Node {
+                        pos: p,
+                        value: Value::Seq(items),
+                    },
+                    Some(Open::Map(p, entries, _)) => Node {
+                        pos: p,
+                        value: Value::Map(entries),
+                    },
                     None => return,
                 };
                 self.push_node(node);
@@ -157,7 +173,13 @@ impl MarkedEventReceiver for Builder {
                         message: "YAML aliases (*name) are not supported in specs".to_string(),
                     });
                 }
-                self.push_node(Node { pos, value: Value::Scalar { text: String::new(), quoted: false } });
+                self.push_node(Node {
+                    pos,
+                    value: Value::Scalar {
+                        text: String::new(),
+                        quoted: false,
+                    },
+                });
             }
             _ => {}
         }
@@ -171,9 +193,13 @@ mod tests {
     #[test]
     fn positions_are_one_based() {
         let root = parse("a: 1\nlayers:\n  - { type: conv, stride: 2 }\n").unwrap();
-        let Value::Map(entries) = &root.value else { panic!("not a map") };
+        let Value::Map(entries) = &root.value else {
+            panic!("not a map")
+        };
         assert_eq!(entries[0].0.pos, Pos { line: 1, col: 1 });
-        let Value::Seq(rows) = &entries[1].1.value else { panic!("not a seq") };
+        let Value::Seq(rows) = &entries[1].1.value else {
+            panic!("not a seq")
+        };
         assert_eq!(rows[0].pos.line, 3);
         assert_eq!(rows[0].pos.col, 5);
     }
@@ -181,7 +207,9 @@ mod tests {
     #[test]
     fn quoted_scalars_are_marked() {
         let root = parse("a: \"1\"\nb: 1\n").unwrap();
-        let Value::Map(entries) = &root.value else { panic!("not a map") };
+        let Value::Map(entries) = &root.value else {
+            panic!("not a map")
+        };
         assert!(matches!(entries[0].1.value, Value::Scalar { quoted: true, .. }));
         assert!(matches!(entries[1].1.value, Value::Scalar { quoted: false, .. }));
     }

@@ -53,7 +53,10 @@ pub fn array_ref<const N: usize>(s: &[f32]) -> &[f32; N] {
 /// [`InputError::ImageShape`] if the shape is not `N::INPUT_SHAPE`.
 pub fn predict<N: Network>(net: &mut N, image: ArrayView3<'_, f32>) -> Result<Array1<f32>, InputError> {
     if image.shape() != N::INPUT_SHAPE {
-        return Err(InputError::ImageShape { expected: N::INPUT_SHAPE, found: image.shape().to_vec() });
+        return Err(InputError::ImageShape {
+            expected: N::INPUT_SHAPE,
+            found: image.shape().to_vec(),
+        });
     }
     let mut out = Array1::zeros(N::NUM_CLASSES);
     let out_slice = out.as_slice_mut().unwrap_or_default();
@@ -73,7 +76,10 @@ pub fn predict<N: Network>(net: &mut N, image: ArrayView3<'_, f32>) -> Result<Ar
 pub fn predict_batch<N: Network>(net: &N, images: ArrayView4<'_, f32>) -> Result<Array2<f32>, InputError> {
     let s = images.shape();
     if s[1..] != N::INPUT_SHAPE {
-        return Err(InputError::BatchShape { expected: N::INPUT_SHAPE, found: s.to_vec() });
+        return Err(InputError::BatchShape {
+            expected: N::INPUT_SHAPE,
+            found: s.to_vec(),
+        });
     }
     let n = s[0];
     let mut out = Array2::zeros((n, N::NUM_CLASSES));
@@ -85,7 +91,9 @@ pub fn predict_batch<N: Network>(net: &N, images: ArrayView4<'_, f32>) -> Result
     // Clones are made here, not in the workers, so a model need only be Send, not Sync.
     let workers: Vec<N> = (0..n.div_ceil(per)).map(|_| net.clone()).collect();
     rayon::scope(|scope| {
-        let chunks = images.axis_chunks_iter(Axis(0), per).zip(out.axis_chunks_iter_mut(Axis(0), per));
+        let chunks = images
+            .axis_chunks_iter(Axis(0), per)
+            .zip(out.axis_chunks_iter_mut(Axis(0), per));
         for ((imgs, mut outs), mut local) in chunks.zip(workers) {
             scope.spawn(move |_| {
                 let mut gathered = Vec::new();
@@ -145,7 +153,10 @@ mod tests {
         assert_eq!(predict(&mut Sum, back).unwrap().to_vec(), vec![66.0, 1.0]);
         let wrong = Array3::<f32>::zeros((3, 2, 2));
         let e = predict(&mut Sum, wrong.view()).unwrap_err();
-        assert_eq!(e.to_string(), "expected an image of shape [2, 3, 2] (height, width, channels), found [3, 2, 2]");
+        assert_eq!(
+            e.to_string(),
+            "expected an image of shape [2, 3, 2] (height, width, channels), found [3, 2, 2]"
+        );
     }
 
     #[test]
@@ -155,8 +166,14 @@ mod tests {
         for n in 0..5 {
             assert_eq!(out[[n, 1]], (n * 100 + 1) as f32);
         }
-        assert_eq!(predict_batch(&Sum, Array4::zeros((0, 2, 3, 2)).view()).unwrap().shape(), &[0, 2]);
-        assert!(matches!(predict_batch(&Sum, Array4::zeros((1, 2, 2, 2)).view()), Err(InputError::BatchShape { .. })));
+        assert_eq!(
+            predict_batch(&Sum, Array4::zeros((0, 2, 3, 2)).view()).unwrap().shape(),
+            &[0, 2]
+        );
+        assert!(matches!(
+            predict_batch(&Sum, Array4::zeros((1, 2, 2, 2)).view()),
+            Err(InputError::BatchShape { .. })
+        ));
     }
 
     #[test]

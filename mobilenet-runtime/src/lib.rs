@@ -4,9 +4,9 @@
 //! Nothing here knows about YAML or the macro: every shape reaches this crate as a const
 //! generic or a [`LayerInfo`] record.
 
+pub mod figures;
 pub mod interop;
 pub mod kernels;
-pub mod figures;
 pub mod layers;
 pub mod weights;
 

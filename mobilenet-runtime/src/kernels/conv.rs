@@ -4,9 +4,10 @@
 //! with taps outside the input reading zero.
 //!
 //! Activations are NHWC. Weights are packed at load time as `[KH][KW][CIN][COUT]` split into
-//! panels of [`NB`] output channels, `[ceil(COUT / NB)][KH][KW][CIN][NB]`, so each tap is a
-//! small matrix product that reuses the pointwise micro-kernel ([`accumulate`]): the sum over
-//! `(ky, kx, ci)` is a sum over taps of pointwise products with shifted input pixels.
+//! panels of `NB` (8) output channels, `[ceil(COUT / NB)][KH][KW][CIN][NB]`. In NHWC the `KW * CIN`
+//! inputs under one kernel row are contiguous, and so are their packed weights, so each kernel
+//! row is one pointwise-style product of length `KW * CIN` computed by the shared micro-kernel
+//! (`accumulate`), `PB` (4) output pixels at a time.
 
 use super::pointwise::{accumulate, pack_bias, pack_panels, panel_weight, store, unpack_bias, Lane, NB, PB};
 use crate::ACT_RELU6;
@@ -111,8 +112,8 @@ fn window<const P: usize, const W: usize, const CIN: usize, const KW: usize, con
     for (dy, ky) in ky.enumerate() {
         let first = ((iy + dy) * W + ix) * CIN;
         let rows = std::array::from_fn(|p| &input[first + p * S * CIN..]);
-        let taps = (ky * KW + kx.start) * CIN;
-        accumulate(acc, rows, &panel[taps..taps + len]);
+        let k0 = (ky * KW + kx.start) * CIN;
+        accumulate(acc, rows, &panel[k0..k0 + len]);
     }
 }
 
@@ -120,7 +121,7 @@ fn window<const P: usize, const W: usize, const CIN: usize, const KW: usize, con
 /// zero rows above and `PL` zero columns left of the input (the bottom/right padding is
 /// implied by `OH`/`OW`: taps outside the input read zero), then bias and activation `ACT`.
 ///
-/// Interior output pixels are computed [`PB`] at a time with no clamping; only the border
+/// Interior output pixels are computed `PB` (4) at a time with no clamping; only the border
 /// pixels clamp their tap ranges.
 ///
 /// # Panics
@@ -128,6 +129,10 @@ fn window<const P: usize, const W: usize, const CIN: usize, const KW: usize, con
 /// passes exactly sized buffers). Inconsistent const parameters (zero sizes, `S == 0`,
 /// padding not smaller than the kernel, an output window lying wholly in the bottom/right
 /// padding, unknown `ACT`) are compile errors.
+// Never inlined: the generated forward pass is one huge function, and inlined into it (or
+// into any caller) LLVM's vectorisation of the loops below depends on the surroundings; as
+// its own function every instantiation compiles the same way as the one benchmarked.
+#[inline(never)]
 pub fn conv2d<
     const H: usize,
     const W: usize,

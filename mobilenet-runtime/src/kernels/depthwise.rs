@@ -120,6 +120,10 @@ fn pixel<const ACT: u8, const C: usize, const W: usize, const KW: usize>(
 /// exactly sized buffers). Inconsistent const parameters (zero sizes, `S == 0`, padding not
 /// smaller than the kernel, an output window lying wholly in the bottom/right padding,
 /// unknown `ACT`) are compile errors.
+// Never inlined: the generated forward pass is one huge function, and inlined into it (or
+// into any caller) LLVM's vectorisation of the loops below depends on the surroundings; as
+// its own function every instantiation compiles the same way as the one benchmarked.
+#[inline(never)]
 pub fn depthwise<
     const H: usize,
     const W: usize,
@@ -152,34 +156,53 @@ pub fn depthwise<
     let (out_px, _) = output[..OH * OW * C].as_chunks_mut::<C>();
     let (weight, _) = params.weight.as_chunks::<C>();
     let bias: &[f32; C] = params.bias[..].try_into().expect("bias has C values");
-    let (x_lo, x_hi) = interior(W, OW, KW, S, PL);
     let (y_lo, y_hi) = interior(H, OH, KH, S, PT);
 
-    // Written once per kind of row so that interior rows get constant `0..KH` tap ranges.
-    let row = |ys: (Range<usize>, usize), out_row: &mut [[f32; C]]| {
-        let border = |ox: usize, out: &mut [f32; C]| {
-            let (kx0, kx1) = taps(ox, W, KW, S, PL);
-            let xs = (kx0..kx1, ox * S + kx0 - PL);
-            pixel::<ACT, C, W, KW>(rows, weight, bias, out, ys.clone(), xs);
-        };
-        for (ox, out) in out_row.iter_mut().enumerate().take(x_lo) {
-            border(ox, out);
-        }
-        for (ox, out) in out_row.iter_mut().enumerate().take(x_hi).skip(x_lo) {
-            let xs = (0..KW, ox * S - PL);
-            pixel::<ACT, C, W, KW>(rows, weight, bias, out, ys.clone(), xs);
-        }
-        for (ox, out) in out_row.iter_mut().enumerate().skip(x_hi) {
-            border(ox, out);
-        }
-    };
     for (oy, out_row) in out_px.chunks_exact_mut(OW).enumerate() {
+        // Two inlined copies of `row`: interior rows get the constant range `0..KH`, so their
+        // tap loops unroll fully; border rows clamp it.
         if (y_lo..y_hi).contains(&oy) {
-            row((0..KH, oy * S - PT), out_row);
+            row::<ACT, C, W, OW, KW, S, PL>(rows, weight, bias, out_row, (0..KH, oy * S - PT));
         } else {
             let (ky0, ky1) = taps(oy, H, KH, S, PT);
-            row((ky0..ky1, oy * S + ky0 - PT), out_row);
+            row::<ACT, C, W, OW, KW, S, PL>(rows, weight, bias, out_row, (ky0..ky1, oy * S + ky0 - PT));
         }
+    }
+}
+
+/// One output row: border pixels with clamped column taps, the interior with `0..KW`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn row<
+    const ACT: u8,
+    const C: usize,
+    const W: usize,
+    const OW: usize,
+    const KW: usize,
+    const S: usize,
+    const PL: usize,
+>(
+    rows: &[[f32; C]],
+    weight: &[[f32; C]],
+    bias: &[f32; C],
+    out_row: &mut [[f32; C]],
+    ys: (Range<usize>, usize),
+) {
+    let (x_lo, x_hi) = interior(W, OW, KW, S, PL);
+    let border = |ox: usize, out: &mut [f32; C]| {
+        let (kx0, kx1) = taps(ox, W, KW, S, PL);
+        let xs = (kx0..kx1, ox * S + kx0 - PL);
+        pixel::<ACT, C, W, KW>(rows, weight, bias, out, ys.clone(), xs);
+    };
+    for (ox, out) in out_row.iter_mut().enumerate().take(x_lo) {
+        border(ox, out);
+    }
+    for (ox, out) in out_row.iter_mut().enumerate().take(x_hi).skip(x_lo) {
+        let xs = (0..KW, ox * S - PL);
+        pixel::<ACT, C, W, KW>(rows, weight, bias, out, ys.clone(), xs);
+    }
+    for (ox, out) in out_row.iter_mut().enumerate().skip(x_hi) {
+        border(ox, out);
     }
 }
 

@@ -9,8 +9,9 @@
 use super::pointwise::{pack_bias, pack_panels, panel_weight, store, unpack_bias, Lane, NB};
 use crate::ACT_NONE;
 
-/// Panels of output lanes accumulated together. One lane per input value would be a single
-/// dependency chain through the adder; `FB` independent chains hide its latency.
+/// Panels of output lanes accumulated together. With a single panel every input value adds
+/// into the same accumulator, one dependency chain paced by the adder's latency; `FB`
+/// panels make `FB` independent chains that hide it.
 const FB: usize = 4;
 
 /// Folded weights and bias of a fully connected layer, packed for [`fc`].
@@ -54,7 +55,10 @@ impl<const IN: usize, const OUT: usize> std::fmt::Debug for FcParams<IN, OUT> {
 }
 
 /// `acc[g] += sum_i x[i] * panels[g][i]` for `G` panels side by side.
-#[inline(always)]
+///
+/// Not inlined, for the reason given at `pointwise::accumulate`: inlined, the accumulators
+/// can be split into scalars that LLVM does not re-vectorise.
+#[inline(never)]
 fn accumulate_panels<const G: usize, const IN: usize>(acc: &mut [Lane; G], x: &[f32; IN], panels: &[[Lane; IN]]) {
     for (i, &xi) in x.iter().enumerate() {
         for (a, panel) in acc.iter_mut().zip(panels) {
@@ -71,6 +75,10 @@ fn accumulate_panels<const G: usize, const IN: usize>(acc: &mut [Lane; G], x: &[
 /// # Panics
 /// If `input.len() < IN` or `output.len() < OUT` (generated code always passes exactly sized
 /// buffers). Zero sizes are compile errors.
+// Never inlined: the generated forward pass is one huge function, and inlined into it (or
+// into any caller) LLVM's vectorisation of the loops below depends on the surroundings; as
+// its own function every instantiation compiles the same way as the one benchmarked.
+#[inline(never)]
 pub fn fc<const IN: usize, const OUT: usize>(input: &[f32], output: &mut [f32], params: &FcParams<IN, OUT>) {
     const { assert!(IN >= 1 && OUT >= 1, "fc: zero-sized shape") };
     let x: &[f32; IN] = input[..IN].try_into().expect("slice of length IN");

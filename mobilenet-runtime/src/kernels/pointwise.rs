@@ -2,19 +2,19 @@
 //! for every pixel `p` of an NHWC map; about 95% of MobileNet's multiply-adds.
 //!
 //! Seen as a matrix product, the input is `[HW][CIN]`, the weights `[CIN][COUT]` and the output
-//! `[HW][COUT]`. Weights are packed once, at load time, into column panels of [`NB`] output
+//! `[HW][COUT]`. Weights are packed once, at load time, into column panels of `NB` (8) output
 //! channels, `[ceil(COUT / NB)][CIN][NB]` (the last panel zero-padded), so the inner loop is a
 //! broadcast-multiply-add over `NB` contiguous weights that the compiler vectorises, and the
 //! panel of one block of output channels is contiguous in memory.
 //!
-//! The register-blocked micro-kernel ([`accumulate`]) and the packing helpers are shared with
-//! the standard convolution ([`super::conv`]) and the fully connected layer ([`super::fc`]).
+//! The register-blocked micro-kernel (`accumulate`) and the packing helpers are shared with
+//! the standard convolution ([`super::conv`]) and the fully connected layer ([`super::fc`](mod@super::fc)).
 
 use crate::{ACT_RELU, ACT_RELU6};
 
 /// Output channels computed together: one packed weight row, one accumulator block.
 ///
-/// 8 `f32` are two SSE registers (or one AVX register); with [`PB`] pixels that is 8
+/// 8 `f32` are two SSE registers (or one AVX register); with `PB` pixels that is 8
 /// accumulator registers, which leaves room for the weights and the broadcast input on the
 /// baseline x86-64 target without spilling.
 pub(crate) const NB: usize = 8;
@@ -72,9 +72,9 @@ pub(crate) fn unpack_bias(lanes: &[Lane], cout: usize) -> Vec<f32> {
     lanes.iter().flatten().copied().take(cout).collect()
 }
 
-/// Applies activation `ACT` ([`ACT_NONE`], [`ACT_RELU`] or [`ACT_RELU6`]).
+/// Applies activation `ACT` ([`crate::ACT_NONE`], [`ACT_RELU`] or [`ACT_RELU6`]).
 ///
-/// Written as comparisons rather than `f32::max`/`clamp` so that it lowers to a bare
+/// Written as comparisons rather than `f32::max`/`clamp` so that it can lower to a bare
 /// `maxps`/`minps` (the NaN-propagation rules of `max` cost extra instructions); a NaN input
 /// gives 0 under both ReLUs.
 #[inline(always)]
@@ -137,9 +137,9 @@ pub(crate) fn store<const ACT: u8>(acc: &Lane, out: &mut [f32]) {
 #[derive(Clone)]
 pub struct PointwiseParams<const CIN: usize, const COUT: usize> {
     /// `[blocks(COUT)][CIN][NB]`.
-    pub(crate) panels: Vec<Lane>,
+    panels: Vec<Lane>,
     /// `[blocks(COUT)][NB]`, zero-padded.
-    pub(crate) bias: Vec<Lane>,
+    bias: Vec<Lane>,
 }
 
 impl<const CIN: usize, const COUT: usize> PointwiseParams<CIN, COUT> {
@@ -177,13 +177,17 @@ impl<const CIN: usize, const COUT: usize> std::fmt::Debug for PointwiseParams<CI
 /// Pointwise convolution of an `HW x CIN` NHWC map (`HW = H * W` pixels) into `HW x COUT`,
 /// with bias and activation `ACT`.
 ///
-/// Pixels are processed in tiles that stay in L2; within a tile every panel of [`NB`] output
-/// channels sweeps the tile [`PB`] pixels at a time, so the panel stays in L1.
+/// Pixels are processed in tiles that stay in L2; within a tile every panel of `NB` (8) output
+/// channels sweeps the tile `PB` (4) pixels at a time, so the panel stays in L1.
 ///
 /// # Panics
 /// If `input.len() < HW * CIN` or `output.len() < HW * COUT` (generated code always passes
 /// exactly sized buffers). Invalid const parameters (zero sizes, unknown `ACT`) are compile
 /// errors.
+// Never inlined: the generated forward pass is one huge function, and inlined into it (or
+// into any caller) LLVM's vectorisation of the loops below depends on the surroundings; as
+// its own function every instantiation compiles the same way as the one benchmarked.
+#[inline(never)]
 pub fn pointwise<const HW: usize, const CIN: usize, const COUT: usize, const ACT: u8>(
     input: &[f32],
     output: &mut [f32],

@@ -91,6 +91,11 @@ impl TensorSet {
         views.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut set = TensorSet::new();
         for (name, view) in views {
+            // PyTorch's state dicts carry a step counter per batch norm; it holds no weight, and
+            // refusing it would make every converted checkpoint need a hand edit.
+            if name.ends_with(".num_batches_tracked") {
+                continue;
+            }
             let raw = view.data();
             let data: Vec<f32> = match view.dtype() {
                 Dtype::F32 => raw

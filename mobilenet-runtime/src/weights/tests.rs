@@ -394,24 +394,30 @@ fn other_dtypes_are_refused_by_name() {
     let counter = 3i64.to_le_bytes();
     let weight = 1.0f32.to_le_bytes();
     let views = [
-        (
-            "layers.0.bn.num_batches_tracked",
-            TensorView::new(Dtype::I64, vec![], &counter).unwrap(),
-        ),
-        (
-            "layers.0.weight",
-            TensorView::new(Dtype::F32, vec![1], &weight).unwrap(),
-        ),
+        ("layers.0.steps", TensorView::new(Dtype::I64, vec![], &counter).unwrap()),
+        ("layers.0.weight", TensorView::new(Dtype::F32, vec![1], &weight).unwrap()),
     ];
     let bytes = safetensors::serialize(views, None).unwrap();
     match TensorSet::from_safetensors(&bytes) {
         Err(err @ WeightsError::Dtype { .. }) => {
             let msg = err.to_string();
-            assert!(msg.contains("layers.0.bn.num_batches_tracked"), "{msg}");
+            assert!(msg.contains("layers.0.steps"), "{msg}");
             assert!(msg.contains("I64"), "{msg}");
         }
         other => panic!("expected a Dtype error, got {other:?}"),
     }
+}
+
+#[test]
+fn pytorch_batch_norm_step_counters_are_skipped() {
+    let counter = 3i64.to_le_bytes();
+    let weight = 1.0f32.to_le_bytes();
+    let views = [
+        ("layers.0.bn.num_batches_tracked", TensorView::new(Dtype::I64, vec![], &counter).unwrap()),
+        ("layers.0.weight", TensorView::new(Dtype::F32, vec![1], &weight).unwrap()),
+    ];
+    let set = TensorSet::from_safetensors(&safetensors::serialize(views, None).unwrap()).unwrap();
+    assert_eq!(set.names().collect::<Vec<_>>(), ["layers.0.weight"]);
 }
 
 fn load_error(set: &TensorSet) -> WeightsError {
