@@ -37,7 +37,7 @@ pub fn avg_pool<
     };
     let (rows, _) = input[..H * W * C].as_chunks::<C>();
     let (out_px, _) = output[..OH * OW * C].as_chunks_mut::<C>();
-    // Divide rather than multiply by a reciprocal: it is what PyTorch does, and it is cheap
+    // Divide rather than multiply by a reciprocal: one rounding instead of two, and cheap
     // next to the KH * KW passes of adds.
     let count = (KH * KW) as f32;
     for (oy, out_row) in out_px.chunks_exact_mut(OW).enumerate() {
