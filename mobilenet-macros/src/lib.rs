@@ -44,9 +44,24 @@ pub fn mobilenet(input: TokenStream) -> TokenStream {
     };
     let display = lit.value();
     let path = resolve(&display);
-    let out = match compile::compile(&path, &display, &spec::Disk) {
-        Ok(compiled) => codegen::generate(&compiled),
-        Err(failed) => codegen::generate_failure(&failed, lit.span()),
+    // A panic in a proc macro reaches the user as an unhelpful "proc macro panicked"; turn
+    // any bug of ours into an error that says what to report instead.
+    let run = std::panic::catch_unwind(|| match compile::compile(&path, &display, &spec::Disk) {
+        Ok(compiled) => Ok(codegen::generate(&compiled)),
+        Err(failed) => Err(failed),
+    });
+    let out = match run {
+        Ok(Ok(tokens)) => tokens,
+        Ok(Err(failed)) => codegen::generate_failure(&failed, lit.span()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic");
+            let message = format!("mobilenet! failed on {display} with an internal error (a bug; please report it with the spec): {what}");
+            syn::Error::new(lit.span(), message).to_compile_error()
+        }
     };
     out.into()
 }
