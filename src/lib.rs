@@ -14,3 +14,13 @@
 pub use mobilenet_macros::mobilenet;
 /// The kernels, weight loading and types that generated code calls.
 pub use mobilenet_runtime as runtime;
+
+// Lets the generated code's `::mobilenet::runtime` paths resolve inside this crate too.
+extern crate self as mobilenet;
+
+/// What `mobilenet!("specs/v1_alpha1_224.yaml")` expands to, shown by `cargo doc` (built only
+/// for documentation): the constants with their figures, `Weights` and `Model`.
+#[cfg(doc)]
+pub mod example_v1_alpha1_224 {
+    crate::mobilenet!("specs/v1_alpha1_224.yaml");
+}
