@@ -121,7 +121,9 @@ pub fn find_spec(arg: &str, paths: &[&str], names: &[&str], root: &Path) -> Opti
         return Some(i);
     }
     if let Ok(want) = std::fs::canonicalize(arg) {
-        let found = paths.iter().position(|p| std::fs::canonicalize(root.join(p)).is_ok_and(|have| have == want));
+        let found = paths
+            .iter()
+            .position(|p| std::fs::canonicalize(root.join(p)).is_ok_and(|have| have == want));
         if found.is_some() {
             return found;
         }

@@ -54,7 +54,7 @@ impl Normalization {
 
     /// The convention that usually goes with a padding convention: models with TensorFlow
     /// `SAME` padding come from Keras/TF-Slim, symmetric ones from PyTorch.
-    pub fn for_padding(padding: Padding) -> Self {
+    pub const fn for_padding(padding: Padding) -> Self {
         match padding {
             Padding::TfSame => Normalization::Keras,
             Padding::Symmetric => Normalization::Torch,
@@ -110,21 +110,36 @@ impl std::error::Error for ImageError {}
 /// A missing or unreadable file, a file that is not an image in a supported format, or a
 /// corrupt one: each an [`ImageError`] naming `path`.
 pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageError> {
-    let fail = |reason: String| ImageError { path: path.to_owned(), reason };
+    let fail = |reason: String| ImageError {
+        path: path.to_owned(),
+        reason,
+    };
     // A directory opens fine on Unix and only fails on the first read; say what it is instead.
     if path.is_dir() {
         return Err(fail("is a directory, not an image file".into()));
     }
-    let reader = ImageReader::open(path)
-        .and_then(ImageReader::with_guessed_format)
+    // Only the content decides the format: a PNG named `.jpg` still loads, and a text file named
+    // `.jpg` is reported as not an image rather than as a broken JPEG.
+    let file = std::fs::File::open(path).map_err(|e| fail(io_reason(&e)))?;
+    let reader = ImageReader::new(std::io::BufReader::new(file))
+        .with_guessed_format()
         .map_err(|e| fail(io_reason(&e)))?;
+    if reader.format().is_none() {
+        return Err(fail("not an image: the content is not JPEG, PNG or WebP".into()));
+    }
     let mut decoder = reader.into_decoder().map_err(|e| fail(decode_reason(&e)))?;
     // A broken EXIF block should not cost the picture; it just stays as stored.
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| fail(decode_reason(&e)))?;
     img.apply_orientation(orientation);
     if img.width() == 0 || img.height() == 0 {
-        return Err(fail(format!("the image is {}x{} pixels, it has nothing to classify", img.width(), img.height())));
+        return Err(fail(format!(
+            "the image is {}x{} pixels, it has nothing to classify",
+            img.width(),
+            img.height()
+        )));
     }
     Ok(img.to_rgb8())
 }
@@ -139,6 +154,9 @@ fn io_reason(e: &std::io::Error) -> String {
 
 fn decode_reason(e: &image::ImageError) -> String {
     match e {
+        image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            format!("truncated image ({io})")
+        }
         image::ImageError::IoError(io) => io_reason(io),
         image::ImageError::Unsupported(_) => {
             format!("not an image this program reads (JPEG, PNG or WebP), or not an image at all ({e})")
@@ -164,10 +182,11 @@ pub fn resized_dims(width: u32, height: u32, resolution: u32) -> (u32, u32) {
 }
 
 /// Longest side the resize step works on, in multiples of the shorter one. The centre crop keeps
-/// 87.5% of the shorter side, so cutting a very long image down to a centred band twice as long
-/// as it is wide first changes nothing a crop can see, and keeps a 1x10000 strip from turning
-/// into a gigabyte of pixels.
-const MAX_ASPECT: u32 = 2;
+/// 87.5% of the shorter side, so a very long image is first cut to a centred band this many
+/// times as long as it is wide: a 1x100000 strip then cannot turn into gigabytes of resized
+/// pixels. Cutting moves the crop by under a pixel (the two resizes round differently), so it
+/// is kept for shapes no camera makes; up to 8:1, panoramas included, the resize is exact.
+const MAX_ASPECT: u32 = 8;
 
 /// Steps 2 and 3: resize (shorter side to `floor(resolution / 0.875)`) with `filter`, then cut
 /// the centre `resolution` x `resolution` square.
@@ -197,7 +216,11 @@ pub fn resize_and_crop(img: &RgbImage, resolution: u32, filter: FilterType) -> R
 
 /// Step 4: HWC `f32` values of a square RGB image, scaled by `norm`.
 pub fn to_tensor(img: &RgbImage, norm: Normalization) -> Vec<f32> {
-    img.as_raw().iter().enumerate().map(|(i, &v)| norm.apply(v, i % 3)).collect()
+    img.as_raw()
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| norm.apply(v, i % 3))
+        .collect()
 }
 
 /// What [`preprocess`] does to an image for one model.
@@ -264,8 +287,13 @@ pub fn parse_labels(text: &str, expected: usize) -> Result<Vec<Label>, String> {
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
-        let (synset, name) = line.split_once('\t').ok_or_else(|| format!("line {}: expected `synset<TAB>name`", i + 1))?;
-        labels.push(Label { synset: synset.trim().to_owned(), name: name.trim().to_owned() });
+        let (synset, name) = line
+            .split_once('\t')
+            .ok_or_else(|| format!("line {}: expected `synset<TAB>name`", i + 1))?;
+        labels.push(Label {
+            synset: synset.trim().to_owned(),
+            name: name.trim().to_owned(),
+        });
     }
     if labels.len() != expected {
         return Err(format!("{} classes listed, the model has {expected}", labels.len()));

@@ -2,11 +2,15 @@
 //! direct loop over the PyTorch layout, and the pointwise kernel also against an unblocked
 //! axpy over a `[CIN][COUT]` layout (what packing alone buys, without register blocking).
 //!
+//! The pointwise, depthwise and convolution kernels are measured on every instruction-set
+//! path this CPU supports (`kernel-avx512`, `kernel-avx2`, `kernel-portable`), with
+//! throughput in multiply-adds per second.
+//!
 //! Run with `cargo bench -p mobilenet-runtime --bench kernels`.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mobilenet_runtime::kernels::{
-    avg_pool, conv2d, depthwise, fc, pointwise, softmax, ConvParams, DepthwiseParams, FcParams, PointwiseParams,
+    avg_pool, conv2d, depthwise, fc, pointwise, softmax, ConvParams, DepthwiseParams, FcParams, Isa, PointwiseParams,
 };
 use mobilenet_runtime::ACT_RELU;
 use std::hint::black_box;
@@ -23,6 +27,15 @@ fn data(n: usize, seed: u64) -> Vec<f32> {
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect()
+}
+
+/// Benchmark name of a path.
+fn isa_name(isa: Isa) -> &'static str {
+    match isa {
+        Isa::Avx512 => "avx512",
+        Isa::Avx2 => "avx2",
+        Isa::Portable => "portable",
+    }
 }
 
 fn relu(v: f32) -> f32 {
@@ -101,7 +114,6 @@ fn bench_pointwise<const HW: usize, const CIN: usize, const COUT: usize>(c: &mut
     let w = data(COUT * CIN, 2);
     let b = data(COUT, 3);
     let wt: Vec<f32> = (0..CIN * COUT).map(|i| w[(i % COUT) * CIN + i / COUT]).collect();
-    let params = PointwiseParams::<CIN, COUT>::new(&w, &b).unwrap();
     let mut y = vec![0.0; HW * COUT];
     let mut g = c.benchmark_group(format!("pointwise/{name}"));
     g.bench_function("naive", |bch| {
@@ -110,9 +122,13 @@ fn bench_pointwise<const HW: usize, const CIN: usize, const COUT: usize>(c: &mut
     g.bench_function("axpy", |bch| {
         bch.iter(|| axpy_pointwise(HW, CIN, COUT, black_box(&x), &wt, &b, &mut y))
     });
-    g.bench_function("kernel", |bch| {
-        bch.iter(|| pointwise::<HW, CIN, COUT, ACT_RELU>(black_box(&x), &mut y, &params))
-    });
+    for isa in Isa::supported() {
+        let params = PointwiseParams::<CIN, COUT>::new_for(isa, &w, &b).unwrap();
+        g.throughput(Throughput::Elements((HW * CIN * COUT) as u64));
+        g.bench_function(format!("kernel-{}", isa_name(isa)), |bch| {
+            bch.iter(|| pointwise::<HW, CIN, COUT, ACT_RELU>(black_box(&x), &mut y, &params))
+        });
+    }
     g.finish();
 }
 
@@ -120,15 +136,18 @@ fn bench_depthwise<const H: usize, const C: usize, const OH: usize, const S: usi
     let x = data(H * H * C, 1);
     let w = data(C * 9, 2);
     let b = data(C, 3);
-    let params = DepthwiseParams::<3, 3, C>::new(&w, &b).unwrap();
     let mut y = vec![0.0; OH * OH * C];
     let mut g = c.benchmark_group(format!("depthwise/{name}"));
     g.bench_function("naive", |bch| {
         bch.iter(|| naive_conv((H, H, C), (OH, OH, C), (3, S, 1), true, black_box(&x), &w, &b, &mut y))
     });
-    g.bench_function("kernel", |bch| {
-        bch.iter(|| depthwise::<H, H, C, OH, OH, 3, 3, S, 1, 1, ACT_RELU>(black_box(&x), &mut y, &params))
-    });
+    g.throughput(Throughput::Elements((OH * OH * C * 9) as u64));
+    for isa in Isa::supported() {
+        let params = DepthwiseParams::<3, 3, C>::new_for(isa, &w, &b).unwrap();
+        g.bench_function(format!("kernel-{}", isa_name(isa)), |bch| {
+            bch.iter(|| depthwise::<H, H, C, OH, OH, 3, 3, S, 1, 1, ACT_RELU>(black_box(&x), &mut y, &params))
+        });
+    }
     g.finish();
 }
 
@@ -139,7 +158,6 @@ fn bench_conv<const H: usize, const CIN: usize, const OH: usize, const COUT: usi
     let x = data(H * H * CIN, 1);
     let w = data(COUT * CIN * 9, 2);
     let b = data(COUT, 3);
-    let params = ConvParams::<3, 3, CIN, COUT>::new(&w, &b).unwrap();
     let mut y = vec![0.0; OH * OH * COUT];
     let mut g = c.benchmark_group(format!("conv/{name}"));
     g.bench_function("naive", |bch| {
@@ -156,9 +174,13 @@ fn bench_conv<const H: usize, const CIN: usize, const OH: usize, const COUT: usi
             )
         })
     });
-    g.bench_function("kernel", |bch| {
-        bch.iter(|| conv2d::<H, H, CIN, OH, OH, COUT, 3, 3, S, 1, 1, ACT_RELU>(black_box(&x), &mut y, &params))
-    });
+    g.throughput(Throughput::Elements((OH * OH * COUT * CIN * 9) as u64));
+    for isa in Isa::supported() {
+        let params = ConvParams::<3, 3, CIN, COUT>::new_for(isa, &w, &b).unwrap();
+        g.bench_function(format!("kernel-{}", isa_name(isa)), |bch| {
+            bch.iter(|| conv2d::<H, H, CIN, OH, OH, COUT, 3, 3, S, 1, 1, ACT_RELU>(black_box(&x), &mut y, &params))
+        });
+    }
     g.finish();
 }
 

@@ -9,8 +9,14 @@
 //! row is one pointwise-style product of length `KW * CIN` computed by the shared micro-kernel
 //! (`accumulate`), `PB` (4) output pixels at a time.
 
-use super::pointwise::{accumulate, pack_bias, pack_panels, panel_weight, store, unpack_bias, Lane, NB, PB};
+use super::gemm::{gemm, Panels};
+use super::isa::Isa;
+use super::pointwise::{accumulate, store, Lane, NB, PB};
 use crate::ACT_RELU6;
+
+/// Floats of the on-stack im2col buffer of the SIMD path (64 KiB): a chunk of output pixels
+/// of one row, each with its `KH * KW * CIN` window, becomes the rows of one [`gemm`].
+const IM2COL_FLOATS: usize = 1 << 14;
 
 /// Input floats per tile of output rows; the tile is re-read once per panel of output
 /// channels, so it should stay in L2 (64 Ki floats = 256 KiB).
@@ -42,18 +48,27 @@ pub(crate) fn interior(n: usize, n_out: usize, k: usize, s: usize, p: usize) -> 
 /// Folded weights and bias of a KxK convolution, packed for [`conv2d`].
 #[derive(Clone)]
 pub struct ConvParams<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> {
-    /// `[blocks(COUT)][KH][KW][CIN][NB]`.
-    panels: Vec<Lane>,
-    /// `[blocks(COUT)][NB]`, zero-padded.
-    bias: Vec<Lane>,
+    /// Reduction index `(ky * KW + kx) * CIN + ci`; on the portable path
+    /// `[ceil(COUT / NB)][KH][KW][CIN][NB]`.
+    panels: Panels,
 }
 
 impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> ConvParams<KH, KW, CIN, COUT> {
     /// Packs PyTorch-layout weights `[COUT][CIN][KH][KW]` (batch norm already folded in) and
     /// bias `[COUT]`.
     ///
+    /// The kernel runs on the best path of this CPU ([`Isa::detect`]).
+    ///
     /// Returns `None` if `weight.len() != COUT * CIN * KH * KW` or `bias.len() != COUT`.
     pub fn new(weight: &[f32], bias: &[f32]) -> Option<Self> {
+        Self::new_for(Isa::detect(), weight, bias)
+    }
+
+    /// [`Self::new`] for a chosen path, for tests and benchmarks that compare paths.
+    ///
+    /// # Panics
+    /// If this CPU cannot run `isa` ([`Isa::is_supported`]).
+    pub fn new_for(isa: Isa, weight: &[f32], bias: &[f32]) -> Option<Self> {
         const {
             assert!(KH >= 1 && KW >= 1 && CIN >= 1 && COUT >= 1, "conv: zero-sized shape");
         };
@@ -61,13 +76,12 @@ impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> Conv
             return None;
         }
         // Reduction index k = (ky * KW + kx) * CIN + ci.
-        let panels = pack_panels(COUT, KH * KW * CIN, |co, k| {
+        let at = |co: usize, k: usize| {
             let (tap, ci) = (k / CIN, k % CIN);
             weight[(co * CIN + ci) * KH * KW + tap]
-        });
+        };
         Some(Self {
-            panels,
-            bias: pack_bias(bias),
+            panels: Panels::new(isa, KH * KW * CIN, COUT, at, bias),
         })
     }
 
@@ -78,10 +92,10 @@ impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> Conv
         let weight = (0..COUT * CIN * taps)
             .map(|i| {
                 let (co, ci, tap) = (i / (CIN * taps), i / taps % CIN, i % taps);
-                panel_weight(&self.panels, taps * CIN, co, tap * CIN + ci)
+                self.panels.weight(co, tap * CIN + ci)
             })
             .collect();
-        (weight, unpack_bias(&self.bias, COUT))
+        (weight, self.panels.bias().to_vec())
     }
 }
 
@@ -89,7 +103,7 @@ impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> std:
     for ConvParams<KH, KW, CIN, COUT>
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ConvParams<KH={KH}, KW={KW}, CIN={CIN}, COUT={COUT}>")
+        write!(f, "ConvParams<KH={KH}, KW={KW}, CIN={CIN}, COUT={COUT}>({:?})", self.panels.isa())
     }
 }
 
@@ -163,15 +177,19 @@ pub fn conv2d<
         assert!(ACT <= ACT_RELU6, "conv2d: unknown activation code");
     };
     let input = &input[..H * W * CIN];
+    if params.panels.isa() != Isa::Portable {
+        return im2col_gemm::<H, W, CIN, OH, OW, COUT, KH, KW, S, PT, PL, ACT>(input, output, params);
+    }
     let (out_px, _) = output[..OH * OW * COUT].as_chunks_mut::<COUT>();
     let (x_lo, x_hi) = interior(W, OW, KW, S, PL);
     let tile_rows = (TILE_FLOATS / (S * W * CIN)).max(1);
+    let (panels, biases) = params.panels.lanes();
 
     for oy0 in (0..OH).step_by(tile_rows) {
         let oy1 = (oy0 + tile_rows).min(OH);
-        for (b, bias) in params.bias.iter().enumerate() {
+        for (b, bias) in biases.iter().enumerate() {
             let (c0, c1) = (b * NB, (b * NB + NB).min(COUT));
-            let panel = &params.panels[b * KH * KW * CIN..(b + 1) * KH * KW * CIN];
+            let panel = &panels[b * KH * KW * CIN..(b + 1) * KH * KW * CIN];
             for oy in oy0..oy1 {
                 let (ky0, ky1) = taps(oy, H, KH, S, PT);
                 let rows_y = (ky0..ky1, oy * S + ky0 - PT);
@@ -208,6 +226,64 @@ pub fn conv2d<
                     border(ox, out);
                 }
             }
+        }
+    }
+}
+
+/// The SIMD path of [`conv2d`]: for each output row, chunks of pixels have their windows
+/// copied (zeros for taps in the padding) into an on-stack buffer, one `KH * KW * CIN` row per
+/// pixel, which [`gemm`] multiplies by the packed weights with bias and activation fused.
+/// For MobileNet's first layer (27 values per window) a whole 112-pixel row is one chunk, so
+/// the copy is small next to the `27 * COUT` multiply-adds per pixel.
+#[allow(clippy::too_many_arguments)]
+fn im2col_gemm<
+    const H: usize,
+    const W: usize,
+    const CIN: usize,
+    const OH: usize,
+    const OW: usize,
+    const COUT: usize,
+    const KH: usize,
+    const KW: usize,
+    const S: usize,
+    const PT: usize,
+    const PL: usize,
+    const ACT: u8,
+>(
+    input: &[f32],
+    output: &mut [f32],
+    params: &ConvParams<KH, KW, CIN, COUT>,
+) {
+    let k = KH * KW * CIN;
+    let chunk = (IM2COL_FLOATS / k).clamp(1, OW);
+    let mut buf = [0.0f32; IM2COL_FLOATS];
+    let mut big = Vec::new();
+    // A single window longer than the stack buffer (3x3 over more than 1820 channels) gets a
+    // heap buffer, allocated once per call; MobileNet's layers never need it.
+    let buf: &mut [f32] = if k > IM2COL_FLOATS {
+        big.resize(k, 0.0);
+        &mut big
+    } else {
+        &mut buf
+    };
+    let output = &mut output[..OH * OW * COUT];
+    let p = &params.panels;
+    for oy in 0..OH {
+        let (ky0, ky1) = taps(oy, H, KH, S, PT);
+        for ox0 in (0..OW).step_by(chunk) {
+            let ox1 = (ox0 + chunk).min(OW);
+            for (ox, win) in (ox0..ox1).zip(buf.chunks_exact_mut(k)) {
+                let (kx0, kx1) = taps(ox, W, KW, S, PL);
+                win.fill(0.0);
+                for ky in ky0..ky1 {
+                    let iy = oy * S + ky - PT;
+                    let ix = ox * S + kx0 - PL;
+                    let src = &input[(iy * W + ix) * CIN..(iy * W + ix + kx1 - kx0) * CIN];
+                    win[(ky * KW + kx0) * CIN..(ky * KW + kx1) * CIN].copy_from_slice(src);
+                }
+            }
+            let out = &mut output[(oy * OW + ox0) * COUT..(oy * OW + ox1) * COUT];
+            gemm::<ACT>(&buf[..(ox1 - ox0) * k], k, out, COUT, 0..ox1 - ox0, p, 0..p.count());
         }
     }
 }
@@ -280,11 +356,6 @@ mod tests {
         let input: Vec<f32> = rng.vec(H * W * CIN).iter().map(|v| v * 3.0).collect();
         let weight = rng.vec(COUT * CIN * KH * KW);
         let bias = rng.vec(COUT);
-        let params = ConvParams::<KH, KW, CIN, COUT>::new(&weight, &bias).unwrap();
-        let mut padded_in = input.clone();
-        padded_in.extend([f32::NAN; 3]);
-        let mut out = vec![-7.0; OH * OW * COUT + 3];
-        conv2d::<H, W, CIN, OH, OW, COUT, KH, KW, S, PT, PL, ACT>(&padded_in, &mut out, &params);
         let want = reference(
             (H, W, CIN),
             (OH, OW, COUT),
@@ -294,18 +365,25 @@ mod tests {
             &weight,
             &bias,
         );
-        for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
-            let err = (g as f64 - w).abs() / w.abs().max(1.0);
+        for isa in Isa::supported() {
+            let params = ConvParams::<KH, KW, CIN, COUT>::new_for(isa, &weight, &bias).unwrap();
+            let mut padded_in = input.clone();
+            padded_in.extend([f32::NAN; 3]);
+            let mut out = vec![-7.0; OH * OW * COUT + 3];
+            conv2d::<H, W, CIN, OH, OW, COUT, KH, KW, S, PT, PL, ACT>(&padded_in, &mut out, &params);
+            for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
+                let err = (g as f64 - w).abs() / w.abs().max(1.0);
+                assert!(
+                    err <= tolerance(KH * KW * CIN),
+                    "{isa:?} H={H} W={W} CIN={CIN} OH={OH} OW={OW} COUT={COUT} K={KH}x{KW} S={S} \
+                     PT={PT} PL={PL} ACT={ACT} at {i}: got {g}, want {w}"
+                );
+            }
             assert!(
-                err <= tolerance(KH * KW * CIN),
-                "H={H} W={W} CIN={CIN} OH={OH} OW={OW} COUT={COUT} K={KH}x{KW} S={S} \
-                 PT={PT} PL={PL} ACT={ACT} at {i}: got {g}, want {w}"
+                out[OH * OW * COUT..].iter().all(|&v| v == -7.0),
+                "{isa:?} wrote past the output"
             );
         }
-        assert!(
-            out[OH * OW * COUT..].iter().all(|&v| v == -7.0),
-            "wrote past the output"
-        );
     }
 
     #[test]
@@ -367,10 +445,12 @@ mod tests {
         let mut rng = Rng::new(77);
         let w = rng.vec(17 * 3 * 3 * 2);
         let b = rng.vec(17);
-        let (w2, b2) = ConvParams::<3, 2, 3, 17>::new(&w, &b).unwrap().unpack();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&w), bits(&w2));
-        assert_eq!(bits(&b), bits(&b2));
+        for isa in Isa::supported() {
+            let (w2, b2) = ConvParams::<3, 2, 3, 17>::new_for(isa, &w, &b).unwrap().unpack();
+            assert_eq!(bits(&w), bits(&w2));
+            assert_eq!(bits(&b), bits(&b2));
+        }
     }
 
     #[test]

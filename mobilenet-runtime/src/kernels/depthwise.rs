@@ -7,6 +7,7 @@
 //! channels of both the input pixel and the weights, which the compiler vectorises.
 
 use super::conv::{interior, taps};
+use super::isa::Isa;
 use super::pointwise::activate;
 use crate::ACT_RELU6;
 use std::ops::Range;
@@ -18,6 +19,8 @@ const CB: usize = 16;
 /// Folded weights and bias of a depthwise convolution, packed for [`depthwise`].
 #[derive(Clone)]
 pub struct DepthwiseParams<const KH: usize, const KW: usize, const C: usize> {
+    /// The path [`depthwise`] takes (the layout is the same for all).
+    isa: Isa,
     /// `[KH][KW][C]`.
     weight: Vec<f32>,
     /// `[C]`.
@@ -28,15 +31,27 @@ impl<const KH: usize, const KW: usize, const C: usize> DepthwiseParams<KH, KW, C
     /// Packs PyTorch-layout weights `[C][1][KH][KW]` (batch norm already folded in) and bias
     /// `[C]`.
     ///
+    /// The kernel runs on the best path of this CPU ([`Isa::detect`]).
+    ///
     /// Returns `None` if `weight.len() != C * KH * KW` or `bias.len() != C`.
     pub fn new(weight: &[f32], bias: &[f32]) -> Option<Self> {
+        Self::new_for(Isa::detect(), weight, bias)
+    }
+
+    /// [`Self::new`] for a chosen path, for tests and benchmarks that compare paths.
+    ///
+    /// # Panics
+    /// If this CPU cannot run `isa` ([`Isa::is_supported`]).
+    pub fn new_for(isa: Isa, weight: &[f32], bias: &[f32]) -> Option<Self> {
         const { assert!(KH >= 1 && KW >= 1 && C >= 1, "depthwise: zero-sized shape") };
+        assert!(isa.is_supported(), "{isa:?} kernels on a CPU without them");
         if weight.len() != C * KH * KW || bias.len() != C {
             return None;
         }
         let taps = KH * KW;
         let packed = (0..taps * C).map(|i| weight[(i % C) * taps + i / C]).collect();
         Some(Self {
+            isa,
             weight: packed,
             bias: bias.to_vec(),
         })
@@ -53,7 +68,7 @@ impl<const KH: usize, const KW: usize, const C: usize> DepthwiseParams<KH, KW, C
 
 impl<const KH: usize, const KW: usize, const C: usize> std::fmt::Debug for DepthwiseParams<KH, KW, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "DepthwiseParams<KH={KH}, KW={KW}, C={C}>")
+        write!(f, "DepthwiseParams<KH={KH}, KW={KW}, C={C}>({:?})", self.isa)
     }
 }
 
@@ -152,8 +167,24 @@ pub fn depthwise<
         );
         assert!(ACT <= ACT_RELU6, "depthwise: unknown activation code");
     };
-    let (rows, _) = input[..H * W * C].as_chunks::<C>();
-    let (out_px, _) = output[..OH * OW * C].as_chunks_mut::<C>();
+    let input = &input[..H * W * C];
+    let output = &mut output[..OH * OW * C];
+    #[cfg(target_arch = "x86_64")]
+    if KH == 3 && KW == 3 && PT <= 1 && PL <= 1 {
+        use super::depthwise_3x3_simd::{avx2, avx512, Shape};
+        let sh = Shape { h: H, w: W, c: C, ow: OW, s: S, pt: PT, pl: PL };
+        let (i, w, b, o) = (input.as_ptr(), params.weight.as_ptr(), params.bias.as_ptr(), output.as_mut_ptr());
+        match params.isa {
+            // SAFETY: `new_for` only accepts a path the CPU supports; the slices above have
+            // exactly the lengths `run` reads and writes, and `output` is exclusively borrowed.
+            Isa::Avx512 => return unsafe { avx512::run::<ACT>(i, w, b, o, sh, 0..OH) },
+            // SAFETY: as above.
+            Isa::Avx2 => return unsafe { avx2::run::<ACT>(i, w, b, o, sh, 0..OH) },
+            Isa::Portable => {}
+        }
+    }
+    let (rows, _) = input.as_chunks::<C>();
+    let (out_px, _) = output.as_chunks_mut::<C>();
     let (weight, _) = params.weight.as_chunks::<C>();
     let bias: &[f32; C] = params.bias[..].try_into().expect("bias has C values");
     let (y_lo, y_hi) = interior(H, OH, KH, S, PT);
@@ -269,21 +300,23 @@ mod tests {
         let input: Vec<f32> = rng.vec(H * W * C).iter().map(|v| v * 5.0).collect();
         let weight = rng.vec(C * KH * KW);
         let bias = rng.vec(C);
-        let params = DepthwiseParams::<KH, KW, C>::new(&weight, &bias).unwrap();
-        let mut padded_in = input.clone();
-        padded_in.extend([f32::NAN; 3]);
-        let mut out = vec![-7.0; OH * OW * C + 3];
-        depthwise::<H, W, C, OH, OW, KH, KW, S, PT, PL, ACT>(&padded_in, &mut out, &params);
         let want = reference((H, W, C), (OH, OW), (KH, KW, S, PT, PL), ACT, &input, &weight, &bias);
-        for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
-            let err = (g as f64 - w).abs() / w.abs().max(1.0);
-            assert!(
-                err <= 1e-5,
-                "H={H} W={W} C={C} OH={OH} OW={OW} K={KH}x{KW} S={S} PT={PT} PL={PL} \
-                 ACT={ACT} at {i}: got {g}, want {w}"
-            );
+        for isa in Isa::supported() {
+            let params = DepthwiseParams::<KH, KW, C>::new_for(isa, &weight, &bias).unwrap();
+            let mut padded_in = input.clone();
+            padded_in.extend([f32::NAN; 3]);
+            let mut out = vec![-7.0; OH * OW * C + 3];
+            depthwise::<H, W, C, OH, OW, KH, KW, S, PT, PL, ACT>(&padded_in, &mut out, &params);
+            for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
+                let err = (g as f64 - w).abs() / w.abs().max(1.0);
+                assert!(
+                    err <= 1e-5,
+                    "{isa:?} H={H} W={W} C={C} OH={OH} OW={OW} K={KH}x{KW} S={S} PT={PT} PL={PL} \
+                     ACT={ACT} at {i}: got {g}, want {w}"
+                );
+            }
+            assert!(out[OH * OW * C..].iter().all(|&v| v == -7.0), "{isa:?} wrote past the output");
         }
-        assert!(out[OH * OW * C..].iter().all(|&v| v == -7.0), "wrote past the output");
     }
 
     #[test]

@@ -15,7 +15,12 @@
 
 pub mod conv;
 pub mod depthwise;
+mod depthwise_3x3_simd;
 pub mod fc;
+mod gemm;
+mod gemm_avx2;
+mod gemm_avx512;
+pub mod isa;
 pub mod pointwise;
 pub mod pool;
 pub mod softmax;
@@ -23,6 +28,7 @@ pub mod softmax;
 pub use conv::{conv2d, ConvParams};
 pub use depthwise::{depthwise, DepthwiseParams};
 pub use fc::{fc, FcParams};
+pub use isa::Isa;
 pub use pointwise::{pointwise, PointwiseParams};
 pub use pool::avg_pool;
 pub use softmax::softmax;

@@ -2,14 +2,17 @@
 //! for every pixel `p` of an NHWC map; about 95% of MobileNet's multiply-adds.
 //!
 //! Seen as a matrix product, the input is `[HW][CIN]`, the weights `[CIN][COUT]` and the output
-//! `[HW][COUT]`. Weights are packed once, at load time, into column panels of `NB` (8) output
-//! channels, `[ceil(COUT / NB)][CIN][NB]` (the last panel zero-padded), so the inner loop is a
-//! broadcast-multiply-add over `NB` contiguous weights that the compiler vectorises, and the
-//! panel of one block of output channels is contiguous in memory.
+//! `[HW][COUT]`: [`pointwise`] is the `gemm` of `kernels/gemm.rs` with weights packed at load time into
+//! column panels for the CPU's best path (AVX-512 12x32 tiles, AVX2+FMA 6x16, or the
+//! portable code below).
 //!
-//! The register-blocked micro-kernel (`accumulate`) and the packing helpers are shared with
-//! the standard convolution ([`super::conv`]) and the fully connected layer ([`super::fc`](mod@super::fc)).
+//! This file also keeps the portable building blocks: the `PB x NB` register-blocked
+//! micro-kernel (`accumulate`) and the `NB`-wide packing helpers, shared with the portable
+//! path of `gemm`, the standard convolution ([`super::conv`]) and the fully connected layer
+//! ([`super::fc`](mod@super::fc)).
 
+use super::gemm::{gemm, Panels};
+use super::isa::Isa;
 use crate::{ACT_RELU, ACT_RELU6};
 
 /// Output channels computed together: one packed weight row, one accumulator block.
@@ -22,55 +25,8 @@ pub(crate) const NB: usize = 8;
 /// Output pixels computed together, so that every weight load is reused `PB` times.
 pub(crate) const PB: usize = 4;
 
-/// Input floats per pixel tile. The tile is re-read once per panel of `NB` output channels,
-/// so it should stay in L2; 64 Ki floats is 256 KiB.
-const TILE_FLOATS: usize = 1 << 16;
-
 /// `NB` consecutive output channels: one packed weight row, bias block or accumulator.
 pub(crate) type Lane = [f32; NB];
-
-/// Number of `NB`-wide panels needed for `cout` output channels.
-pub(crate) const fn blocks(cout: usize) -> usize {
-    cout.div_ceil(NB)
-}
-
-/// Packs weights into panels `[blocks(cout)][k][NB]`, zero-padding the last panel.
-///
-/// `at(co, k)` returns the weight of output channel `co` at reduction index `k`; each caller
-/// maps its own PyTorch layout onto a reduction index this way.
-pub(crate) fn pack_panels(cout: usize, k: usize, at: impl Fn(usize, usize) -> f32) -> Vec<Lane> {
-    let mut panels = vec![[0.0; NB]; blocks(cout) * k];
-    for (b, panel) in panels.chunks_exact_mut(k).enumerate() {
-        for (ki, lane) in panel.iter_mut().enumerate() {
-            for (j, w) in lane.iter_mut().enumerate() {
-                let co = b * NB + j;
-                if co < cout {
-                    *w = at(co, ki);
-                }
-            }
-        }
-    }
-    panels
-}
-
-/// Reads weight `(co, k)` back out of panels made by [`pack_panels`] with the same `k`.
-pub(crate) fn panel_weight(panels: &[Lane], k: usize, co: usize, ki: usize) -> f32 {
-    panels[(co / NB) * k + ki][co % NB]
-}
-
-/// Packs a bias of `cout` values into zero-padded lanes.
-pub(crate) fn pack_bias(bias: &[f32]) -> Vec<Lane> {
-    let mut lanes = vec![[0.0; NB]; blocks(bias.len())];
-    for (co, &b) in bias.iter().enumerate() {
-        lanes[co / NB][co % NB] = b;
-    }
-    lanes
-}
-
-/// The first `cout` values of packed bias lanes.
-pub(crate) fn unpack_bias(lanes: &[Lane], cout: usize) -> Vec<f32> {
-    lanes.iter().flatten().copied().take(cout).collect()
-}
 
 /// Applies activation `ACT` ([`crate::ACT_NONE`], [`ACT_RELU`] or [`ACT_RELU6`]).
 ///
@@ -133,60 +89,69 @@ pub(crate) fn store<const ACT: u8>(acc: &Lane, out: &mut [f32]) {
     }
 }
 
-/// Folded weights and bias of a pointwise convolution, packed for [`pointwise`].
+/// Folded weights and bias of a pointwise convolution, packed for [`pointwise`] on one
+/// [`Isa`] (see `kernels/gemm.rs` for the panel layouts).
 #[derive(Clone)]
 pub struct PointwiseParams<const CIN: usize, const COUT: usize> {
-    /// `[blocks(COUT)][CIN][NB]`.
-    panels: Vec<Lane>,
-    /// `[blocks(COUT)][NB]`, zero-padded.
-    bias: Vec<Lane>,
+    panels: Panels,
 }
 
 impl<const CIN: usize, const COUT: usize> PointwiseParams<CIN, COUT> {
     /// Packs PyTorch-layout weights `[COUT][CIN][1][1]` (i.e. `[COUT][CIN]`, batch norm already
-    /// folded in) and bias `[COUT]`.
+    /// folded in) and bias `[COUT]` for the best path of this CPU ([`Isa::detect`]).
     ///
     /// Returns `None` if `weight.len() != COUT * CIN` or `bias.len() != COUT`.
     pub fn new(weight: &[f32], bias: &[f32]) -> Option<Self> {
+        Self::new_for(Isa::detect(), weight, bias)
+    }
+
+    /// [`Self::new`] for a chosen path, for tests and benchmarks that compare paths.
+    ///
+    /// # Panics
+    /// If this CPU cannot run `isa` ([`Isa::is_supported`]).
+    pub fn new_for(isa: Isa, weight: &[f32], bias: &[f32]) -> Option<Self> {
         const { assert!(CIN >= 1 && COUT >= 1, "pointwise needs CIN >= 1 and COUT >= 1") };
         if weight.len() != COUT * CIN || bias.len() != COUT {
             return None;
         }
         Some(Self {
-            panels: pack_panels(COUT, CIN, |co, ci| weight[co * CIN + ci]),
-            bias: pack_bias(bias),
+            panels: Panels::new(isa, CIN, COUT, |co, ci| weight[co * CIN + ci], bias),
         })
+    }
+
+    /// The path these weights are packed for.
+    pub fn isa(&self) -> Isa {
+        self.panels.isa()
     }
 
     /// Gives the PyTorch layout back: `(weight [COUT][CIN], bias [COUT])`, bit for bit what
     /// [`Self::new`] was given.
     pub fn unpack(&self) -> (Vec<f32>, Vec<f32>) {
         let weight = (0..COUT * CIN)
-            .map(|i| panel_weight(&self.panels, CIN, i / CIN, i % CIN))
+            .map(|i| self.panels.weight(i / CIN, i % CIN))
             .collect();
-        (weight, unpack_bias(&self.bias, COUT))
+        (weight, self.panels.bias().to_vec())
     }
 }
 
 impl<const CIN: usize, const COUT: usize> std::fmt::Debug for PointwiseParams<CIN, COUT> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PointwiseParams<CIN={CIN}, COUT={COUT}>")
+        write!(f, "PointwiseParams<CIN={CIN}, COUT={COUT}>({:?})", self.isa())
     }
 }
 
 /// Pointwise convolution of an `HW x CIN` NHWC map (`HW = H * W` pixels) into `HW x COUT`,
-/// with bias and activation `ACT`.
+/// with bias and activation `ACT`, on the path the parameters were packed for.
 ///
-/// Pixels are processed in tiles that stay in L2; within a tile every panel of `NB` (8) output
-/// channels sweeps the tile `PB` (4) pixels at a time, so the panel stays in L1.
+/// Pixels are processed in tiles that stay in L2; within a tile every weight panel sweeps
+/// the tile a register tile of pixels at a time (see `kernels/gemm.rs`).
 ///
 /// # Panics
 /// If `input.len() < HW * CIN` or `output.len() < HW * COUT` (generated code always passes
 /// exactly sized buffers). Invalid const parameters (zero sizes, unknown `ACT`) are compile
 /// errors.
-// Never inlined: the generated forward pass is one huge function, and inlined into it (or
-// into any caller) LLVM's vectorisation of the loops below depends on the surroundings; as
-// its own function every instantiation compiles the same way as the one benchmarked.
+// Never inlined: the generated forward pass is one huge function; as its own function every
+// instantiation compiles the same way as the one benchmarked.
 #[inline(never)]
 pub fn pointwise<const HW: usize, const CIN: usize, const COUT: usize, const ACT: u8>(
     input: &[f32],
@@ -197,31 +162,10 @@ pub fn pointwise<const HW: usize, const CIN: usize, const COUT: usize, const ACT
         assert!(HW >= 1 && CIN >= 1 && COUT >= 1, "pointwise: zero-sized shape");
         assert!(ACT <= ACT_RELU6, "pointwise: unknown activation code");
     };
-    let (rows, _) = input[..HW * CIN].as_chunks::<CIN>();
-    let (out_rows, _) = output[..HW * COUT].as_chunks_mut::<COUT>();
-    let tile = (TILE_FLOATS / CIN / PB).max(1) * PB;
-    let (panels, _) = params.panels.as_chunks::<CIN>();
-
-    for (in_tile, out_tile) in rows.chunks(tile).zip(out_rows.chunks_mut(tile)) {
-        for (b, (panel, bias)) in panels.iter().zip(&params.bias).enumerate() {
-            let c0 = b * NB;
-            let c1 = (c0 + NB).min(COUT);
-            let mut in_groups = in_tile.chunks_exact(PB);
-            let mut out_groups = out_tile.chunks_exact_mut(PB);
-            for (ig, og) in (&mut in_groups).zip(&mut out_groups) {
-                let mut acc = [*bias; PB];
-                accumulate(&mut acc, std::array::from_fn(|p| &ig[p][..]), panel);
-                for (a, out) in acc.iter().zip(og) {
-                    store::<ACT>(a, &mut out[c0..c1]);
-                }
-            }
-            for (row, out) in in_groups.remainder().iter().zip(out_groups.into_remainder()) {
-                let mut acc = [*bias];
-                accumulate(&mut acc, [&row[..]], panel);
-                store::<ACT>(&acc[0], &mut out[c0..c1]);
-            }
-        }
-    }
+    let input = &input[..HW * CIN];
+    let output = &mut output[..HW * COUT];
+    let p = &params.panels;
+    gemm::<ACT>(input, CIN, output, COUT, 0..HW, p, 0..p.count());
 }
 
 #[cfg(test)]
@@ -279,21 +223,23 @@ pub(crate) mod tests {
         let input: Vec<f32> = rng.vec(HW * CIN).iter().map(|v| v * 4.0).collect();
         let weight = rng.vec(COUT * CIN);
         let bias = rng.vec(COUT);
-        let params = PointwiseParams::<CIN, COUT>::new(&weight, &bias).unwrap();
-        // Oversized buffers: the kernel must touch only the prefixes.
-        let mut padded_in = input.clone();
-        padded_in.extend([f32::NAN; 5]);
-        let mut out = vec![-7.0; HW * COUT + 5];
-        pointwise::<HW, CIN, COUT, ACT>(&padded_in, &mut out, &params);
         let want = reference(HW, CIN, COUT, ACT, &input, &weight, &bias);
-        for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
-            let err = (g as f64 - w).abs() / w.abs().max(1.0);
-            assert!(
-                err <= tolerance(CIN),
-                "HW={HW} CIN={CIN} COUT={COUT} ACT={ACT} at {i}: got {g}, want {w}"
-            );
+        for isa in Isa::supported() {
+            let params = PointwiseParams::<CIN, COUT>::new_for(isa, &weight, &bias).unwrap();
+            // Oversized buffers: the kernel must touch only the prefixes.
+            let mut padded_in = input.clone();
+            padded_in.extend([f32::NAN; 5]);
+            let mut out = vec![-7.0; HW * COUT + 5];
+            pointwise::<HW, CIN, COUT, ACT>(&padded_in, &mut out, &params);
+            for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
+                let err = (g as f64 - w).abs() / w.abs().max(1.0);
+                assert!(
+                    err <= tolerance(CIN),
+                    "{isa:?} HW={HW} CIN={CIN} COUT={COUT} ACT={ACT} at {i}: got {g}, want {w}"
+                );
+            }
+            assert!(out[HW * COUT..].iter().all(|&v| v == -7.0), "{isa:?} wrote past the output");
         }
-        assert!(out[HW * COUT..].iter().all(|&v| v == -7.0), "wrote past the output");
     }
 
     #[test]
@@ -329,12 +275,14 @@ pub(crate) mod tests {
         let mut rng = Rng::new(99);
         let w = rng.vec(17 * 33);
         let b = rng.vec(17);
-        let (w2, b2) = PointwiseParams::<33, 17>::new(&w, &b).unwrap().unpack();
-        assert_eq!(
-            w.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            w2.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-        );
-        assert_eq!(b, b2);
+        for isa in Isa::supported() {
+            let (w2, b2) = PointwiseParams::<33, 17>::new_for(isa, &w, &b).unwrap().unpack();
+            assert_eq!(
+                w.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                w2.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+            assert_eq!(b, b2);
+        }
     }
 
     #[test]

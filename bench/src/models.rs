@@ -1,0 +1,119 @@
+//! The networks under test, compiled by `mobilenet!` when this binary is built.
+//!
+//! Each spec expands into its own module, exactly as a user's crate would expand it; the
+//! [`Network`] trait then hides the per-spec types so that the spec can be picked at run time.
+
+use std::path::Path;
+use std::time::Duration;
+
+use mobilenet::runtime::ndarray::{Array2, ArrayView4};
+use mobilenet::runtime::{LayerInfo, WeightsError};
+
+/// What the benchmark calls on a compiled model. Object safe: one `Box<dyn Network>` per spec.
+pub trait Network: Send {
+    /// `Model::forward` on one HWC image of `Spec::input_len` values; returns the output.
+    fn forward(&mut self, input: &[f32]) -> &[f32];
+    /// `Model::forward_timed`: as `forward`, adding each layer's time to `times[layer]`.
+    fn forward_timed(&mut self, input: &[f32], times: &mut [Duration]) -> &[f32];
+    /// `Model::predict_batch` on N x H x W x C images (spread over the current rayon pool).
+    fn predict_batch(&self, images: ArrayView4<'_, f32>) -> Array2<f32>;
+}
+
+/// One spec the benchmark knows: where it comes from and the constants its expansion defines.
+pub struct Spec {
+    /// The name used on the command line and for result files (`1.0-224`).
+    pub key: &'static str,
+    /// The spec file, relative to the repository root (what make_golden.py is given).
+    pub file: &'static str,
+    /// `NAME`: the model name the spec sets.
+    pub name: &'static str,
+    /// `INPUT_SHAPE`: H x W x C.
+    pub input_shape: [usize; 3],
+    /// `NUM_CLASSES`.
+    pub num_classes: usize,
+    /// `MULT_ADDS` of one image.
+    pub mult_adds: u64,
+    /// `FLOPS` of one image (2 x `MULT_ADDS`).
+    pub flops: u64,
+    /// `OUTPUTS_PROBABILITIES`: whether the model ends in softmax.
+    pub outputs_probabilities: bool,
+    /// `LAYERS`: shapes and costs of every layer, in `forward_timed` order.
+    pub layers: &'static [LayerInfo],
+    /// Loads a weights file and builds the model.
+    pub load: fn(&Path) -> Result<Box<dyn Network>, WeightsError>,
+}
+
+impl Spec {
+    /// f32 values in one image.
+    pub fn input_len(&self) -> usize {
+        self.input_shape.iter().product()
+    }
+
+    /// The file stem make_golden.py names its outputs after (`v1_alpha1_224`).
+    pub fn stem(&self) -> &'static str {
+        let base = self.file.rsplit('/').next().unwrap_or(self.file);
+        base.strip_suffix(".yaml").unwrap_or(base)
+    }
+}
+
+/// Expands each spec in a module of its own and lists them in [`SPECS`].
+macro_rules! specs {
+    ($($module:ident: $key:literal, $file:literal => $path:literal;)*) => {
+        $(
+            mod $module {
+                use std::time::Duration;
+                use mobilenet::runtime::ndarray::{Array2, ArrayView4};
+
+                // Paths are relative to bench/Cargo.toml.
+                mobilenet::mobilenet!($path);
+
+                impl super::Network for Model {
+                    fn forward(&mut self, input: &[f32]) -> &[f32] {
+                        let input: &[f32; INPUT_LEN] = input.try_into().expect("an image of INPUT_LEN values");
+                        Model::forward(self, input)
+                    }
+
+                    fn forward_timed(&mut self, input: &[f32], times: &mut [Duration]) -> &[f32] {
+                        let input: &[f32; INPUT_LEN] = input.try_into().expect("an image of INPUT_LEN values");
+                        let times: &mut [Duration; LAYERS.len()] = times.try_into().expect("one time per layer");
+                        Model::forward_timed(self, input, times)
+                    }
+
+                    fn predict_batch(&self, images: ArrayView4<'_, f32>) -> Array2<f32> {
+                        Model::predict_batch(self, images).expect("a batch of INPUT_SHAPE images")
+                    }
+                }
+
+                pub fn load(path: &std::path::Path) -> Result<Box<dyn super::Network>, mobilenet::runtime::WeightsError> {
+                    Ok(Box::new(Model::new(Weights::load(path)?)))
+                }
+            }
+        )*
+
+        /// Every spec the binary was compiled with, in the order `--spec all` runs them.
+        pub const SPECS: &[Spec] = &[$(Spec {
+            key: $key,
+            file: $file,
+            name: $module::NAME,
+            input_shape: $module::INPUT_SHAPE,
+            num_classes: $module::NUM_CLASSES,
+            mult_adds: $module::MULT_ADDS,
+            flops: $module::FLOPS,
+            outputs_probabilities: $module::OUTPUTS_PROBABILITIES,
+            layers: $module::LAYERS,
+            load: $module::load,
+        }),*];
+    };
+}
+
+specs! {
+    alpha1_224: "1.0-224", "specs/v1_alpha1_224.yaml" => "../specs/v1_alpha1_224.yaml";
+    alpha050_160: "0.5-160", "specs/v1_alpha0.5_160.yaml" => "../specs/v1_alpha0.5_160.yaml";
+    // Bench-only: the paper has no 0.25-128 row in specs/, so it lives beside this crate.
+    alpha025_128: "0.25-128", "bench/specs/v1_alpha0.25_128.yaml" => "specs/v1_alpha0.25_128.yaml";
+}
+
+/// The spec named `key` on the command line.
+pub fn find(key: &str) -> Option<&'static Spec> {
+    SPECS.iter().find(|s| s.key == key)
+}

@@ -1,0 +1,562 @@
+//! What the benchmark prints and writes: the comparison table, the per-layer profile of our
+//! forward pass, and the facts a reader needs to trust them (date, CPU, commit, peak).
+//!
+//! Every table is built once as a [`Table`] and rendered twice, aligned for the terminal and
+//! as Markdown for `bench/results/<spec>.md`, so the two can never disagree.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use mobilenet::runtime::{LayerInfo, LayerKind};
+
+use crate::engines::{Config, Engine};
+use crate::measure::{LoadShare, Stats};
+
+/// Column alignment.
+#[derive(Copy, Clone)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// A table of strings with a header row.
+pub struct Table {
+    header: Vec<(&'static str, Align)>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn new(header: Vec<(&'static str, Align)>) -> Self {
+        Self {
+            header,
+            rows: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, row: Vec<String>) {
+        debug_assert_eq!(row.len(), self.header.len());
+        self.rows.push(row);
+    }
+
+    /// GitHub-flavoured Markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let line = |cells: Vec<&str>| format!("| {} |\n", cells.join(" | "));
+        out += &line(self.header.iter().map(|(h, _)| *h).collect());
+        out += &line(
+            self.header
+                .iter()
+                .map(|(_, a)| if matches!(a, Align::Right) { "---:" } else { "---" })
+                .collect(),
+        );
+        for row in &self.rows {
+            out += &line(row.iter().map(|c| c.as_str()).collect());
+        }
+        out
+    }
+
+    /// Plain text, columns padded to their widest cell; Markdown emphasis removed.
+    pub fn text(&self) -> String {
+        let plain = |s: &str| s.replace("**", "").replace('`', "");
+        let cells: Vec<Vec<String>> = std::iter::once(self.header.iter().map(|(h, _)| h.to_string()).collect())
+            .chain(self.rows.iter().map(|r| r.iter().map(|c| plain(c)).collect()))
+            .collect();
+        let widths: Vec<usize> = (0..self.header.len())
+            .map(|i| cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+            .collect();
+        let mut out = String::new();
+        for row in &cells {
+            let padded: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .zip(&self.header)
+                .map(|((c, &w), (_, a))| match a {
+                    Align::Left => format!("{c:<w$}"),
+                    Align::Right => format!("{c:>w$}"),
+                })
+                .collect();
+            out += padded.join("  ").trim_end();
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Milliseconds with about three significant digits.
+pub fn ms(v: f64) -> String {
+    match v {
+        v if v < 1.0 => format!("{v:.3}"),
+        v if v < 10.0 => format!("{v:.2}"),
+        v if v < 100.0 => format!("{v:.1}"),
+        v => format!("{v:.0}"),
+    }
+}
+
+/// The facts about the run that go in every header.
+pub struct Machine {
+    /// UTC date of the run, `YYYY-MM-DD`.
+    pub date: String,
+    /// CPU model from /proc/cpuinfo, with the widest vector extension it reports.
+    pub cpu: String,
+    /// Logical CPUs.
+    pub cores: usize,
+    /// Short commit of the repository, noting uncommitted changes.
+    pub commit: String,
+    /// x86 vector features this binary was compiled for (the code outside our kernels' own
+    /// runtime-dispatched paths).
+    pub target_features: String,
+    /// The instruction-set path our kernels chose on this CPU.
+    pub ours_isa: String,
+}
+
+impl Machine {
+    /// Reads the clock, /proc/cpuinfo and git (in `repo`).
+    pub fn probe(repo: &Path) -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let field = |key: &str| {
+            cpuinfo.lines().find_map(|l| {
+                l.split_once(':')
+                    .filter(|(k, _)| k.trim() == key)
+                    .map(|(_, v)| v.trim().to_string())
+            })
+        };
+        let flags = field("flags").unwrap_or_default();
+        let has = |f: &str| flags.split_whitespace().any(|x| x == f);
+        let isa = if has("avx512f") {
+            ", AVX-512"
+        } else if has("avx2") {
+            ", AVX2"
+        } else {
+            ""
+        };
+        let cpu = format!("{}{isa}", field("model name").unwrap_or_else(|| "unknown CPU".into()));
+        let git = |args: &[&str]| {
+            Command::new("git")
+                .arg("-C")
+                .arg(repo)
+                .args(args)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        };
+        let commit = match (
+            git(&["rev-parse", "--short", "HEAD"]),
+            git(&["status", "--porcelain", "--untracked-files=no"]),
+        ) {
+            (Some(c), Some(s)) if !s.is_empty() => format!("{c} + uncommitted changes"),
+            (Some(c), _) => c,
+            (None, _) => "unknown commit".into(),
+        };
+        let features: Vec<&str> = [
+            ("sse2", cfg!(target_feature = "sse2")),
+            ("avx", cfg!(target_feature = "avx")),
+            ("avx2", cfg!(target_feature = "avx2")),
+            ("fma", cfg!(target_feature = "fma")),
+            ("avx512f", cfg!(target_feature = "avx512f")),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
+        Self {
+            date: utc_date(),
+            cpu,
+            // `MOBILENET_ISA` in the environment caps this choice; the header records the result.
+            ours_isa: format!("{:?}", mobilenet::runtime::kernels::Isa::detect()),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            commit,
+            target_features: if features == ["sse2"] {
+                "baseline x86-64 (SSE2, no target-cpu)".into()
+            } else {
+                features.join("+")
+            },
+        }
+    }
+}
+
+/// Today's UTC date from the system clock (days to civil date, Howard Hinnant's algorithm).
+fn utc_date() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// One measured row of the comparison.
+pub struct Measured {
+    /// Which engine.
+    pub engine: Engine,
+    /// Its threads and batch.
+    pub config: Config,
+    /// Per-call statistics.
+    pub stats: Stats,
+    /// CPU time over wall time while timed.
+    pub cores_busy: Option<f64>,
+}
+
+/// The yardstick: one core's sgemm rate.
+#[derive(Copy, Clone, Debug)]
+pub struct Peak {
+    /// GFLOP/s.
+    pub gflops: f64,
+    /// Calls its median is taken over, when measured in this run (None: given on the command line).
+    pub calls: Option<usize>,
+}
+
+/// Everything one spec's report is made of.
+pub struct Report<'a> {
+    /// Spec key (`1.0-224`).
+    pub key: &'a str,
+    /// Model name.
+    pub name: &'a str,
+    /// Mult-adds of one image.
+    pub mult_adds: u64,
+    /// FLOPs of one image.
+    pub flops: u64,
+    /// The measured rows, grouped by configuration.
+    pub rows: &'a [Measured],
+    /// The single-core sgemm rate.
+    pub peak: Peak,
+    /// The ONNX Runtime version.
+    pub ort_version: &'a str,
+    /// Time budget per row, seconds.
+    pub seconds: f64,
+    /// How the machine's CPU time was spent while timing.
+    pub load: Option<LoadShare>,
+    /// Largest output difference to the ONNX Runtime reference, per row.
+    pub agreement: &'a [(Engine, Config, f64)],
+    /// Whether the agreement is on probabilities (else logits relative to the largest).
+    pub probabilities: bool,
+    /// Per-layer profile of our forward pass.
+    pub layers: &'a [(LayerInfo, Stats)],
+}
+
+impl Report<'_> {
+    fn engine_name(&self, engine: Engine) -> String {
+        match engine {
+            Engine::Ours => "**ours**".into(),
+            Engine::Tract => format!("tract {}", crate::engines::TRACT_VERSION),
+            Engine::Ort => format!("ONNX Runtime {}", self.ort_version),
+        }
+    }
+
+    fn ours(&self, config: Config) -> Option<&Measured> {
+        self.rows
+            .iter()
+            .find(|r| r.engine == Engine::Ours && r.config == config)
+    }
+
+    /// The comparison: one row per engine and configuration.
+    pub fn comparison(&self) -> Table {
+        use Align::{Left, Right};
+        let mut t = Table::new(vec![
+            ("engine", Left),
+            ("threads", Right),
+            ("batch", Right),
+            ("median ms", Right),
+            ("p10–p90 ms", Right),
+            ("images/s", Right),
+            ("GFLOP/s", Right),
+            ("% of 1-core peak", Right),
+            ("cores busy", Right),
+            ("ours ÷ this", Right),
+        ]);
+        for r in self.rows {
+            let s = r.stats;
+            let per_call = s.median / 1e3;
+            let images = r.config.batch as f64 / per_call;
+            let gflops = self.flops as f64 * images / 1e9;
+            let ratio = match (r.engine, self.ours(r.config)) {
+                (Engine::Ours, _) | (_, None) => "—".to_string(),
+                (_, Some(o)) => format!("{:.2}", o.stats.median / s.median),
+            };
+            t.push(vec![
+                self.engine_name(r.engine),
+                r.config.threads.to_string(),
+                r.config.batch.to_string(),
+                ms(s.median),
+                format!("{}–{}", ms(s.p10), ms(s.p90)),
+                format!("{images:.1}"),
+                format!("{gflops:.1}"),
+                format!("{:.0}%", 100.0 * gflops / self.peak.gflops),
+                r.cores_busy.map_or("—".into(), |c| format!("{c:.2}")),
+                ratio,
+            ]);
+        }
+        t
+    }
+
+    /// The output differences to ONNX Runtime's single-thread reference, worst per engine.
+    pub fn agreement_line(&self) -> String {
+        let what = if self.probabilities {
+            "max |Δ probability|"
+        } else {
+            "max |Δ logit| / max |logit|"
+        };
+        let worst = |engine: Engine| {
+            self.agreement
+                .iter()
+                .filter(|(e, _, _)| *e == engine)
+                .map(|(_, _, d)| *d)
+                .fold(0.0, f64::max)
+        };
+        format!(
+            "Every engine's output, each image of the batch in every configuration, matches ONNX Runtime's 1-thread reference ({what}): ours {:.1e}, tract {:.1e}, ONNX Runtime {:.1e} (the run stops above {:.0e}).",
+            worst(Engine::Ours),
+            worst(Engine::Tract),
+            worst(Engine::Ort),
+            crate::TOLERANCE
+        )
+    }
+
+    /// What the reader should know to read the table; some notes depend on what was measured.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = vec![format!(
+            "Same graph, weights (seeded, float16-exact) and input for all three; {:.1} s of calls per row after a warm-up, in {} rounds that visit every row in turn, so machine noise falls on all engines alike. Spread is the 10th–90th percentile of single calls.",
+            self.seconds,
+            crate::measure::rounds_for(std::time::Duration::from_secs_f64(self.seconds))
+        )];
+        notes.push("GFLOP/s counts 2 × the paper's mult-adds per image; the peak is one core's, so 2-thread rows can exceed 100%. \"cores busy\" is CPU time over wall time while timed (spinning threads count; below 1 at 1 thread, the machine was busy). \"ours ÷ this\": our median time over this row's at the same threads and batch; below 1, ours is faster.".to_string());
+        if let Some(load) = self.load {
+            notes.push(format!(
+                "While timing, the machine's cores were {:.0}% busy with the benchmark, {:.0}% with other processes, and {:.0}% of their time went to other virtual machines (steal). Rows at 2 threads are only as good as the second core was free.",
+                100.0 * load.ours,
+                100.0 * load.others,
+                100.0 * load.steal
+            ));
+        }
+        let batch1_two = Config { threads: 2, batch: 1 };
+        if self
+            .ours(batch1_two)
+            .and_then(|r| r.cores_busy)
+            .is_some_and(|c| c < 1.3)
+        {
+            notes.push("Ours at 2 threads, batch 1 is `Model::forward` inside a 2-thread rayon pool: it keeps one core busy, because the forward pass does not split a layer across threads yet (intra-layer splitting is pending). Batch 8 is `Model::predict_batch`, which gives each thread its share of the images.".to_string());
+        }
+        notes.push("tract's thread knob is its matrix-multiply executor (`Executor::multithread`, tract-linalg feature `multithread-mm`): with 2 threads it splits the matrix products, the rest of the graph runs on one. ONNX Runtime: `intra_op_num_threads` 1 or 2, `inter_op_num_threads` 1, sequential execution, all graph optimisations; batch 8 runs a copy of the exported graph with the batch dimension set to 8.".to_string());
+        notes
+    }
+
+    /// The per-layer profile: every layer, with the three slowest marked.
+    pub fn layer_table(&self) -> Table {
+        use Align::{Left, Right};
+        let mut t = Table::new(vec![
+            ("#", Right),
+            ("layer", Left),
+            ("kind", Left),
+            ("input → output", Left),
+            ("mult-adds", Right),
+            ("median µs", Right),
+            ("share", Right),
+            ("GFLOP/s", Right),
+            ("slowest", Right),
+        ]);
+        let total: f64 = self.layers.iter().map(|(_, s)| s.median).sum();
+        let mut order: Vec<usize> = (0..self.layers.len()).collect();
+        order.sort_by(|&a, &b| self.layers[b].1.median.total_cmp(&self.layers[a].1.median));
+        for (i, (info, s)) in self.layers.iter().enumerate() {
+            let rank = order.iter().position(|&j| j == i).filter(|&r| r < 3);
+            let bold = |v: String| if rank.is_some() { format!("**{v}**") } else { v };
+            t.push(vec![
+                i.to_string(),
+                format!("`{}`", info.name),
+                kind_label(info),
+                format!("{} → {}", shape(info.input), shape(info.output)),
+                millions(info.mult_adds),
+                bold(format!("{:.0}", s.median * 1e3)),
+                bold(format!("{:.1}%", 100.0 * s.median / total)),
+                gflops(info.mult_adds, s.median),
+                rank.map_or(String::new(), |r| format!("**#{}** ◀", r + 1)),
+            ]);
+        }
+        t
+    }
+
+    /// Time and work by kind of layer: which kind of kernel is far from the peak.
+    pub fn kind_table(&self) -> Table {
+        use Align::{Left, Right};
+        let mut t = Table::new(vec![
+            ("kind", Left),
+            ("layers", Right),
+            ("share of mult-adds", Right),
+            ("share of time", Right),
+            ("median ms", Right),
+            ("GFLOP/s", Right),
+        ]);
+        let total_time: f64 = self.layers.iter().map(|(_, s)| s.median).sum();
+        let mut kinds: Vec<String> = Vec::new();
+        for (info, _) in self.layers {
+            let k = kind_group(info);
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+        for k in kinds {
+            let of_kind: Vec<_> = self.layers.iter().filter(|(info, _)| kind_group(info) == k).collect();
+            let madds: u64 = of_kind.iter().map(|(info, _)| info.mult_adds).sum();
+            let time: f64 = of_kind.iter().map(|(_, s)| s.median).sum();
+            t.push(vec![
+                k,
+                of_kind.len().to_string(),
+                format!("{:.1}%", 100.0 * madds as f64 / self.mult_adds as f64),
+                format!("{:.1}%", 100.0 * time / total_time),
+                ms(time),
+                gflops(madds, time),
+            ]);
+        }
+        t
+    }
+
+    fn header(&self, machine: &Machine) -> String {
+        let peak = match self.peak.calls {
+            Some(n) => format!("median of {n} warm calls, timed in the same rounds"),
+            None => "given with --peak-gflops".into(),
+        };
+        format!(
+            "{} · {} ({} logical cores) · commit {} · ours: {} kernels (chosen at run time), the rest built for {} · 1-core sgemm peak {:.1} GFLOP/s (numpy/OpenBLAS 2048³, {peak}) · {} mult-adds = {:.3} GFLOP per image",
+            machine.date,
+            machine.cpu,
+            machine.cores,
+            machine.commit,
+            machine.ours_isa,
+            machine.target_features,
+            self.peak.gflops,
+            millions(self.mult_adds),
+            self.flops as f64 / 1e9
+        )
+    }
+
+    fn layer_footer(&self) -> String {
+        let total: f64 = self.layers.iter().map(|(_, s)| s.median).sum();
+        let forward = self.ours(Config { threads: 1, batch: 1 }).map_or(String::new(), |r| {
+            format!(" (a plain `forward` at 1 thread: {} ms)", ms(r.stats.median))
+        });
+        let n = self.layers.first().map_or(0, |(_, s)| s.n);
+        format!("`Model::forward_timed`, 1 thread, batch 1, timed in the same rounds as the engines: median of {n} passes per layer; the layer medians add up to {} ms{forward}.", ms(total))
+    }
+
+    /// The terminal version.
+    pub fn text(&self, machine: &Machine) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\n=== {} ({}) ===\n{}\n",
+            self.name,
+            self.key,
+            self.header(machine)
+        );
+        out += &self.comparison().text();
+        let _ = writeln!(out);
+        for note in std::iter::once(self.agreement_line()).chain(self.notes()) {
+            let _ = writeln!(out, "- {}", note.replace('`', ""));
+        }
+        let _ = writeln!(out, "\nOur forward pass, layer by layer:");
+        out += &self.layer_table().text();
+        let _ = writeln!(out);
+        out += &self.kind_table().text();
+        let _ = writeln!(out, "{}", self.layer_footer().replace('`', ""));
+        out
+    }
+
+    /// The Markdown file `bench/results/<key>.md`.
+    pub fn markdown(&self, machine: &Machine) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "## {} (`{}`): ours vs tract vs ONNX Runtime\n",
+            self.name, self.key
+        );
+        let _ = writeln!(out, "{}\n", self.header(machine));
+        out += &self.comparison().markdown();
+        let _ = writeln!(out);
+        for note in std::iter::once(self.agreement_line()).chain(self.notes()) {
+            let _ = writeln!(out, "- {note}");
+        }
+        let _ = writeln!(out, "\n### Where our time goes\n\n{}\n", self.layer_footer());
+        out += &self.kind_table().markdown();
+        let _ = writeln!(out);
+        out += &self.layer_table().markdown();
+        let _ = writeln!(
+            out,
+            "\nRegenerate with `bench/run.sh --spec {}` (numbers vary with the machine and its load).",
+            self.key
+        );
+        out
+    }
+}
+
+fn shape(s: [usize; 3]) -> String {
+    format!("{}x{}x{}", s[0], s[1], s[2])
+}
+
+fn millions(v: u64) -> String {
+    if v == 0 {
+        "—".into()
+    } else {
+        format!("{:.1}M", v as f64 / 1e6)
+    }
+}
+
+/// GFLOP/s of `mult_adds` in `time_ms` (2 FLOPs per mult-add).
+fn gflops(mult_adds: u64, time_ms: f64) -> String {
+    if mult_adds == 0 || time_ms <= 0.0 {
+        "—".into()
+    } else {
+        format!("{:.1}", 2.0 * mult_adds as f64 / (time_ms * 1e-3) / 1e9)
+    }
+}
+
+/// `conv_dw 3x3 s2`: kind, kernel and stride of one layer.
+fn kind_label(info: &LayerInfo) -> String {
+    match info.kind {
+        LayerKind::Conv | LayerKind::ConvDw | LayerKind::AvgPool => {
+            format!(
+                "{} {}x{} s{}",
+                info.kind.as_str(),
+                info.kernel[0],
+                info.kernel[1],
+                info.stride
+            )
+        }
+        LayerKind::Fc | LayerKind::Softmax => info.kind.as_str().into(),
+    }
+}
+
+/// The kind with its kernel size, stride left out: the rows of [`Report::kind_table`].
+fn kind_group(info: &LayerInfo) -> String {
+    match info.kind {
+        LayerKind::Conv | LayerKind::ConvDw => format!("{} {}x{}", info.kind.as_str(), info.kernel[0], info.kernel[1]),
+        k => k.as_str().into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_render_both_ways() {
+        let mut t = Table::new(vec![("a", Align::Left), ("bb", Align::Right)]);
+        t.push(vec!["**x**".into(), "1".into()]);
+        assert_eq!(t.markdown(), "| a | bb |\n| --- | ---: |\n| **x** | 1 |\n");
+        assert_eq!(t.text(), "a  bb\nx   1\n");
+    }
+
+    #[test]
+    fn ms_keeps_three_digits() {
+        assert_eq!(ms(0.12345), "0.123");
+        assert_eq!(ms(4.56789), "4.57");
+        assert_eq!(ms(31.4159), "31.4");
+        assert_eq!(ms(314.159), "314");
+    }
+}

@@ -1,0 +1,500 @@
+//! Photo to label: classifies image files with a MobileNet compiled from a spec and prints the
+//! five most likely ImageNet classes of each, with their probabilities and the time taken.
+//!
+//! ```sh
+//! cargo run --release --example classify -- --weights mobilenet.safetensors cat.jpg dog.png
+//! cargo run --release --example classify -- --spec specs/keras/v1_alpha0.25_128.yaml \
+//!     --weights keras_0.25_128.safetensors photos/*.jpg
+//! cargo run --release --example classify -- --list-specs
+//! ```
+//!
+//! `mobilenet!` reads its spec at compile time, so this program compiles a fixed set of specs,
+//! each in its own module, and `--spec` picks one of them at run time. Weights come from a
+//! safetensors file (`tools/convert_weights.py` makes one from Keras or timm); without one the
+//! model runs on seeded random weights, which the program says loudly, since its labels then
+//! mean nothing. `--help` lists every option.
+//!
+//! The image pipeline (decode, resize, centre crop, normalise) and the ranking live in
+//! `classify/preprocess.rs`, the command line in `classify/cli.rs`; `tests/classify.rs` tests
+//! both.
+
+// Example crate roots look for modules beside themselves, so the folder is named explicitly.
+#[path = "classify/cli.rs"]
+mod cli;
+#[path = "classify/preprocess.rs"]
+mod preprocess;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use mobilenet::runtime::interop::Network;
+use mobilenet::runtime::ndarray::ArrayView4;
+use mobilenet::runtime::weights::{Tensor, TensorSet};
+use mobilenet::runtime::{Activation, Padding};
+use rayon::prelude::*;
+
+use cli::{Command, Options};
+use preprocess::{ImageError, Label, Normalization, Preprocess};
+
+/// Seed of the stand-in weights used when no `--weights` file is given.
+const RANDOM_SEED: u64 = 0;
+
+/// With more images than this, a progress bar shows on a terminal.
+const PROGRESS_ABOVE: usize = 8;
+
+/// The 1000 ImageNet classes in output order (see `assets/README.md` for where they come from).
+const IMAGENET_CLASSES: &str = include_str!("../assets/imagenet_classes.tsv");
+
+/// One compiled-in spec: its constants, and the entry point that runs its model.
+struct Spec {
+    path: &'static str,
+    name: &'static str,
+    input_shape: [usize; 3],
+    num_classes: usize,
+    padding: Padding,
+    activation: Activation,
+    probabilities: bool,
+    /// How the images its weights were trained on were scaled.
+    preprocess: Normalization,
+    run: fn(&Job<'_>) -> Result<Summary, String>,
+}
+
+/// Expands each spec in its own module, with a `run` that loads that model's weights and hands
+/// the model to the generic [`classify`], and lists them all in `SPECS`.
+macro_rules! specs {
+    ($($module:ident => $path:literal $(, preprocess: $pre:ident)?;)*) => {
+        $(mod $module {
+            mobilenet::mobilenet!($path);
+
+            /// Loads the weights (or makes random ones) and classifies the job's images.
+            pub fn run(job: &crate::Job<'_>) -> Result<crate::Summary, String> {
+                let start = ::std::time::Instant::now();
+                let weights = match job.opts.weights.as_deref() {
+                    Some(path) => {
+                        let w = Weights::load(path).map_err(|e| crate::weights_error(path, &e))?;
+                        crate::warn_if_converted_for_another_spec(path, job.spec);
+                        w
+                    }
+                    None => Weights::random(crate::RANDOM_SEED),
+                };
+                let model = Model::new(weights);
+                crate::classify(&model, job, start.elapsed(), logits)
+            }
+
+            /// The fc layer's output for one image, whatever follows it: what `--raw-output`
+            /// records, so that a conversion check can compare logits, not saturated softmax.
+            fn logits(model: &mut Model, input: &[f32]) -> Vec<f32> {
+                let fc = LAYERS.iter().rposition(|l| l.kind == mobilenet::runtime::LayerKind::Fc);
+                let mut out = Vec::new();
+                if let Ok(input) = <&[f32; INPUT_LEN]>::try_from(input) {
+                    model.forward_inspect(input, |i, values| if Some(i) == fc { out = values.to_vec() });
+                }
+                out
+            }
+        })*
+
+        const SPECS: &[Spec] = &[$(Spec {
+            path: $path,
+            name: $module::NAME,
+            input_shape: $module::INPUT_SHAPE,
+            num_classes: $module::NUM_CLASSES,
+            padding: $module::PADDING,
+            activation: $module::ACTIVATION,
+            probabilities: $module::OUTPUTS_PROBABILITIES,
+            preprocess: specs!(@pre $module $($pre)?),
+            run: $module::run,
+        }),*];
+    };
+    (@pre $module:ident $pre:ident) => { Normalization::$pre };
+    (@pre $module:ident) => { Normalization::for_padding($module::PADDING) };
+}
+
+specs! {
+    // The paper's variants (symmetric padding, ReLU).
+    paper_100_224 => "specs/v1_alpha1_224.yaml";
+    paper_075_224 => "specs/v1_alpha0.75_224.yaml";
+    paper_050_224 => "specs/v1_alpha0.5_224.yaml";
+    paper_025_224 => "specs/v1_alpha0.25_224.yaml";
+    paper_100_192 => "specs/v1_alpha1_192.yaml";
+    paper_100_160 => "specs/v1_alpha1_160.yaml";
+    paper_100_128 => "specs/v1_alpha1_128.yaml";
+    paper_050_160 => "specs/v1_alpha0.5_160.yaml";
+    paper_conv_224 => "specs/v1_conv_224.yaml";
+    paper_shallow_224 => "specs/v1_shallow_224.yaml";
+    // keras.applications.MobileNet, every alpha and resolution it has ImageNet weights for.
+    keras_100_224 => "specs/keras/v1_alpha1_224.yaml";
+    keras_100_192 => "specs/keras/v1_alpha1_192.yaml";
+    keras_100_160 => "specs/keras/v1_alpha1_160.yaml";
+    keras_100_128 => "specs/keras/v1_alpha1_128.yaml";
+    keras_075_224 => "specs/keras/v1_alpha0.75_224.yaml";
+    keras_075_192 => "specs/keras/v1_alpha0.75_192.yaml";
+    keras_075_160 => "specs/keras/v1_alpha0.75_160.yaml";
+    keras_075_128 => "specs/keras/v1_alpha0.75_128.yaml";
+    keras_050_224 => "specs/keras/v1_alpha0.5_224.yaml";
+    keras_050_192 => "specs/keras/v1_alpha0.5_192.yaml";
+    keras_050_160 => "specs/keras/v1_alpha0.5_160.yaml";
+    keras_050_128 => "specs/keras/v1_alpha0.5_128.yaml";
+    keras_025_224 => "specs/keras/v1_alpha0.25_224.yaml";
+    keras_025_192 => "specs/keras/v1_alpha0.25_192.yaml";
+    keras_025_160 => "specs/keras/v1_alpha0.25_160.yaml";
+    keras_025_128 => "specs/keras/v1_alpha0.25_128.yaml";
+    // timm's mobilenetv1_100: symmetric padding, but its weights were trained on [-1, 1] inputs.
+    timm_100_224 => "specs/timm/v1_100_224.yaml", preprocess: Keras;
+}
+
+/// Everything a spec's `run` needs besides its own model.
+struct Job<'a> {
+    opts: &'a Options,
+    spec: &'a Spec,
+    preprocess: Preprocess,
+    labels: Option<Vec<Label>>,
+}
+
+/// What a run did, for the closing lines.
+struct Summary {
+    loaded: Duration,
+    preprocessing: Duration,
+    inference: Duration,
+    classified: usize,
+    failed: usize,
+}
+
+fn main() -> ExitCode {
+    let opts = match cli::parse_args(std::env::args_os().skip(1)) {
+        Ok(Command::Help) => {
+            println!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::ListSpecs) => {
+            list_specs(&mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Classify(opts)) => opts,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let paths: Vec<&str> = SPECS.iter().map(|s| s.path).collect();
+    let names: Vec<&str> = SPECS.iter().map(|s| s.name).collect();
+    let Some(index) = cli::find_spec(&opts.spec, &paths, &names, Path::new(env!("CARGO_MANIFEST_DIR"))) else {
+        eprintln!(
+            "error: `{}` is not one of the specs this program was compiled with. mobilenet! reads its spec at \
+             compile time, so a new spec needs a line in the specs! list of examples/classify.rs. Available:",
+            opts.spec
+        );
+        list_specs(&mut std::io::stderr());
+        return ExitCode::from(2);
+    };
+    let spec = &SPECS[index];
+    let normalization = opts.preprocess.unwrap_or(spec.preprocess);
+    let [h, w, _] = spec.input_shape;
+    let resolution = u32::try_from(h).unwrap_or(u32::MAX);
+    if h != w {
+        eprintln!(
+            "error: {} takes {h}x{w} images; this program only crops squares",
+            spec.path
+        );
+        return ExitCode::from(2);
+    }
+    let labels = if spec.num_classes == 1000 {
+        preprocess::parse_labels(IMAGENET_CLASSES, 1000).ok()
+    } else {
+        None
+    };
+    let job = Job {
+        opts: &opts,
+        spec,
+        preprocess: Preprocess {
+            resolution,
+            normalization,
+        },
+        labels,
+    };
+
+    let random = opts.weights.is_none();
+    if random {
+        eprintln!("{}", random_banner());
+    }
+    print_header(&job);
+    match (spec.run)(&job) {
+        Ok(s) => {
+            print_summary(&s, random);
+            if s.failed > 0 {
+                eprintln!(
+                    "error: {} of {} images could not be read (see above)",
+                    s.failed,
+                    s.failed + s.classified
+                );
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn list_specs(out: &mut dyn std::io::Write) {
+    for s in SPECS {
+        let [h, w, c] = s.input_shape;
+        let _ = writeln!(
+            out,
+            "  {:<38} {:<26} {h}x{w}x{c}  {:<9} {:<5} default --preprocess {}",
+            s.path,
+            s.name,
+            padding_str(s.padding),
+            activation_str(s.activation),
+            s.preprocess.as_str()
+        );
+    }
+}
+
+/// The spec file's spelling of a padding convention.
+fn padding_str(p: Padding) -> &'static str {
+    match p {
+        Padding::Symmetric => "symmetric",
+        Padding::TfSame => "tf_same",
+    }
+}
+
+/// The spec file's spelling of an activation.
+fn activation_str(a: Activation) -> &'static str {
+    match a {
+        Activation::Relu => "relu",
+        Activation::Relu6 => "relu6",
+    }
+}
+
+fn random_banner() -> String {
+    let rule = "!".repeat(80);
+    format!(
+        "{rule}\n\
+         !!  NO --weights GIVEN: RANDOM WEIGHTS (seed {RANDOM_SEED}). THE LABELS BELOW MEAN NOTHING.\n\
+         !!  Real weights: tools/convert_weights.py (Keras or timm), see tools/README.md.\n\
+         {rule}"
+    )
+}
+
+fn print_header(job: &Job<'_>) {
+    let s = job.spec;
+    let [h, w, c] = s.input_shape;
+    println!(
+        "model:      {} ({}), {h}x{w}x{c} input, {} padding, {}",
+        s.name,
+        s.path,
+        padding_str(s.padding),
+        activation_str(s.activation)
+    );
+    match &job.opts.weights {
+        Some(p) => println!("weights:    {}", p.display()),
+        None => println!("weights:    RANDOM (seed {RANDOM_SEED}) -- not a trained model, the labels mean nothing"),
+    }
+    let res = job.preprocess.resolution;
+    println!(
+        "preprocess: shorter side to {}, centre crop {res}x{res}, {}",
+        preprocess::resized_dims(res, res, res).0,
+        job.preprocess.normalization.describe()
+    );
+    if !s.probabilities {
+        println!("output:     logits (the spec ends at the fc); softmax applied for display");
+    }
+}
+
+/// Runs `model` on every image of `job`, a chunk at a time: each chunk is decoded in parallel,
+/// then classified as one batch across the cores, then printed, so results appear as they come
+/// and memory stays bounded however many files are given.
+fn classify<N: Network>(
+    model: &N,
+    job: &Job<'_>,
+    loaded: Duration,
+    logits: fn(&mut N, &[f32]) -> Vec<f32>,
+) -> Result<Summary, String> {
+    let images = &job.opts.images;
+    let [h, w, c] = job.spec.input_shape;
+    let chunk_len = (rayon::current_num_threads() * 4).max(16);
+    let bar = progress_bar(images.len());
+    let mut summary = Summary {
+        loaded,
+        preprocessing: Duration::ZERO,
+        inference: Duration::ZERO,
+        classified: 0,
+        failed: 0,
+    };
+    let mut raw = job.opts.raw_output.as_ref().map(|_| RawOutput::default());
+
+    for chunk in images.chunks(chunk_len) {
+        let start = Instant::now();
+        let inputs: Vec<Result<Vec<f32>, ImageError>> = chunk
+            .par_iter()
+            .map(|path| preprocess::preprocess(path, &job.preprocess))
+            .collect();
+        summary.preprocessing += start.elapsed();
+
+        let ok: Vec<&[f32]> = inputs.iter().filter_map(|r| r.as_deref().ok()).collect();
+        let batch: Vec<f32> = ok.concat();
+        let view = ArrayView4::from_shape((ok.len(), h, w, c), &batch).map_err(|e| e.to_string())?;
+        let start = Instant::now();
+        let outputs = mobilenet::runtime::interop::predict_batch(model, view).map_err(|e| e.to_string())?;
+        summary.inference += start.elapsed();
+
+        let mut rows = outputs.outer_iter();
+        bar.suspend(|| {
+            for (path, input) in chunk.iter().zip(&inputs) {
+                match input {
+                    Ok(_) => {
+                        let row = rows.next().map(|r| r.to_vec()).unwrap_or_default();
+                        print_prediction(path, &row, job);
+                        summary.classified += 1;
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        summary.failed += 1;
+                    }
+                }
+            }
+        });
+        if let Some(raw) = raw.as_mut() {
+            let mut local = model.clone();
+            for input in &ok {
+                raw.inputs.extend_from_slice(input);
+                raw.logits.extend(logits(&mut local, input));
+            }
+            raw.outputs.extend(outputs.iter());
+            raw.count += ok.len();
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    if let (Some(raw), Some(path)) = (raw, job.opts.raw_output.as_deref()) {
+        let count = raw.count;
+        raw.write(path, job.spec)
+            .map_err(|e| format!("cannot write --raw-output `{}`: {e}", path.display()))?;
+        println!("raw output: {count} images written to {}", path.display());
+    }
+    Ok(summary)
+}
+
+fn progress_bar(len: usize) -> ProgressBar {
+    if len <= PROGRESS_ABOVE {
+        return ProgressBar::hidden();
+    }
+    // indicatif draws on stderr and hides itself when that is not a terminal.
+    let bar = ProgressBar::new(len as u64);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, eta {eta}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn print_prediction(path: &Path, output: &[f32], job: &Job<'_>) {
+    let probs = if job.spec.probabilities {
+        output.to_vec()
+    } else {
+        preprocess::softmax(output)
+    };
+    println!("\n{}", path.display());
+    for (rank, (class, p)) in preprocess::top_k(&probs, job.opts.top).into_iter().enumerate() {
+        let label = match job.labels.as_ref().and_then(|l| l.get(class)) {
+            Some(l) => format!("{}  ({})", l.name, l.synset),
+            None => format!("class {class}"),
+        };
+        println!("  {:>2}. {:>6.2}%  {label}", rank + 1, 100.0 * p);
+    }
+}
+
+fn print_summary(s: &Summary, random: bool) {
+    let n = s.classified;
+    let per_image = if n > 0 { s.inference / n as u32 } else { Duration::ZERO };
+    println!(
+        "\n{n} image{} in {:.0?}: weights {:.0?}, decoding and preprocessing {:.0?}, inference {:.0?} \
+         ({:.1?} per image on {} threads)",
+        if n == 1 { "" } else { "s" },
+        s.loaded + s.preprocessing + s.inference,
+        s.loaded,
+        s.preprocessing,
+        s.inference,
+        per_image,
+        rayon::current_num_threads(),
+    );
+    if random {
+        println!("REMINDER: these predictions come from RANDOM weights (no --weights given); they mean nothing.");
+    }
+}
+
+/// Names the file in a weights error (the runtime's own message names the tensor at fault).
+fn weights_error(path: &Path, e: &mobilenet::runtime::WeightsError) -> String {
+    format!("cannot load weights `{}`: {e}", path.display())
+}
+
+/// Warns when `path` was written by tools/convert_weights.py for another spec. The tensors of,
+/// say, timm's model fit the Keras spec of the same width exactly, so loading succeeds, but
+/// batch-norm epsilon, padding and activation differ and the predictions are quietly wrong.
+///
+/// Called only after the file loaded: the runtime has then checked the header that
+/// `read_metadata` would otherwise trust.
+fn warn_if_converted_for_another_spec(path: &Path, spec: &Spec) {
+    let Ok(bytes) = std::fs::read(path) else { return };
+    let Ok((_, meta)) = safetensors::SafeTensors::read_metadata(&bytes) else {
+        return;
+    };
+    let Some(made_for) = meta.metadata().as_ref().and_then(|m| m.get("spec")) else {
+        return;
+    };
+    let same = made_for == spec.path
+        || std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join(made_for)).ok()
+            == std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join(spec.path)).ok();
+    if !same {
+        eprintln!(
+            "warning: `{}` was converted for {made_for}, not {}: the tensors fit, but padding, activation or \
+             batch-norm epsilon may differ, and with them the predictions",
+            path.display(),
+            spec.path
+        );
+    }
+}
+
+/// What `--raw-output` collects: HWC inputs, logits and model outputs of the images that loaded.
+#[derive(Default)]
+struct RawOutput {
+    count: usize,
+    inputs: Vec<f32>,
+    logits: Vec<f32>,
+    outputs: Vec<f32>,
+}
+
+impl RawOutput {
+    fn write(self, path: &Path, spec: &Spec) -> Result<(), mobilenet::runtime::WeightsError> {
+        let [h, w, c] = spec.input_shape;
+        let (n, k) = (self.count, spec.num_classes);
+        let mut set = TensorSet::new();
+        set.insert(
+            "inputs",
+            Tensor {
+                shape: vec![n, h, w, c],
+                data: self.inputs,
+            },
+        );
+        set.insert(
+            "logits",
+            Tensor {
+                shape: vec![n, k],
+                data: self.logits,
+            },
+        );
+        set.insert(
+            "outputs",
+            Tensor {
+                shape: vec![n, k],
+                data: self.outputs,
+            },
+        );
+        let bytes = set.to_safetensors()?;
+        mobilenet::runtime::weights::write_file(&PathBuf::from(path), &bytes)
+    }
+}

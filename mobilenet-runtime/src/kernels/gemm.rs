@@ -1,0 +1,312 @@
+//! The matrix product behind pointwise convolution (and the first convolution and fc):
+//! `c[r][co] = act(bias[co] + sum_k a[r][k] * w[k][co])`, with `a` rows `lda` floats apart and
+//! `c` rows `ldc` floats apart.
+//!
+//! Weights are packed once, at load time, into column panels for one [`Isa`]: panel `b` holds
+//! output channels `b * nr ..` as `[k][width]` with `width = nr` except for the last panel,
+//! which is only as wide as its channels rounded up to one vector (so a 16-channel layer on
+//! AVX-512 does not compute a zero-padded 32-channel panel). The micro-kernels keep an
+//! `MR x width` block of `c` in registers for the whole reduction: per `k` they load one
+//! weight row (one or two vectors) and broadcast `MR` inputs, `MR * width / lanes` FMAs.
+//!
+//! | path | panel `nr` | tile (`MR` pixels x channels) | accumulators |
+//! | --- | --- | --- | --- |
+//! | AVX-512 ([`super::gemm_avx512`]) | 32 | 12 x 32 (2 zmm) | 24 of 32 zmm |
+//! | AVX2+FMA ([`super::gemm_avx2`]) | 16 | 6 x 16 (2 ymm) | 12 of 16 ymm |
+//! | portable ([`super::pointwise::accumulate`]) | 8 | 4 x 8 | compiler's choice |
+
+use super::isa::Isa;
+use super::pointwise::{accumulate, store, Lane, NB, PB};
+use std::ops::Range;
+
+/// Floats of `a` processed per pass over the panels: the rows of one pass are re-read once
+/// per panel, so they should stay in L2 (64 Ki floats = 256 KiB, a quarter of a small L2).
+pub(crate) const TILE_FLOATS: usize = 1 << 16;
+
+/// Panel width and vector width (in floats) of a path.
+pub(crate) const fn geometry(isa: Isa) -> (usize, usize) {
+    match isa {
+        Isa::Avx512 => (32, 16),
+        Isa::Avx2 => (16, 8),
+        Isa::Portable => (NB, NB),
+    }
+}
+
+/// Weights and bias packed into panels for one [`Isa`]; see the module docs.
+#[derive(Clone)]
+pub(crate) struct Panels {
+    isa: Isa,
+    /// Reduction length.
+    k: usize,
+    /// Output channels.
+    n: usize,
+    /// Width of every panel but the last.
+    nr: usize,
+    /// Float offset of the first panel in `data`, which starts on a 64-byte boundary so that
+    /// every weight row load is aligned.
+    start: usize,
+    data: Vec<f32>,
+    /// `n` values zero-padded to `panels() * nr`, so a panel's bias loads whole vectors.
+    bias: Vec<f32>,
+}
+
+impl Panels {
+    /// Packs `n` output channels of reduction length `k` for `isa`: `at(co, ki)` gives the
+    /// weight of channel `co` at reduction index `ki`.
+    pub(crate) fn new(isa: Isa, k: usize, n: usize, at: impl Fn(usize, usize) -> f32, bias: &[f32]) -> Self {
+        assert!(isa.is_supported(), "{isa:?} kernels on a CPU without them");
+        let (nr, _) = geometry(isa);
+        let count = n.div_ceil(nr);
+        let mut p = Panels {
+            isa,
+            k,
+            n,
+            nr,
+            start: 0,
+            data: Vec::new(),
+            bias: vec![0.0; count * nr],
+        };
+        let len = (0..count).map(|b| p.width(b) * k).sum::<usize>();
+        p.data = vec![0.0; len + 16];
+        p.start = p.data.as_ptr().align_offset(64).min(16);
+        for b in 0..count {
+            let (off, width) = (p.offset(b), p.width(b));
+            for ki in 0..k {
+                for j in 0..width {
+                    let co = b * nr + j;
+                    if co < n {
+                        p.data[off + ki * width + j] = at(co, ki);
+                    }
+                }
+            }
+        }
+        p.bias[..n].copy_from_slice(bias);
+        p
+    }
+
+    /// The path these panels are laid out for.
+    pub(crate) fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Number of panels.
+    pub(crate) fn count(&self) -> usize {
+        self.n.div_ceil(self.nr)
+    }
+
+    /// Width in floats of panel `b`: `nr`, or for the last panel its channels rounded up to
+    /// one vector.
+    fn width(&self, b: usize) -> usize {
+        let (_, v) = geometry(self.isa);
+        (self.n - b * self.nr).next_multiple_of(v).min(self.nr)
+    }
+
+    /// Float offset of panel `b` in `data`; all earlier panels are full width.
+    fn offset(&self, b: usize) -> usize {
+        self.start + b * self.nr * self.k
+    }
+
+    /// Weight `(co, ki)`, as given to [`Panels::new`].
+    pub(crate) fn weight(&self, co: usize, ki: usize) -> f32 {
+        let b = co / self.nr;
+        self.data[self.offset(b) + ki * self.width(b) + co % self.nr]
+    }
+
+    /// The portable layout as `NB`-wide lanes: `([count][k] panel rows, [count] bias)`.
+    ///
+    /// # Panics
+    /// If the panels are not packed for [`Isa::Portable`].
+    pub(crate) fn lanes(&self) -> (&[Lane], &[Lane]) {
+        assert_eq!(self.isa, Isa::Portable, "lanes() is the portable layout");
+        let len = self.count() * NB * self.k;
+        (self.data[self.start..self.start + len].as_chunks::<NB>().0, self.bias.as_chunks::<NB>().0)
+    }
+
+    /// The bias, as given to [`Panels::new`].
+    pub(crate) fn bias(&self) -> &[f32] {
+        &self.bias[..self.n]
+    }
+}
+
+/// Computes rows `rows` of `c` for panels `panels` (all of them: `0..p.count()`).
+///
+/// # Panics
+/// If `a` or `c` is too short for the last row, or the ranges are out of bounds.
+pub(crate) fn gemm<const ACT: u8>(
+    a: &[f32],
+    lda: usize,
+    c: &mut [f32],
+    ldc: usize,
+    rows: Range<usize>,
+    p: &Panels,
+    panels: Range<usize>,
+) {
+    assert!(panels.end <= p.count() && ldc >= p.n && lda >= p.k);
+    if rows.is_empty() || panels.is_empty() {
+        return;
+    }
+    assert!(a.len() >= (rows.end - 1) * lda + p.k, "gemm: input too short");
+    assert!(c.len() >= (rows.end - 1) * ldc + p.n, "gemm: output too short");
+    // SAFETY: the asserts above keep every access of rows `rows` and panels `panels` inside
+    // `a` and `c`, and `c` is exclusively borrowed.
+    unsafe { gemm_raw::<ACT>(a.as_ptr(), lda, c.as_mut_ptr(), ldc, rows, p, panels) }
+}
+
+/// [`gemm`] on raw pointers, so that threads can fill disjoint panels (column blocks) of one
+/// output.
+///
+/// # Safety
+/// `a` must be readable at `r * lda + kk` and `c` writable at `r * ldc + co` for every row
+/// `r` in `rows`, `kk < k` and channel `co` of panels `panels`, and nothing else may access
+/// those elements of `c` during the call. `panels.end <= p.count()`.
+pub(crate) unsafe fn gemm_raw<const ACT: u8>(
+    a: *const f32,
+    lda: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: Range<usize>,
+    p: &Panels,
+    panels: Range<usize>,
+) {
+    let tile = (TILE_FLOATS / p.k.max(1)).max(16);
+    let mut r0 = rows.start;
+    while r0 < rows.end {
+        let r1 = (r0 + tile).min(rows.end);
+        for b in panels.clone() {
+            let w = &p.data[p.offset(b)..p.offset(b) + p.width(b) * p.k];
+            let bias = &p.bias[b * p.nr..b * p.nr + p.width(b)];
+            let n = (p.n - b * p.nr).min(p.width(b));
+            // SAFETY: rows r0..r1 lie in `rows` and channels `b * nr .. + n` in panel `b`, so
+            // the caller's contract covers every access.
+            let (a, c) = unsafe { (a.add(r0 * lda), c.add(r0 * ldc + b * p.nr)) };
+            let sweep = Sweep { a, lda, c, ldc, rows: r1 - r0, k: p.k, w, bias, n };
+            match p.isa {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `Panels::new` only packs for a supported path, so the CPU has AVX-512F.
+                Isa::Avx512 => unsafe { super::gemm_avx512::sweep::<ACT>(&sweep) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above, the CPU has AVX2 and FMA.
+                Isa::Avx2 => unsafe { super::gemm_avx2::sweep::<ACT>(&sweep) },
+                // SAFETY: the sweep's pointers are valid per the caller's contract.
+                _ => unsafe { sweep_portable::<ACT>(&sweep) },
+            }
+        }
+        r0 = r1;
+    }
+}
+
+/// One panel over a block of rows: what every path's `sweep` computes.
+pub(crate) struct Sweep<'a> {
+    /// First row of `a`.
+    pub a: *const f32,
+    pub lda: usize,
+    /// Row 0, channel 0 of the panel in `c`.
+    pub c: *mut f32,
+    pub ldc: usize,
+    pub rows: usize,
+    pub k: usize,
+    /// The panel, `[k][width]`.
+    pub w: &'a [f32],
+    /// `width` bias values, zero-padded.
+    pub bias: &'a [f32],
+    /// Channels to store, `<= width`.
+    pub n: usize,
+}
+
+/// The portable sweep: the original `PB x NB` micro-kernel.
+///
+/// # Safety
+/// `s.a` readable for `s.rows` rows of `s.k`, `s.c` writable for `s.rows` rows of `s.n`.
+unsafe fn sweep_portable<const ACT: u8>(s: &Sweep) {
+    let (panel, _) = s.w.as_chunks::<NB>();
+    let bias: Lane = s.bias.try_into().expect("portable panels are NB wide");
+    // SAFETY: per the contract, row `r` of `a` has `k` readable floats and row `r` of `c` has
+    // `n` writable floats that nobody else touches during the call.
+    let row = |r: usize| unsafe { std::slice::from_raw_parts(s.a.add(r * s.lda), s.k) };
+    // SAFETY: as above.
+    let out = |r: usize| unsafe { std::slice::from_raw_parts_mut(s.c.add(r * s.ldc), s.n) };
+    let mut r = 0;
+    while r + PB <= s.rows {
+        let mut acc = [bias; PB];
+        accumulate(&mut acc, std::array::from_fn(|p| row(r + p)), panel);
+        for (p, a) in acc.iter().enumerate() {
+            store::<ACT>(a, out(r + p));
+        }
+        r += PB;
+    }
+    for r in r..s.rows {
+        let mut acc = [bias];
+        accumulate(&mut acc, [row(r)], panel);
+        store::<ACT>(&acc[0], out(r));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pointwise::tests::{tolerance, Rng};
+    use super::*;
+    use crate::{ACT_NONE, ACT_RELU, ACT_RELU6};
+
+    fn check<const ACT: u8>(isa: Isa, rows: usize, k: usize, n: usize, lda: usize, ldc: usize, seed: u64) {
+        let mut rng = Rng::new(seed);
+        // Inputs up to 4 make relu6 clip, but past 256 terms f32 rounding of such sums nears
+        // the tolerance, so long reductions get inputs in [-1, 1).
+        let scale = if k > 256 { 1.0 } else { 4.0 };
+        let a: Vec<f32> = rng.vec(rows * lda).iter().map(|v| v * scale).collect();
+        let w = rng.vec(n * k);
+        let bias = rng.vec(n);
+        let p = Panels::new(isa, k, n, |co, ki| w[co * k + ki], &bias);
+        for co in 0..n {
+            for ki in 0..k {
+                assert_eq!(p.weight(co, ki).to_bits(), w[co * k + ki].to_bits());
+            }
+        }
+        assert_eq!(p.bias(), &bias[..]);
+        let mut c = vec![-7.0f32; rows * ldc];
+        // Two calls over split rows and panels must give the same as one.
+        let mid = rows / 3;
+        let pmid = p.count() / 2;
+        gemm::<ACT>(&a, lda, &mut c, ldc, 0..mid, &p, 0..p.count());
+        gemm::<ACT>(&a, lda, &mut c, ldc, mid..rows, &p, 0..pmid);
+        gemm::<ACT>(&a, lda, &mut c, ldc, mid..rows, &p, pmid..p.count());
+        for r in 0..rows {
+            for co in 0..ldc {
+                let got = c[r * ldc + co];
+                if co >= n {
+                    assert_eq!(got, -7.0, "{isa:?} wrote past channel {n}");
+                    continue;
+                }
+                let mut s = bias[co] as f64;
+                for ki in 0..k {
+                    s += a[r * lda + ki] as f64 * w[co * k + ki] as f64;
+                }
+                let want = match ACT {
+                    ACT_RELU => s.max(0.0),
+                    ACT_RELU6 => s.clamp(0.0, 6.0),
+                    _ => s,
+                };
+                let err = (got as f64 - want).abs() / want.abs().max(1.0);
+                assert!(
+                    err <= tolerance(k),
+                    "{isa:?} rows={rows} k={k} n={n} at ({r}, {co}): got {got}, want {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_path_matches_reference() {
+        for isa in Isa::supported() {
+            check::<ACT_NONE>(isa, 1, 1, 1, 1, 1, 1);
+            check::<ACT_RELU>(isa, 13, 3, 5, 3, 7, 2);
+            check::<ACT_RELU6>(isa, 25, 27, 32, 27, 32, 3);
+            check::<ACT_NONE>(isa, 37, 17, 48, 20, 50, 4);
+            check::<ACT_RELU>(isa, 11, 64, 8, 64, 8, 5);
+            check::<ACT_RELU6>(isa, 50, 33, 100, 33, 100, 6);
+            check::<ACT_RELU>(isa, 7, 300, 17, 300, 17, 7);
+            check::<ACT_NONE>(isa, 2, 1024, 1000, 1024, 1000, 8);
+            // More rows than one tile (TILE_FLOATS / k).
+            check::<ACT_RELU6>(isa, 1100, 65, 40, 65, 40, 9);
+        }
+    }
+}

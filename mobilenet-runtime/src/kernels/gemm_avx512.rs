@@ -1,0 +1,108 @@
+//! AVX-512 micro-kernel of [`super::gemm`]: `MR` (12) rows x 32 channels (2 zmm) of the output
+//! in 24 accumulator registers; per reduction step, two aligned weight loads and 12 broadcast
+//! FMAs pairs (LLVM folds each broadcast into the FMA as an embedded `{1to16}` operand).
+//! A last panel of 16 channels runs the 1-zmm variant. Bias and activation are applied in
+//! registers; a partial last panel is written with masked stores.
+
+#![cfg(target_arch = "x86_64")]
+
+use super::gemm::Sweep;
+use crate::{ACT_RELU, ACT_RELU6};
+use std::arch::x86_64::*;
+
+/// Rows per tile: 12 x 2 = 24 accumulators, plus 2 weight registers, of 32 zmm; enough
+/// independent FMAs (24) to cover two FMA units of 4-cycle latency.
+const MR: usize = 12;
+
+/// Sweeps one panel over `s.rows` rows, `MR` at a time, then the leftover rows.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `s` must satisfy the contract of [`super::gemm::gemm_raw`]
+/// for its rows and panel (`s.w` is `k` rows of 16 or 32 floats, `s.bias` as wide).
+#[target_feature(enable = "avx512f,fma")]
+pub(crate) unsafe fn sweep<const ACT: u8>(s: &Sweep) {
+    let width = s.bias.len();
+    debug_assert!(width == 16 || width == 32);
+    debug_assert!(s.w.len() == width * s.k);
+    // SAFETY (whole function): each `tile` call reads rows `r .. r + R` of `a` and writes the
+    // same rows of `c`, all inside `0..s.rows`, which the caller guarantees.
+    unsafe {
+        if width == 32 {
+            sweep_nv::<2, ACT>(s)
+        } else {
+            sweep_nv::<1, ACT>(s)
+        }
+    }
+}
+
+/// [`sweep`] for panels of `NV` vectors.
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
+    let mut r = 0;
+    // SAFETY: see `sweep`; row offsets stay below `s.rows`.
+    unsafe {
+        while r + MR <= s.rows {
+            tile::<MR, NV, ACT>(s, r);
+            r += MR;
+        }
+        match s.rows - r {
+            0 => {}
+            1 => tile::<1, NV, ACT>(s, r),
+            2 => tile::<2, NV, ACT>(s, r),
+            3 => tile::<3, NV, ACT>(s, r),
+            4 => tile::<4, NV, ACT>(s, r),
+            5 => tile::<5, NV, ACT>(s, r),
+            6 => tile::<6, NV, ACT>(s, r),
+            7 => tile::<7, NV, ACT>(s, r),
+            8 => tile::<8, NV, ACT>(s, r),
+            9 => tile::<9, NV, ACT>(s, r),
+            10 => tile::<10, NV, ACT>(s, r),
+            _ => tile::<11, NV, ACT>(s, r),
+        }
+    }
+}
+
+/// Rows `r0 .. r0 + R` of the panel: `R x NV` accumulators, the whole reduction, then bias
+/// (loaded first as the initial value), activation and store.
+#[target_feature(enable = "avx512f,fma")]
+#[inline]
+unsafe fn tile<const R: usize, const NV: usize, const ACT: u8>(s: &Sweep, r0: usize) {
+    // SAFETY (whole function): the bias has NV * 16 floats; `w` has k rows of NV * 16; row
+    // `r0 + i` (i < R) of `a` has k readable floats and of `c` has `s.n` writable floats.
+    unsafe {
+        let bias: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(s.bias.as_ptr().add(16 * v)));
+        let mut acc = [bias; R];
+        let a = s.a.add(r0 * s.lda);
+        let mut w = s.w.as_ptr();
+        for kk in 0..s.k {
+            let wv: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(w.add(16 * v)));
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let x = _mm512_set1_ps(*a.add(i * s.lda + kk));
+                for (acc, &wv) in acc.iter_mut().zip(&wv) {
+                    *acc = _mm512_fmadd_ps(x, wv, *acc);
+                }
+            }
+            w = w.add(16 * NV);
+        }
+        let zero = _mm512_setzero_ps();
+        let six = _mm512_set1_ps(6.0);
+        let c = s.c.add(r0 * s.ldc);
+        for (i, acc) in acc.iter().enumerate() {
+            for (v, &x) in acc.iter().enumerate() {
+                // max(x, 0) returns the second operand for a NaN x: 0, as the portable path.
+                let y = match ACT {
+                    ACT_RELU => _mm512_max_ps(x, zero),
+                    ACT_RELU6 => _mm512_min_ps(_mm512_max_ps(x, zero), six),
+                    _ => x,
+                };
+                let dst = c.add(i * s.ldc + 16 * v);
+                let valid = s.n.saturating_sub(16 * v).min(16);
+                if valid == 16 {
+                    _mm512_storeu_ps(dst, y);
+                } else if valid > 0 {
+                    _mm512_mask_storeu_ps(dst, ((1u32 << valid) - 1) as __mmask16, y);
+                }
+            }
+        }
+    }
+}
