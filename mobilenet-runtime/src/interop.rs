@@ -147,7 +147,7 @@ mod tests {
         assert_eq!(out.to_vec(), vec![66.0, 1.0]);
         // A transposed view of the right shape is read in logical HWC order.
         let t = Array3::from_shape_fn((2, 3, 2), |(y, x, c)| (y * 6 + x * 2 + c) as f32);
-        let chw = t.permuted_axes([2, 0, 1]).to_owned();
+        let chw = t.permuted_axes([2, 0, 1]).as_standard_layout().into_owned();
         let back = chw.view().permuted_axes([1, 2, 0]);
         assert!(back.as_slice().is_none());
         assert_eq!(predict(&mut Sum, back).unwrap().to_vec(), vec![66.0, 1.0]);
