@@ -216,7 +216,11 @@ pub fn generate(c: &Compiled) -> TokenStream {
 
     // Layer i writes buffer i % 2 and reads the other; layer 0 reads the image.
     let call_at = |i: usize, l: &Layer| {
-        let out = if i.is_multiple_of(2) { format_ident!("a") } else { format_ident!("b") };
+        let out = if i.is_multiple_of(2) {
+            format_ident!("a")
+        } else {
+            format_ident!("b")
+        };
         let src = match i {
             0 => quote!(&input[..]),
             _ if i.is_multiple_of(2) => quote!(&*b),
@@ -601,12 +605,16 @@ mod tests {
             std::fs::write(&golden, &text).unwrap();
         }
         let want = std::fs::read_to_string(&golden).unwrap_or_default();
-        assert!(want == text, "generated code changed; review and bless with MOBILENET_BLESS=1:\n{text}");
+        assert!(
+            want == text,
+            "generated code changed; review and bless with MOBILENET_BLESS=1:\n{text}"
+        );
     }
 
     #[test]
     fn failure_stubs_parse_and_carry_every_error() {
-        let failed = crate::compile::compile(Path::new("s.yaml"), "s.yaml", &mem(&[("s.yaml", "name: x\n")])).unwrap_err();
+        let failed =
+            crate::compile::compile(Path::new("s.yaml"), "s.yaml", &mem(&[("s.yaml", "name: x\n")])).unwrap_err();
         let tokens = generate_failure(&failed, Span::call_site()).to_string();
         assert_eq!(tokens.matches("compile_error").count(), failed.diagnostics.len());
         assert!(tokens.contains("pub struct Model"));

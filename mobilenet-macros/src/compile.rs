@@ -65,7 +65,10 @@ pub fn compile(path: &Path, display: &str, files: &dyn SourceFiles) -> Result<Co
             ))],
             spec: Some(spec),
         })),
-        Err(diagnostics) => Err(Box::new(Failed { diagnostics, spec: Some(spec) })),
+        Err(diagnostics) => Err(Box::new(Failed {
+            diagnostics,
+            spec: Some(spec),
+        })),
     }
 }
 

@@ -59,7 +59,9 @@ pub fn mobilenet(input: TokenStream) -> TokenStream {
                 .map(String::as_str)
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("unknown panic");
-            let message = format!("mobilenet! failed on {display} with an internal error (a bug; please report it with the spec): {what}");
+            let message = format!(
+                "mobilenet! failed on {display} with an internal error (a bug; please report it with the spec): {what}"
+            );
             syn::Error::new(lit.span(), message).to_compile_error()
         }
     };

@@ -193,14 +193,24 @@ mod tests {
     use std::path::Path;
 
     fn report(text: &str) -> String {
-        crate::compile::compile(Path::new("s.yaml"), "s.yaml", &mem(&[("s.yaml", text)])).unwrap().report
+        crate::compile::compile(Path::new("s.yaml"), "s.yaml", &mem(&[("s.yaml", text)]))
+            .unwrap()
+            .report
     }
 
     #[test]
     fn one_row_per_layer_and_the_totals() {
         let r = report(SMALL);
-        assert_eq!(r.lines().filter(|l| l.starts_with("| ") && l.contains(" layers.")).count(), 7);
-        assert!(r.contains("| 6 | 4 | classifier | fc | 1 | 1x1x8 | 1x1x10 | 8x10 | 80 | 80 | 1.01% |"), "{r}");
+        assert_eq!(
+            r.lines()
+                .filter(|l| l.starts_with("| ") && l.contains(" layers."))
+                .count(),
+            7
+        );
+        assert!(
+            r.contains("| 6 | 4 | classifier | fc | 1 | 1x1x8 | 1x1x10 | 8x10 | 80 | 80 | 1.01% |"),
+            "{r}"
+        );
         assert!(r.contains("- Mult-adds: 7,888 (7.9K)"), "{r}");
         assert!(r.contains("This spec quotes no figures from the paper."));
     }
@@ -209,7 +219,10 @@ mod tests {
     fn paper_section_marks_tolerances_and_notes() {
         let r = report(&format!("{SMALL}paper:\n  source: T\n  mult_adds: {{ value: 7K, tolerance: 1K, note: \"rounded\" }}\n  params: 568\n"));
         assert!(r.contains("## Paper check (T)"), "{r}");
-        assert!(r.contains("| mult-adds | 7K | 7,888 | +888 | 1,000 | ok, with the spec's tolerance (see note) |"), "{r}");
+        assert!(
+            r.contains("| mult-adds | 7K | 7,888 | +888 | 1,000 | ok, with the spec's tolerance (see note) |"),
+            "{r}"
+        );
         assert!(r.contains("| parameters | 568 | 568 | +0 | 1 | ok |"), "{r}");
         assert!(r.contains("- mult-adds (7K): rounded"), "{r}");
     }

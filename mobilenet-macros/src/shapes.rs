@@ -504,8 +504,7 @@ mod tests {
 
     #[test]
     fn resolution_collapse() {
-        let s = SMALL
-            .replace("filter: [4, 4] }", "filter: [3, 3], stride: 2 }");
+        let s = SMALL.replace("filter: [4, 4] }", "filter: [3, 3], stride: 2 }");
         // 4x4 input to a 3x3 window with stride 2 gives 1x1 at 8; at resolution 4, 2x2 < 3x3.
         let e = plan(&format!("{s}resolution: 4\n")).unwrap_err();
         assert!(e[0].contains("`resolution` 4 collapses the feature maps"), "{e:?}");

@@ -103,7 +103,11 @@ impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> std:
     for ConvParams<KH, KW, CIN, COUT>
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ConvParams<KH={KH}, KW={KW}, CIN={CIN}, COUT={COUT}>({:?})", self.panels.isa())
+        write!(
+            f,
+            "ConvParams<KH={KH}, KW={KW}, CIN={CIN}, COUT={COUT}>({:?})",
+            self.panels.isa()
+        )
     }
 }
 

@@ -172,8 +172,21 @@ pub fn depthwise<
     #[cfg(target_arch = "x86_64")]
     if KH == 3 && KW == 3 && PT <= 1 && PL <= 1 {
         use super::depthwise_3x3_simd::{avx2, avx512, Shape};
-        let sh = Shape { h: H, w: W, c: C, ow: OW, s: S, pt: PT, pl: PL };
-        let (i, w, b, o) = (input.as_ptr(), params.weight.as_ptr(), params.bias.as_ptr(), output.as_mut_ptr());
+        let sh = Shape {
+            h: H,
+            w: W,
+            c: C,
+            ow: OW,
+            s: S,
+            pt: PT,
+            pl: PL,
+        };
+        let (i, w, b, o) = (
+            input.as_ptr(),
+            params.weight.as_ptr(),
+            params.bias.as_ptr(),
+            output.as_mut_ptr(),
+        );
         match params.isa {
             // SAFETY: `new_for` only accepts a path the CPU supports; the slices above have
             // exactly the lengths `run` reads and writes, and `output` is exclusively borrowed.
@@ -315,7 +328,10 @@ mod tests {
                      ACT={ACT} at {i}: got {g}, want {w}"
                 );
             }
-            assert!(out[OH * OW * C..].iter().all(|&v| v == -7.0), "{isa:?} wrote past the output");
+            assert!(
+                out[OH * OW * C..].iter().all(|&v| v == -7.0),
+                "{isa:?} wrote past the output"
+            );
         }
     }
 

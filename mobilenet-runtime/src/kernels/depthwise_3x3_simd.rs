@@ -37,8 +37,8 @@ impl Shape {
 macro_rules! simd_depthwise {
     ($isa:ident, $ops:ident, $feature:literal, $lanes:literal) => {
         pub(crate) mod $isa {
-            use super::Shape;
             use super::$ops::*;
+            use super::Shape;
             use crate::{ACT_RELU, ACT_RELU6};
 
             /// Output rows `rows` of a depthwise 3x3 convolution; see the module docs.

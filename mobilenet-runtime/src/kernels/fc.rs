@@ -52,9 +52,7 @@ impl<const IN: usize, const OUT: usize> FcParams<IN, OUT> {
     /// Gives the PyTorch layout back: `(weight [OUT][IN], bias [OUT])`, bit for bit what
     /// [`Self::new`] was given.
     pub fn unpack(&self) -> (Vec<f32>, Vec<f32>) {
-        let weight = (0..OUT * IN)
-            .map(|k| self.panels.weight(k / IN, k % IN))
-            .collect();
+        let weight = (0..OUT * IN).map(|k| self.panels.weight(k / IN, k % IN)).collect();
         (weight, self.panels.bias().to_vec())
     }
 }
@@ -151,7 +149,10 @@ mod tests {
             fc::<IN, OUT>(&padded_in, &mut out, &params);
             for (o, (&g, &want)) in out.iter().zip(&reference(IN, OUT, &x, &w, &b)).enumerate() {
                 let err = (g as f64 - want).abs() / want.abs().max(1.0);
-                assert!(err <= tolerance(IN), "{isa:?} IN={IN} OUT={OUT} at {o}: got {g}, want {want}");
+                assert!(
+                    err <= tolerance(IN),
+                    "{isa:?} IN={IN} OUT={OUT} at {o}: got {g}, want {want}"
+                );
             }
             assert_eq!(out[OUT..], [-7.0; 3], "{isa:?} wrote past the output");
         }

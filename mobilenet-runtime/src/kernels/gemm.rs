@@ -119,7 +119,10 @@ impl Panels {
     pub(crate) fn lanes(&self) -> (&[Lane], &[Lane]) {
         assert_eq!(self.isa, Isa::Portable, "lanes() is the portable layout");
         let len = self.count() * NB * self.k;
-        (self.data[self.start..self.start + len].as_chunks::<NB>().0, self.bias.as_chunks::<NB>().0)
+        (
+            self.data[self.start..self.start + len].as_chunks::<NB>().0,
+            self.bias.as_chunks::<NB>().0,
+        )
     }
 
     /// The bias, as given to [`Panels::new`].
@@ -179,7 +182,17 @@ pub(crate) unsafe fn gemm_raw<const ACT: u8>(
             // SAFETY: rows r0..r1 lie in `rows` and channels `b * nr .. + n` in panel `b`, so
             // the caller's contract covers every access.
             let (a, c) = unsafe { (a.add(r0 * lda), c.add(r0 * ldc + b * p.nr)) };
-            let sweep = Sweep { a, lda, c, ldc, rows: r1 - r0, k: p.k, w, bias, n };
+            let sweep = Sweep {
+                a,
+                lda,
+                c,
+                ldc,
+                rows: r1 - r0,
+                k: p.k,
+                w,
+                bias,
+                n,
+            };
             match p.isa {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: `Panels::new` only packs for a supported path, so the CPU has AVX-512F.

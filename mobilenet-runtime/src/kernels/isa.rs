@@ -37,7 +37,10 @@ impl Isa {
                 Some("avx2") => Isa::Avx2,
                 _ => Isa::Avx512,
             };
-            Isa::supported().into_iter().find(|isa| isa.rank() <= cap.rank()).unwrap_or(Isa::Portable)
+            Isa::supported()
+                .into_iter()
+                .find(|isa| isa.rank() <= cap.rank())
+                .unwrap_or(Isa::Portable)
         })
     }
 

@@ -127,9 +127,7 @@ impl<const CIN: usize, const COUT: usize> PointwiseParams<CIN, COUT> {
     /// Gives the PyTorch layout back: `(weight [COUT][CIN], bias [COUT])`, bit for bit what
     /// [`Self::new`] was given.
     pub fn unpack(&self) -> (Vec<f32>, Vec<f32>) {
-        let weight = (0..COUT * CIN)
-            .map(|i| self.panels.weight(i / CIN, i % CIN))
-            .collect();
+        let weight = (0..COUT * CIN).map(|i| self.panels.weight(i / CIN, i % CIN)).collect();
         (weight, self.panels.bias().to_vec())
     }
 }
@@ -238,7 +236,10 @@ pub(crate) mod tests {
                     "{isa:?} HW={HW} CIN={CIN} COUT={COUT} ACT={ACT} at {i}: got {g}, want {w}"
                 );
             }
-            assert!(out[HW * COUT..].iter().all(|&v| v == -7.0), "{isa:?} wrote past the output");
+            assert!(
+                out[HW * COUT..].iter().all(|&v| v == -7.0),
+                "{isa:?} wrote past the output"
+            );
         }
     }
 

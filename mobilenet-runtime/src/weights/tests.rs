@@ -395,7 +395,10 @@ fn other_dtypes_are_refused_by_name() {
     let weight = 1.0f32.to_le_bytes();
     let views = [
         ("layers.0.steps", TensorView::new(Dtype::I64, vec![], &counter).unwrap()),
-        ("layers.0.weight", TensorView::new(Dtype::F32, vec![1], &weight).unwrap()),
+        (
+            "layers.0.weight",
+            TensorView::new(Dtype::F32, vec![1], &weight).unwrap(),
+        ),
     ];
     let bytes = safetensors::serialize(views, None).unwrap();
     match TensorSet::from_safetensors(&bytes) {
@@ -413,8 +416,14 @@ fn pytorch_batch_norm_step_counters_are_skipped() {
     let counter = 3i64.to_le_bytes();
     let weight = 1.0f32.to_le_bytes();
     let views = [
-        ("layers.0.bn.num_batches_tracked", TensorView::new(Dtype::I64, vec![], &counter).unwrap()),
-        ("layers.0.weight", TensorView::new(Dtype::F32, vec![1], &weight).unwrap()),
+        (
+            "layers.0.bn.num_batches_tracked",
+            TensorView::new(Dtype::I64, vec![], &counter).unwrap(),
+        ),
+        (
+            "layers.0.weight",
+            TensorView::new(Dtype::F32, vec![1], &weight).unwrap(),
+        ),
     ];
     let set = TensorSet::from_safetensors(&safetensors::serialize(views, None).unwrap()).unwrap();
     assert_eq!(set.names().collect::<Vec<_>>(), ["layers.0.weight"]);
