@@ -228,18 +228,13 @@ pub fn generate(c: &Compiled) -> TokenStream {
         };
         (kernel_call(l, i, act, &src, &quote!(&mut *#out)), out)
     };
-    let calls = plan.layers.iter().enumerate().map(|(i, l)| call_at(i, l).0);
-    let last = plan.layers.len().saturating_sub(1);
-    let result = if last.is_multiple_of(2) { quote!(a) } else { quote!(b) };
-    let timed_calls = plan.layers.iter().enumerate().map(|(i, l)| {
-        let (call, ii) = (call_at(i, l).0, lit(i));
-        quote!({ let start = ::std::time::Instant::now(); #call times[#ii] += start.elapsed(); })
-    });
-    let inspected_calls = plan.layers.iter().enumerate().map(|(i, l)| {
+    let calls = plan.layers.iter().enumerate().map(|(i, l)| {
         let (call, out) = call_at(i, l);
         let (ii, len) = (lit(i), lit(l.output.iter().product()));
-        quote!({ #call each(#ii, &#out[..#len]); })
+        quote!(hook.before(#ii); #call hook.after(#ii, &#out[..#len]);)
     });
+    let last = plan.layers.len().saturating_sub(1);
+    let result = if last.is_multiple_of(2) { quote!(a) } else { quote!(b) };
     let nlayers = lit(plan.layers.len());
 
     let figures = c.verdicts.iter().map(|v| {
@@ -397,26 +392,27 @@ pub fn generate(c: &Compiled) -> TokenStream {
             #[doc = #output_doc]
             /// Allocates nothing.
             pub fn forward(&mut self, input: &[f32; INPUT_LEN]) -> &[f32; NUM_CLASSES] {
-                let w = &*self.weights;
-                let (a, b) = self.arena.split_at_mut(#a_len);
-                #(#calls)*
-                #rt::interop::array_ref::<NUM_CLASSES>(#result)
+                self.forward_with(input, &mut #rt::hooks::NoHook)
             }
 
             /// [`Model::forward`], adding each layer's wall time to `times[layer]` (for profiling).
             pub fn forward_timed(&mut self, input: &[f32; INPUT_LEN], times: &mut [::std::time::Duration; #nlayers]) -> &[f32; NUM_CLASSES] {
-                let w = &*self.weights;
-                let (a, b) = self.arena.split_at_mut(#a_len);
-                #(#timed_calls)*
-                #rt::interop::array_ref::<NUM_CLASSES>(#result)
+                self.forward_with(input, &mut #rt::hooks::LayerTimer::new(times))
             }
 
             /// [`Model::forward`], handing each layer's output (H x W x C, NHWC) to `each` as it is
             /// computed: for checking a layer against a reference, or looking inside the network.
-            pub fn forward_inspect(&mut self, input: &[f32; INPUT_LEN], mut each: impl FnMut(usize, &[f32])) -> &[f32; NUM_CLASSES] {
+            pub fn forward_inspect(&mut self, input: &[f32; INPUT_LEN], each: impl FnMut(usize, &[f32])) -> &[f32; NUM_CLASSES] {
+                self.forward_with(input, &mut #rt::hooks::Inspect(each))
+            }
+
+            /// The one body of every forward pass: each layer's kernel call with literal shapes,
+            /// between the hook's `before` and `after`.
+            #[inline(always)]
+            fn forward_with(&mut self, input: &[f32; INPUT_LEN], hook: &mut impl #rt::hooks::LayerHook) -> &[f32; NUM_CLASSES] {
                 let w = &*self.weights;
                 let (a, b) = self.arena.split_at_mut(#a_len);
-                #(#inspected_calls)*
+                #(#calls)*
                 #rt::interop::array_ref::<NUM_CLASSES>(#result)
             }
 
@@ -536,16 +532,13 @@ pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
     for d in &f.diagnostics {
         errors.extend(syn::Error::new(span, d.to_string()).to_compile_error());
     }
-    let (ih, iw, ic, classes) = match &f.spec {
-        Some(s) => (
-            s.resolution,
-            s.resolution * s.input[1] / s.input[0].max(1),
-            s.input[2],
-            s.classes,
-        ),
-        None => (0, 0, 0, 0),
-    };
-    let (ih, iw, ic, classes) = (lit(ih), lit(iw), lit(ic), lit(classes));
+    let [ih, iw, ic] = f
+        .spec
+        .as_ref()
+        .and_then(Spec::scaled_input)
+        .unwrap_or_default()
+        .map(lit);
+    let classes = lit(f.spec.as_ref().map_or(0, |s| s.classes));
     let track = track_files(&f.spec.as_ref().map(|s| s.files.clone()).unwrap_or_default());
     quote! {
         #errors

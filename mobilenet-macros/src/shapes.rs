@@ -300,9 +300,8 @@ pub fn infer(spec: &Spec, ds: &mut Diagnostics) -> Option<Plan> {
         return None;
     }
     let scale = |c: usize| (c as f64 * spec.alpha) as usize;
-    let [h, w, c] = spec.input;
-    let res_w = spec.resolution * w / h;
-    if !(spec.resolution * w).is_multiple_of(h) {
+    let [h, w, _] = spec.input;
+    let Some(input) = spec.scaled_input() else {
         ds.push(Diagnostic::at(
             &spec.resolution_loc,
             format!(
@@ -311,8 +310,7 @@ pub fn infer(spec: &Spec, ds: &mut Diagnostics) -> Option<Plan> {
             ),
         ));
         return None;
-    }
-    let input = [spec.resolution, res_w, c];
+    };
     let mut shape = input;
     let mut layers = Vec::with_capacity(spec.rows.len());
     for (i, row) in spec.rows.iter().enumerate() {
@@ -342,11 +340,7 @@ pub fn infer(spec: &Spec, ds: &mut Diagnostics) -> Option<Plan> {
             );
             return None;
         }
-        let prev = if i == 0 {
-            "the input image".to_string()
-        } else {
-            spec.rows[i - 1].label()
-        };
+        let prev = describe_prev(&spec.rows, i);
         match step(row, &filter, shape, spec.padding, global[i], &prev) {
             Step::Ok { out, kernel, pad } => {
                 layers.push(Layer {

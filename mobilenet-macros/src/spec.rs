@@ -203,6 +203,17 @@ pub struct Spec {
     pub files: Vec<PathBuf>,
 }
 
+impl Spec {
+    /// The image shape at `resolution` (H x W x C; the width keeps the table's aspect ratio),
+    /// or `None` when the width would not be a whole number of pixels.
+    pub fn scaled_input(&self) -> Option<[usize; 3]> {
+        let [h, w, c] = self.input;
+        (self.resolution * w)
+            .is_multiple_of(h)
+            .then(|| [self.resolution, self.resolution * w / h, c])
+    }
+}
+
 /// How the front end reads files, so tests can run without a disk.
 pub trait SourceFiles {
     /// The file's text.
@@ -235,18 +246,8 @@ pub fn load(path: &Path, display: &str, files: &dyn SourceFiles) -> Result<Spec,
     let mut read = Vec::new();
     let layered = load_layers(path, display, files, &mut Vec::new(), &mut read, &mut ds);
     let spec = layered.and_then(|l| build(&l, read, &mut ds));
-    match spec {
-        Some(spec) => ds.into_result(spec),
-        None => {
-            if !ds.has_errors() {
-                ds.push(Diagnostic::global(format!("{display}: the spec could not be read")));
-            }
-            match ds.into_result(()) {
-                Err(list) => Err(list),
-                Ok(()) => unreachable!("a diagnostic was pushed just above"),
-            }
-        }
-    }
+    let unread = || vec![Diagnostic::global(format!("{display}: the spec could not be read"))];
+    ds.into_result(spec)?.ok_or_else(unread)
 }
 
 fn loc_of(file: &Rc<str>, node: &Node) -> Loc {

@@ -5,6 +5,7 @@
 //! generic or a [`LayerInfo`] record.
 
 pub mod figures;
+pub mod hooks;
 pub mod interop;
 pub mod kernels;
 pub mod layers;
