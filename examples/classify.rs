@@ -79,7 +79,11 @@ macro_rules! specs {
                     }
                     None => Weights::random(crate::RANDOM_SEED),
                 };
-                let model = Model::new(weights);
+                // Batches are spread over every core; an unavailable thread is not fatal.
+                let mut model = Model::new(weights);
+                if let Err(e) = model.set_threads(rayon::current_num_threads()) {
+                    eprintln!("warning: running on one thread: cannot start worker threads: {e}");
+                }
                 crate::classify(&model, job, start.elapsed(), logits)
             }
 
@@ -309,7 +313,7 @@ fn print_header(job: &Job<'_>) {
 /// Runs `model` on every image of `job`, a chunk at a time: each chunk is decoded in parallel,
 /// then classified as one batch across the cores, then printed, so results appear as they come
 /// and memory stays bounded however many files are given.
-fn classify<N: Network>(
+fn classify<N: Network + Clone>(
     model: &N,
     job: &Job<'_>,
     loaded: Duration,

@@ -82,15 +82,17 @@ fn kernel_call(l: &Layer, i: usize, act: u8, src: &TokenStream, dst: &TokenStrea
     let s = lit(l.row.stride);
     let hw = lit(l.input[0] * l.input[1]);
     match l.row.kind {
-        Kind::Conv if l.is_pointwise() => quote!(#rt::kernels::pointwise::<#hw, #cin, #cout, #act>(#src, #dst, &w.#f);),
+        Kind::Conv if l.is_pointwise() => {
+            quote!(#rt::kernels::pointwise::<#hw, #cin, #cout, #act>(#src, #dst, &w.#f, team);)
+        }
         Kind::Conv => {
-            quote!(#rt::kernels::conv2d::<#h, #w, #cin, #oh, #ow, #cout, #kh, #kw, #s, #pt, #pl, #act>(#src, #dst, &w.#f);)
+            quote!(#rt::kernels::conv2d::<#h, #w, #cin, #oh, #ow, #cout, #kh, #kw, #s, #pt, #pl, #act>(#src, #dst, &w.#f, team);)
         }
         Kind::ConvDw => {
-            quote!(#rt::kernels::depthwise::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s, #pt, #pl, #act>(#src, #dst, &w.#f);)
+            quote!(#rt::kernels::depthwise::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s, #pt, #pl, #act>(#src, #dst, &w.#f, team);)
         }
         Kind::AvgPool => quote!(#rt::kernels::avg_pool::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s>(#src, #dst);),
-        Kind::Fc => quote!(#rt::kernels::fc::<#cin, #cout>(#src, #dst, &w.#f);),
+        Kind::Fc => quote!(#rt::kernels::fc::<#cin, #cout>(#src, #dst, &w.#f, team);),
         Kind::Softmax => quote!(#rt::kernels::softmax::<#cin>(#src, #dst);),
     }
 }
@@ -367,20 +369,59 @@ pub fn generate(c: &Compiled) -> TokenStream {
         pub struct Model {
             weights: ::std::sync::Arc<Weights>,
             arena: ::std::boxed::Box<[f32]>,
+            team: #rt::Team,
+            spare: #rt::interop::Arenas,
         }
 
         impl ::core::clone::Clone for Model {
-            /// Shares the weights and allocates a fresh activation arena.
+            /// Shares the weights, allocates a fresh activation arena and starts as many
+            /// threads as this model runs on (one, if the system refuses to start them).
             fn clone(&self) -> Self {
-                Self::new(::std::sync::Arc::clone(&self.weights))
+                let mut m = Self::new(::std::sync::Arc::clone(&self.weights));
+                if m.set_threads(self.threads()).is_err() {
+                    m.team = #rt::Team::single();
+                }
+                m
             }
         }
 
         impl Model {
             /// A model over `weights` (an owned [`Weights`] or a shared `Arc<Weights>`), with its
-            /// activation arena allocated once, here.
+            /// activation arena allocated once, here. It runs on the calling thread; see
+            /// [`Model::set_threads`].
             pub fn new(weights: impl Into<::std::sync::Arc<Weights>>) -> Self {
-                Self { weights: weights.into(), arena: ::std::vec![0.0f32; ARENA_LEN].into_boxed_slice() }
+                Self {
+                    weights: weights.into(),
+                    arena: ::std::vec![0.0f32; ARENA_LEN].into_boxed_slice(),
+                    team: #rt::Team::single(),
+                    spare: #rt::interop::Arenas::default(),
+                }
+            }
+
+            /// Splits every large layer of [`Model::forward`] over `threads` threads: the calling
+            /// thread and `threads - 1` workers that this model starts now and owns (they spin
+            /// briefly after each layer, then sleep). [`Model::predict_batch`] spreads its
+            /// images over the same threads. `1` (the default) runs everything on the caller.
+            ///
+            /// # Errors
+            /// If the system refuses to start a thread; the model then keeps its old threads.
+            pub fn set_threads(&mut self, threads: usize) -> ::std::io::Result<()> {
+                self.team = #rt::Team::new(threads)?;
+                Ok(())
+            }
+
+            /// [`Model::set_threads`], by value.
+            ///
+            /// # Errors
+            /// As [`Model::set_threads`].
+            pub fn with_threads(mut self, threads: usize) -> ::std::io::Result<Self> {
+                self.set_threads(threads)?;
+                Ok(self)
+            }
+
+            /// The number of threads this model splits its work over (the caller included).
+            pub fn threads(&self) -> usize {
+                self.team.threads()
             }
 
             /// The weights this model runs.
@@ -406,12 +447,17 @@ pub fn generate(c: &Compiled) -> TokenStream {
                 self.forward_with(input, &mut #rt::hooks::Inspect(each))
             }
 
-            /// The one body of every forward pass: each layer's kernel call with literal shapes,
-            /// between the hook's `before` and `after`.
             #[inline(always)]
             fn forward_with(&mut self, input: &[f32; INPUT_LEN], hook: &mut impl #rt::hooks::LayerHook) -> &[f32; NUM_CLASSES] {
-                let w = &*self.weights;
-                let (a, b) = self.arena.split_at_mut(#a_len);
+                Self::layers(&self.weights, &mut self.arena, &self.team, input, hook)
+            }
+
+            /// The one body of every forward pass: each layer's kernel call with literal shapes,
+            /// between the hook's `before` and `after`, in `arena` (`ARENA_LEN` floats), split
+            /// over `team`.
+            #[inline(always)]
+            fn layers<'a>(w: &Weights, arena: &'a mut [f32], team: &#rt::Team, input: &[f32; INPUT_LEN], hook: &mut impl #rt::hooks::LayerHook) -> &'a [f32; NUM_CLASSES] {
+                let (a, b) = arena.split_at_mut(#a_len);
                 #(#calls)*
                 #rt::interop::array_ref::<NUM_CLASSES>(#result)
             }
@@ -424,7 +470,9 @@ pub fn generate(c: &Compiled) -> TokenStream {
                 #rt::interop::predict(self, image)
             }
 
-            /// Classifies a batch of N x H x W x C images, spreading them over every core.
+            /// Classifies a batch of N x H x W x C images, spreading them over the model's
+            /// threads ([`Model::set_threads`]), each image on one thread. The threads' activation
+            /// arenas are kept for the next call.
             ///
             /// # Errors
             /// If the images' shape is not N x `INPUT_SHAPE`.
@@ -436,9 +484,21 @@ pub fn generate(c: &Compiled) -> TokenStream {
         impl #rt::interop::Network for Model {
             const INPUT_SHAPE: [usize; 3] = INPUT_SHAPE;
             const NUM_CLASSES: usize = NUM_CLASSES;
+            const ARENA_LEN: usize = ARENA_LEN;
             fn run(&mut self, input: &[f32], output: &mut [f32]) {
                 let input: &[f32; INPUT_LEN] = #rt::interop::array_ref::<INPUT_LEN>(input);
                 output[..NUM_CLASSES].copy_from_slice(self.forward(input));
+            }
+            fn run_in(&self, arena: &mut [f32], input: &[f32], output: &mut [f32]) {
+                let input: &[f32; INPUT_LEN] = #rt::interop::array_ref::<INPUT_LEN>(input);
+                let out = Self::layers(&self.weights, arena, &#rt::Team::single(), input, &mut #rt::hooks::NoHook);
+                output[..NUM_CLASSES].copy_from_slice(out);
+            }
+            fn team(&self) -> &#rt::Team {
+                &self.team
+            }
+            fn spare_arenas(&self) -> &#rt::interop::Arenas {
+                &self.spare
             }
         }
     }
@@ -573,6 +633,9 @@ pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
         #[allow(unused_variables)]
         impl Model {
             pub fn new(weights: impl Into<::std::sync::Arc<Weights>>) -> Self { unreachable!() }
+            pub fn set_threads(&mut self, threads: usize) -> ::std::io::Result<()> { unreachable!() }
+            pub fn with_threads(self, threads: usize) -> ::std::io::Result<Self> { unreachable!() }
+            pub fn threads(&self) -> usize { unreachable!() }
             pub fn forward(&mut self, input: &[f32; INPUT_LEN]) -> &[f32; NUM_CLASSES] { unreachable!() }
             pub fn predict(&mut self, image: #rt::ndarray::ArrayView3<'_, f32>) -> ::core::result::Result<#rt::ndarray::Array1<f32>, #rt::interop::InputError> { unreachable!() }
             pub fn predict_batch(&self, images: #rt::ndarray::ArrayView4<'_, f32>) -> ::core::result::Result<#rt::ndarray::Array2<f32>, #rt::interop::InputError> { unreachable!() }

@@ -6,13 +6,16 @@
 //! path this CPU supports (`kernel-avx512`, `kernel-avx2`, `kernel-portable`), with
 //! throughput in multiply-adds per second.
 //!
+//! Every kernel runs on one thread (a [`Team::single`]); the forward pass's use of two threads is
+//! measured by the side-by-side benchmark in `bench/`.
+//!
 //! Run with `cargo bench -p mobilenet-runtime --bench kernels`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mobilenet_runtime::kernels::{
     avg_pool, conv2d, depthwise, fc, pointwise, softmax, ConvParams, DepthwiseParams, FcParams, Isa, PointwiseParams,
 };
-use mobilenet_runtime::ACT_RELU;
+use mobilenet_runtime::{Team, ACT_RELU};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -126,7 +129,7 @@ fn bench_pointwise<const HW: usize, const CIN: usize, const COUT: usize>(c: &mut
         let params = PointwiseParams::<CIN, COUT>::new_for(isa, &w, &b).unwrap();
         g.throughput(Throughput::Elements((HW * CIN * COUT) as u64));
         g.bench_function(format!("kernel-{}", isa_name(isa)), |bch| {
-            bch.iter(|| pointwise::<HW, CIN, COUT, ACT_RELU>(black_box(&x), &mut y, &params))
+            bch.iter(|| pointwise::<HW, CIN, COUT, ACT_RELU>(black_box(&x), &mut y, &params, &Team::single()))
         });
     }
     g.finish();
@@ -145,7 +148,9 @@ fn bench_depthwise<const H: usize, const C: usize, const OH: usize, const S: usi
     for isa in Isa::supported() {
         let params = DepthwiseParams::<3, 3, C>::new_for(isa, &w, &b).unwrap();
         g.bench_function(format!("kernel-{}", isa_name(isa)), |bch| {
-            bch.iter(|| depthwise::<H, H, C, OH, OH, 3, 3, S, 1, 1, ACT_RELU>(black_box(&x), &mut y, &params))
+            bch.iter(|| {
+                depthwise::<H, H, C, OH, OH, 3, 3, S, 1, 1, ACT_RELU>(black_box(&x), &mut y, &params, &Team::single())
+            })
         });
     }
     g.finish();
@@ -178,7 +183,14 @@ fn bench_conv<const H: usize, const CIN: usize, const OH: usize, const COUT: usi
     for isa in Isa::supported() {
         let params = ConvParams::<3, 3, CIN, COUT>::new_for(isa, &w, &b).unwrap();
         g.bench_function(format!("kernel-{}", isa_name(isa)), |bch| {
-            bch.iter(|| conv2d::<H, H, CIN, OH, OH, COUT, 3, 3, S, 1, 1, ACT_RELU>(black_box(&x), &mut y, &params))
+            bch.iter(|| {
+                conv2d::<H, H, CIN, OH, OH, COUT, 3, 3, S, 1, 1, ACT_RELU>(
+                    black_box(&x),
+                    &mut y,
+                    &params,
+                    &Team::single(),
+                )
+            })
         });
     }
     g.finish();
@@ -228,7 +240,7 @@ fn head_layers(c: &mut Criterion) {
         })
     });
     g.bench_function("kernel", |bch| {
-        bch.iter(|| fc::<1024, 1000>(black_box(&pooled), &mut logits, &params))
+        bch.iter(|| fc::<1024, 1000>(black_box(&pooled), &mut logits, &params, &Team::single()))
     });
     g.finish();
 

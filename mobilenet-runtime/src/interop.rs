@@ -1,7 +1,9 @@
 //! ndarray interop and the glue generated models share: checking an image's shape, running a
 //! batch across cores, and viewing a slice as a fixed-size array.
 
+use crate::parallel::Team;
 use ndarray::{Array1, Array2, ArrayView3, ArrayView4, Axis};
+use std::sync::{Mutex, PoisonError};
 
 /// A wrong input array: what was expected, what came.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,13 +28,44 @@ pub enum InputError {
 }
 
 /// What [`predict`] and [`predict_batch`] need of a generated model.
-pub trait Network: Clone + Send {
+pub trait Network: Send + Sync {
     /// Image shape, H x W x C.
     const INPUT_SHAPE: [usize; 3];
     /// Outputs per image.
     const NUM_CLASSES: usize;
+    /// Activation floats one forward pass needs.
+    const ARENA_LEN: usize;
     /// Runs one image: `input` holds exactly H*W*C values (HWC), `output` NUM_CLASSES.
     fn run(&mut self, input: &[f32], output: &mut [f32]);
+    /// [`Network::run`] on the calling thread alone, with `arena` (`ARENA_LEN` floats) for
+    /// the activations instead of the model's own.
+    fn run_in(&self, arena: &mut [f32], input: &[f32], output: &mut [f32]);
+    /// The threads [`predict_batch`] spreads images over.
+    fn team(&self) -> &Team;
+    /// Arenas kept between [`predict_batch`] calls.
+    fn spare_arenas(&self) -> &Arenas;
+}
+
+/// Activation arenas kept by a model for the threads of [`predict_batch`], so that a batch
+/// call does not allocate and fault in fresh arenas every time.
+#[derive(Debug, Default)]
+pub struct Arenas(Mutex<Vec<Box<[f32]>>>);
+
+impl Arenas {
+    /// `n` arenas of `len` floats: kept ones first, new ones for the rest.
+    fn take(&self, n: usize, len: usize) -> Vec<Box<[f32]>> {
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.retain(|a| a.len() == len);
+        let keep = kept.len().saturating_sub(n);
+        let mut out = kept.split_off(keep);
+        out.resize_with(n, || vec![0.0; len].into_boxed_slice());
+        out
+    }
+
+    /// Keeps `arenas` for the next call.
+    fn give_back(&self, arenas: Vec<Box<[f32]>>) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend(arenas);
+    }
 }
 
 /// Views the first `N` values of `s` as an array.
@@ -68,8 +101,9 @@ pub fn predict<N: Network>(net: &mut N, image: ArrayView3<'_, f32>) -> Result<Ar
     Ok(out)
 }
 
-/// Runs `net` on N x H x W x C images, splitting the batch into one contiguous share per core;
-/// each share runs on a clone of `net` (shared weights, its own activations).
+/// Runs `net` on N x H x W x C images, splitting the batch into one contiguous share per
+/// thread of `net`'s team; each share runs on its thread alone, with an arena of its own
+/// (kept in `net` for the next call).
 ///
 /// # Errors
 /// [`InputError::BatchShape`] if the shape is not N x `N::INPUT_SHAPE`.
@@ -86,38 +120,44 @@ pub fn predict_batch<N: Network>(net: &N, images: ArrayView4<'_, f32>) -> Result
     if n == 0 {
         return Ok(out);
     }
-    let threads = rayon::current_num_threads().clamp(1, n);
-    let per = n.div_ceil(threads);
-    // Clones are made here, not in the workers, so a model need only be Send, not Sync.
-    let workers: Vec<N> = (0..n.div_ceil(per)).map(|_| net.clone()).collect();
-    rayon::scope(|scope| {
-        let chunks = images
-            .axis_chunks_iter(Axis(0), per)
-            .zip(out.axis_chunks_iter_mut(Axis(0), per));
-        for ((imgs, mut outs), mut local) in chunks.zip(workers) {
-            scope.spawn(move |_| {
-                let mut gathered = Vec::new();
-                for (img, mut o) in imgs.outer_iter().zip(outs.outer_iter_mut()) {
-                    let hwc = match img.as_slice() {
-                        Some(s) => s,
-                        None => {
-                            gathered.clear();
-                            gathered.extend(img.iter().copied());
-                            &gathered[..]
-                        }
-                    };
-                    match o.as_slice_mut() {
-                        Some(dst) => local.run(hwc, dst),
-                        None => {
-                            let mut tmp = vec![0.0; N::NUM_CLASSES];
-                            local.run(hwc, &mut tmp);
-                            o.assign(&ndarray::ArrayView1::from(&tmp[..]));
-                        }
-                    }
+    let team = net.team();
+    let per = n.div_ceil(team.threads());
+    let parts = n.div_ceil(per);
+    let arenas = net.spare_arenas().take(parts, N::ARENA_LEN);
+    // One slot per part, each locked only by its own part: the team's job is a shared `Fn`.
+    let slots: Vec<_> = images
+        .axis_chunks_iter(Axis(0), per)
+        .zip(out.axis_chunks_iter_mut(Axis(0), per))
+        .zip(arenas)
+        .map(Mutex::new)
+        .collect();
+    team.run(&|part| {
+        let Some(slot) = slots.get(part) else { return };
+        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let ((imgs, outs), arena) = &mut *slot;
+        let mut gathered = Vec::new();
+        for (img, mut o) in imgs.outer_iter().zip(outs.outer_iter_mut()) {
+            let hwc = match img.as_slice() {
+                Some(s) => s,
+                None => {
+                    gathered.clear();
+                    gathered.extend(img.iter().copied());
+                    &gathered[..]
                 }
-            });
+            };
+            // Rows of a fresh standard-layout array are contiguous.
+            let dst = o
+                .as_slice_mut()
+                .expect("rows of a standard-layout array are contiguous");
+            net.run_in(arena, hwc, dst);
         }
     });
+    net.spare_arenas().give_back(
+        slots
+            .into_iter()
+            .map(|s| s.into_inner().unwrap_or_else(PoisonError::into_inner).1)
+            .collect(),
+    );
     Ok(out)
 }
 
@@ -126,33 +166,48 @@ mod tests {
     use super::*;
     use ndarray::{Array3, Array4};
 
-    /// Sums the image into class 0 and counts into class 1: enough to see routing and order.
-    #[derive(Clone)]
-    struct Sum;
+    /// Sums the image into class 0 and copies its second value into class 1: enough to see
+    /// routing and order. Uses its arena, to check each part gets a whole one.
+    #[derive(Default)]
+    struct Sum {
+        team: Team,
+        arenas: Arenas,
+    }
 
     impl Network for Sum {
         const INPUT_SHAPE: [usize; 3] = [2, 3, 2];
         const NUM_CLASSES: usize = 2;
+        const ARENA_LEN: usize = 12;
         fn run(&mut self, input: &[f32], output: &mut [f32]) {
+            self.run_in(&mut [0.0; 12], input, output);
+        }
+        fn run_in(&self, arena: &mut [f32], input: &[f32], output: &mut [f32]) {
             assert_eq!(input.len(), 12);
-            output[0] = input.iter().sum();
-            output[1] = input[1];
+            arena.copy_from_slice(input);
+            output[0] = arena.iter().sum();
+            output[1] = arena[1];
+        }
+        fn team(&self) -> &Team {
+            &self.team
+        }
+        fn spare_arenas(&self) -> &Arenas {
+            &self.arenas
         }
     }
 
     #[test]
     fn predict_checks_shape_and_handles_strides() {
         let img = Array3::from_shape_fn((2, 3, 2), |(y, x, c)| (y * 6 + x * 2 + c) as f32);
-        let out = predict(&mut Sum, img.view()).unwrap();
+        let out = predict(&mut Sum::default(), img.view()).unwrap();
         assert_eq!(out.to_vec(), vec![66.0, 1.0]);
         // A transposed view of the right shape is read in logical HWC order.
         let t = Array3::from_shape_fn((2, 3, 2), |(y, x, c)| (y * 6 + x * 2 + c) as f32);
         let chw = t.permuted_axes([2, 0, 1]).as_standard_layout().into_owned();
         let back = chw.view().permuted_axes([1, 2, 0]);
         assert!(back.as_slice().is_none());
-        assert_eq!(predict(&mut Sum, back).unwrap().to_vec(), vec![66.0, 1.0]);
+        assert_eq!(predict(&mut Sum::default(), back).unwrap().to_vec(), vec![66.0, 1.0]);
         let wrong = Array3::<f32>::zeros((3, 2, 2));
-        let e = predict(&mut Sum, wrong.view()).unwrap_err();
+        let e = predict(&mut Sum::default(), wrong.view()).unwrap_err();
         assert_eq!(
             e.to_string(),
             "expected an image of shape [2, 3, 2] (height, width, channels), found [3, 2, 2]"
@@ -160,20 +215,30 @@ mod tests {
     }
 
     #[test]
-    fn batch_keeps_order() {
-        let imgs = Array4::from_shape_fn((5, 2, 3, 2), |(n, y, x, c)| (n * 100 + y * 6 + x * 2 + c) as f32);
-        let out = predict_batch(&Sum, imgs.view()).unwrap();
-        for n in 0..5 {
-            assert_eq!(out[[n, 1]], (n * 100 + 1) as f32);
+    fn batch_keeps_order_and_reuses_arenas() {
+        for threads in 1..=3 {
+            let net = Sum {
+                team: Team::new(threads).unwrap(),
+                ..Sum::default()
+            };
+            for n in [1, 2, 5, 7] {
+                let imgs = Array4::from_shape_fn((n, 2, 3, 2), |(n, y, x, c)| (n * 100 + y * 6 + x * 2 + c) as f32);
+                let out = predict_batch(&net, imgs.view()).unwrap();
+                for i in 0..n {
+                    assert_eq!(out[[i, 1]], (i * 100 + 1) as f32, "threads={threads} n={n}");
+                }
+            }
+            let kept = net.arenas.0.lock().unwrap().len();
+            assert_eq!(kept, threads, "one arena kept per thread used");
+            assert_eq!(
+                predict_batch(&net, Array4::zeros((0, 2, 3, 2)).view()).unwrap().shape(),
+                &[0, 2]
+            );
+            assert!(matches!(
+                predict_batch(&net, Array4::zeros((1, 2, 2, 2)).view()),
+                Err(InputError::BatchShape { .. })
+            ));
         }
-        assert_eq!(
-            predict_batch(&Sum, Array4::zeros((0, 2, 3, 2)).view()).unwrap().shape(),
-            &[0, 2]
-        );
-        assert!(matches!(
-            predict_batch(&Sum, Array4::zeros((1, 2, 2, 2)).view()),
-            Err(InputError::BatchShape { .. })
-        ));
     }
 
     #[test]

@@ -9,10 +9,12 @@ pub mod hooks;
 pub mod interop;
 pub mod kernels;
 pub mod layers;
+pub mod parallel;
 pub mod weights;
 
 pub use figures::PaperFigure;
 pub use layers::{Activation, LayerInfo, LayerKind, Padding, ACT_NONE, ACT_RELU, ACT_RELU6};
+pub use parallel::Team;
 pub use weights::WeightsError;
 
 /// Re-exported so generated code and users name the same `ndarray` version.

@@ -9,14 +9,12 @@
 //! row is one pointwise-style product of length `KW * CIN` computed by the shared micro-kernel
 //! (`accumulate`), `PB` (4) output pixels at a time.
 
-use super::gemm::{gemm, Panels};
+use super::gemm::{gemm_raw, Panels, Seg, SharedPtr, MIN_SPLIT_MADDS};
 use super::isa::Isa;
 use super::pointwise::{accumulate, store, Lane, NB, PB};
+use crate::parallel::{share, Team};
 use crate::ACT_RELU6;
-
-/// Floats of the on-stack im2col buffer of the SIMD path (64 KiB): a chunk of output pixels
-/// of one row, each with its `KH * KW * CIN` window, becomes the rows of one [`gemm`].
-const IM2COL_FLOATS: usize = 1 << 14;
+use std::ops::Range;
 
 /// Input floats per tile of output rows; the tile is re-read once per panel of output
 /// channels, so it should stay in L2 (64 Ki floats = 256 KiB).
@@ -168,6 +166,7 @@ pub fn conv2d<
     input: &[f32],
     output: &mut [f32],
     params: &ConvParams<KH, KW, CIN, COUT>,
+    team: &Team,
 ) {
     const {
         assert!(H >= 1 && W >= 1 && CIN >= 1, "conv2d: zero-sized input");
@@ -182,7 +181,8 @@ pub fn conv2d<
     };
     let input = &input[..H * W * CIN];
     if params.panels.isa() != Isa::Portable {
-        return im2col_gemm::<H, W, CIN, OH, OW, COUT, KH, KW, S, PT, PL, ACT>(input, output, params);
+        let output = &mut output[..OH * OW * COUT];
+        return direct_gemm::<H, W, CIN, OH, OW, COUT, KH, KW, S, PT, PL, ACT>(input, output, params, team);
     }
     let (out_px, _) = output[..OH * OW * COUT].as_chunks_mut::<COUT>();
     let (x_lo, x_hi) = interior(W, OW, KW, S, PL);
@@ -234,13 +234,15 @@ pub fn conv2d<
     }
 }
 
-/// The SIMD path of [`conv2d`]: for each output row, chunks of pixels have their windows
-/// copied (zeros for taps in the padding) into an on-stack buffer, one `KH * KW * CIN` row per
-/// pixel, which [`gemm`] multiplies by the packed weights with bias and activation fused.
-/// For MobileNet's first layer (27 values per window) a whole 112-pixel row is one chunk, so
-/// the copy is small next to the `27 * COUT` multiply-adds per pixel.
-#[allow(clippy::too_many_arguments)]
-fn im2col_gemm<
+/// The SIMD path of [`conv2d`]: each output row is a matrix product read straight from the
+/// input image. An output pixel's window is `KH` runs of `KW * CIN` contiguous inputs (one per
+/// kernel row), and horizontally adjacent interior pixels' runs are `S * CIN` floats apart, so
+/// the interior of a row is one [`gemm_raw`] call with `lda = S * CIN` and one [`Seg`] per
+/// kernel row (only the kernel rows inside the image, so the top and bottom rows need no
+/// zeros). Border pixels clamp their runs and go one at a time. No im2col copy is made.
+///
+/// A `team` splits the output rows.
+fn direct_gemm<
     const H: usize,
     const W: usize,
     const CIN: usize,
@@ -257,37 +259,86 @@ fn im2col_gemm<
     input: &[f32],
     output: &mut [f32],
     params: &ConvParams<KH, KW, CIN, COUT>,
+    team: &Team,
 ) {
-    let k = KH * KW * CIN;
-    let chunk = (IM2COL_FLOATS / k).clamp(1, OW);
-    let mut buf = [0.0f32; IM2COL_FLOATS];
-    let mut big = Vec::new();
-    // A single window longer than the stack buffer (3x3 over more than 1820 channels) gets a
-    // heap buffer, allocated once per call; MobileNet's layers never need it.
-    let buf: &mut [f32] = if k > IM2COL_FLOATS {
-        big.resize(k, 0.0);
-        &mut big
-    } else {
-        &mut buf
-    };
-    let output = &mut output[..OH * OW * COUT];
+    assert!(input.len() >= H * W * CIN && output.len() >= OH * OW * COUT);
+    let (i, o) = (SharedPtr(input.as_ptr().cast_mut()), SharedPtr(output.as_mut_ptr()));
     let p = &params.panels;
-    for oy in 0..OH {
-        let (ky0, ky1) = taps(oy, H, KH, S, PT);
-        for ox0 in (0..OW).step_by(chunk) {
-            let ox1 = (ox0 + chunk).min(OW);
-            for (ox, win) in (ox0..ox1).zip(buf.chunks_exact_mut(k)) {
-                let (kx0, kx1) = taps(ox, W, KW, S, PL);
-                win.fill(0.0);
-                for ky in ky0..ky1 {
-                    let iy = oy * S + ky - PT;
-                    let ix = ox * S + kx0 - PL;
-                    let src = &input[(iy * W + ix) * CIN..(iy * W + ix + kx1 - kx0) * CIN];
-                    win[(ky * KW + kx0) * CIN..(ky * KW + kx1) * CIN].copy_from_slice(src);
-                }
-            }
-            let out = &mut output[(oy * OW + ox0) * COUT..(oy * OW + ox1) * COUT];
-            gemm::<ACT>(&buf[..(ox1 - ox0) * k], k, out, COUT, 0..ox1 - ox0, p, 0..p.count());
+    let rows = |oys: Range<usize>| {
+        for oy in oys {
+            // SAFETY: `oy < OH`; the runs built by `conv_row` stay inside the `H x W x CIN`
+            // input (the asserts above) and it writes only output row `oy`, which no other
+            // part of the team touches.
+            unsafe { conv_row::<H, W, CIN, OW, COUT, KH, KW, S, PT, PL, ACT>(i.get(), o.get(), p, oy) }
+        }
+    };
+    if team.threads() == 1 || OH * OW * COUT * KH * KW * CIN < MIN_SPLIT_MADDS {
+        return rows(0..OH);
+    }
+    team.run(&|part| rows(share(OH, 1, team.threads(), part)));
+}
+
+/// Output row `oy` of [`direct_gemm`].
+///
+/// # Safety
+/// `input` readable for `H * W * CIN` floats, `output` writable for row `oy < OH`
+/// (`OW * COUT` floats at `oy * OW * COUT`) with nobody else accessing it; `p` packed for
+/// `KH * KW * CIN` x `COUT`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn conv_row<
+    const H: usize,
+    const W: usize,
+    const CIN: usize,
+    const OW: usize,
+    const COUT: usize,
+    const KH: usize,
+    const KW: usize,
+    const S: usize,
+    const PT: usize,
+    const PL: usize,
+    const ACT: u8,
+>(
+    input: *const f32,
+    output: *mut f32,
+    p: &Panels,
+    oy: usize,
+) {
+    let (ky0, ky1) = taps(oy, H, KH, S, PT);
+    // Input row of kernel row `ky0`.
+    let iy = oy * S + ky0 - PT;
+    let (x_lo, x_hi) = interior(W, OW, KW, S, PL);
+    let out = |ox: usize| output.wrapping_add((oy * OW + ox) * COUT);
+    // Runs for output pixels whose kernel columns `kx0..kx1` are inside the image.
+    let segs = |kx0: usize, kx1: usize| -> [Seg; KH] {
+        std::array::from_fn(|d| Seg {
+            a: d * W * CIN,
+            k0: ((ky0 + d) * KW + kx0) * CIN,
+            len: (kx1 - kx0) * CIN,
+        })
+    };
+    let nky = ky1 - ky0;
+    for ox in (0..OW).filter(|ox| !(x_lo..x_hi).contains(ox)) {
+        let (kx0, kx1) = taps(ox, W, KW, S, PL);
+        let first = input.wrapping_add((iy * W + ox * S + kx0 - PL) * CIN);
+        // SAFETY: kernel rows `ky0..ky1` and columns `kx0..kx1` of this pixel lie inside the
+        // image (`taps` clamps them), and the output pixel is in row `oy`: the caller's contract.
+        unsafe { gemm_raw::<ACT>(first, 0, out(ox), COUT, 0..1, p, 0..p.count(), &segs(kx0, kx1)[..nky]) }
+    }
+    if x_lo < x_hi {
+        let first = input.wrapping_add((iy * W + x_lo * S - PL) * CIN);
+        // SAFETY: interior pixels' whole windows (rows `ky0..ky1`) lie inside the image, and
+        // pixel `ox` starts `(ox - x_lo) * S * CIN` floats after the first.
+        unsafe {
+            gemm_raw::<ACT>(
+                first,
+                S * CIN,
+                out(x_lo),
+                COUT,
+                0..x_hi - x_lo,
+                p,
+                0..p.count(),
+                &segs(0, KW)[..nky],
+            )
         }
     }
 }
@@ -369,17 +420,21 @@ mod tests {
             &weight,
             &bias,
         );
-        for isa in Isa::supported() {
+        let teams = [Team::single(), Team::new(2).unwrap()];
+        for (isa, team) in Isa::supported()
+            .into_iter()
+            .flat_map(|isa| teams.iter().map(move |t| (isa, t)))
+        {
             let params = ConvParams::<KH, KW, CIN, COUT>::new_for(isa, &weight, &bias).unwrap();
             let mut padded_in = input.clone();
             padded_in.extend([f32::NAN; 3]);
             let mut out = vec![-7.0; OH * OW * COUT + 3];
-            conv2d::<H, W, CIN, OH, OW, COUT, KH, KW, S, PT, PL, ACT>(&padded_in, &mut out, &params);
+            conv2d::<H, W, CIN, OH, OW, COUT, KH, KW, S, PT, PL, ACT>(&padded_in, &mut out, &params, team);
             for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
                 let err = (g as f64 - w).abs() / w.abs().max(1.0);
                 assert!(
                     err <= tolerance(KH * KW * CIN),
-                    "{isa:?} H={H} W={W} CIN={CIN} OH={OH} OW={OW} COUT={COUT} K={KH}x{KW} S={S} \
+                    "{isa:?} {team:?} H={H} W={W} CIN={CIN} OH={OH} OW={OW} COUT={COUT} K={KH}x{KW} S={S} \
                      PT={PT} PL={PL} ACT={ACT} at {i}: got {g}, want {w}"
                 );
             }

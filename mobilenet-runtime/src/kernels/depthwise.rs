@@ -7,8 +7,10 @@
 //! channels of both the input pixel and the weights, which the compiler vectorises.
 
 use super::conv::{interior, taps};
+use super::gemm::{SharedPtr, MIN_SPLIT_MADDS};
 use super::isa::Isa;
 use super::pointwise::activate;
+use crate::parallel::{share, Team};
 use crate::ACT_RELU6;
 use std::ops::Range;
 
@@ -128,7 +130,8 @@ fn pixel<const ACT: u8, const C: usize, const W: usize, const KW: usize>(
 /// implied by `OH`/`OW`: taps outside the input read zero), then bias and activation `ACT`.
 ///
 /// Interior pixels (whole window inside the input) run with constant, fully unrolled tap
-/// loops; only border rows and columns clamp their tap ranges.
+/// loops; only border rows and columns clamp their tap ranges. On the SIMD paths (3x3) a
+/// `team` splits the output rows; the portable path runs on one thread.
 ///
 /// # Panics
 /// If `input.len() < H * W * C` or `output.len() < OH * OW * C` (generated code always passes
@@ -155,6 +158,7 @@ pub fn depthwise<
     input: &[f32],
     output: &mut [f32],
     params: &DepthwiseParams<KH, KW, C>,
+    team: &Team,
 ) {
     const {
         assert!(H >= 1 && W >= 1 && C >= 1, "depthwise: zero-sized input");
@@ -182,18 +186,26 @@ pub fn depthwise<
             pl: PL,
         };
         let (i, w, b, o) = (
-            input.as_ptr(),
-            params.weight.as_ptr(),
-            params.bias.as_ptr(),
-            output.as_mut_ptr(),
+            SharedPtr(input.as_ptr().cast_mut()),
+            SharedPtr(params.weight.as_ptr().cast_mut()),
+            SharedPtr(params.bias.as_ptr().cast_mut()),
+            SharedPtr(output.as_mut_ptr()),
         );
-        match params.isa {
+        let isa = params.isa;
+        let rows = |rows: Range<usize>| match isa {
             // SAFETY: `new_for` only accepts a path the CPU supports; the slices above have
-            // exactly the lengths `run` reads and writes, and `output` is exclusively borrowed.
-            Isa::Avx512 => return unsafe { avx512::run::<ACT>(i, w, b, o, sh, 0..OH) },
+            // exactly the lengths `run` reads and writes, `output` is exclusively borrowed, and
+            // the team's parts get disjoint output rows.
+            Isa::Avx512 => unsafe { avx512::run::<ACT>(i.get(), w.get(), b.get(), o.get(), sh, rows) },
             // SAFETY: as above.
-            Isa::Avx2 => return unsafe { avx2::run::<ACT>(i, w, b, o, sh, 0..OH) },
-            Isa::Portable => {}
+            Isa::Avx2 => unsafe { avx2::run::<ACT>(i.get(), w.get(), b.get(), o.get(), sh, rows) },
+            Isa::Portable => unreachable!("the portable path is below"),
+        };
+        if isa != Isa::Portable {
+            if team.threads() == 1 || OH * OW * C * 9 < MIN_SPLIT_MADDS {
+                return rows(0..OH);
+            }
+            return team.run(&|part| rows(share(OH, 1, team.threads(), part)));
         }
     }
     let (rows, _) = input.as_chunks::<C>();
@@ -314,17 +326,21 @@ mod tests {
         let weight = rng.vec(C * KH * KW);
         let bias = rng.vec(C);
         let want = reference((H, W, C), (OH, OW), (KH, KW, S, PT, PL), ACT, &input, &weight, &bias);
-        for isa in Isa::supported() {
+        let teams = [Team::single(), Team::new(2).unwrap()];
+        for (isa, team) in Isa::supported()
+            .into_iter()
+            .flat_map(|isa| teams.iter().map(move |t| (isa, t)))
+        {
             let params = DepthwiseParams::<KH, KW, C>::new_for(isa, &weight, &bias).unwrap();
             let mut padded_in = input.clone();
             padded_in.extend([f32::NAN; 3]);
             let mut out = vec![-7.0; OH * OW * C + 3];
-            depthwise::<H, W, C, OH, OW, KH, KW, S, PT, PL, ACT>(&padded_in, &mut out, &params);
+            depthwise::<H, W, C, OH, OW, KH, KW, S, PT, PL, ACT>(&padded_in, &mut out, &params, team);
             for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
                 let err = (g as f64 - w).abs() / w.abs().max(1.0);
                 assert!(
                     err <= 1e-5,
-                    "{isa:?} H={H} W={W} C={C} OH={OH} OW={OW} K={KH}x{KW} S={S} PT={PT} PL={PL} \
+                    "{isa:?} {team:?} H={H} W={W} C={C} OH={OH} OW={OW} K={KH}x{KW} S={S} PT={PT} PL={PL} \
                      ACT={ACT} at {i}: got {g}, want {w}"
                 );
             }
@@ -373,6 +389,9 @@ mod tests {
         check::<9, 9, 17, 9, 9, 5, 5, 1, 2, 2, ACT_NONE>(27);
         check::<9, 9, 17, 5, 5, 5, 5, 2, 2, 2, ACT_RELU>(28);
         check::<6, 6, 5, 4, 4, 3, 3, 1, 0, 0, ACT_RELU>(29);
+        // Large enough to be split over a team.
+        check::<56, 56, 24, 28, 28, 3, 3, 2, 1, 1, ACT_RELU6>(30);
+        check::<40, 40, 40, 40, 40, 3, 3, 1, 1, 1, ACT_RELU>(31);
     }
 
     #[test]

@@ -8,9 +8,10 @@
 //! paths the product is `gemm` (`kernels/gemm.rs`) with a single row (panels of 32 or 16 lanes, one
 //! FMA chain per vector).
 
-use super::gemm::{gemm, Panels};
+use super::gemm::{gemm_team, Panels};
 use super::isa::Isa;
 use super::pointwise::{store, Lane, NB};
+use crate::parallel::Team;
 use crate::ACT_NONE;
 
 /// Panels of output lanes accumulated together. With a single panel every input value adds
@@ -81,7 +82,8 @@ fn accumulate_panels<const G: usize, const IN: usize>(acc: &mut [Lane; G], x: &[
 }
 
 /// Fully connected layer: the first `IN` values of `input` to the first `OUT` values of
-/// `output`, plus bias, no activation.
+/// `output`, plus bias, no activation. On the SIMD paths a `team` of several threads splits
+/// the output channels (and so the weights streamed); the portable path runs on one.
 ///
 /// # Panics
 /// If `input.len() < IN` or `output.len() < OUT` (generated code always passes exactly sized
@@ -90,13 +92,17 @@ fn accumulate_panels<const G: usize, const IN: usize>(acc: &mut [Lane; G], x: &[
 // into any caller) LLVM's vectorisation of the loops below depends on the surroundings; as
 // its own function every instantiation compiles the same way as the one benchmarked.
 #[inline(never)]
-pub fn fc<const IN: usize, const OUT: usize>(input: &[f32], output: &mut [f32], params: &FcParams<IN, OUT>) {
+pub fn fc<const IN: usize, const OUT: usize>(
+    input: &[f32],
+    output: &mut [f32],
+    params: &FcParams<IN, OUT>,
+    team: &Team,
+) {
     const { assert!(IN >= 1 && OUT >= 1, "fc: zero-sized shape") };
     let x: &[f32; IN] = input[..IN].try_into().expect("slice of length IN");
     let output = &mut output[..OUT];
     if params.panels.isa() != Isa::Portable {
-        let p = &params.panels;
-        return gemm::<ACT_NONE>(x, IN, output, OUT, 0..1, p, 0..p.count());
+        return gemm_team::<ACT_NONE>(x, IN, output, OUT, 1, &params.panels, team);
     }
     let (lanes, biases) = params.panels.lanes();
     let (panels, _) = lanes.as_chunks::<IN>();
@@ -141,17 +147,21 @@ mod tests {
         let x: Vec<f32> = rng.vec(IN);
         let w = rng.vec(OUT * IN);
         let b = rng.vec(OUT);
-        for isa in Isa::supported() {
+        let teams = [Team::single(), Team::new(2).unwrap()];
+        for (isa, team) in Isa::supported()
+            .into_iter()
+            .flat_map(|isa| teams.iter().map(move |t| (isa, t)))
+        {
             let params = FcParams::<IN, OUT>::new_for(isa, &w, &b).unwrap();
             let mut padded_in = x.clone();
             padded_in.extend([f32::NAN; 3]);
             let mut out = vec![-7.0; OUT + 3];
-            fc::<IN, OUT>(&padded_in, &mut out, &params);
+            fc::<IN, OUT>(&padded_in, &mut out, &params, team);
             for (o, (&g, &want)) in out.iter().zip(&reference(IN, OUT, &x, &w, &b)).enumerate() {
                 let err = (g as f64 - want).abs() / want.abs().max(1.0);
                 assert!(
                     err <= tolerance(IN),
-                    "{isa:?} IN={IN} OUT={OUT} at {o}: got {g}, want {want}"
+                    "{isa:?} {team:?} IN={IN} OUT={OUT} at {o}: got {g}, want {want}"
                 );
             }
             assert_eq!(out[OUT..], [-7.0; 3], "{isa:?} wrote past the output");

@@ -17,6 +17,7 @@
 
 use super::isa::Isa;
 use super::pointwise::{accumulate, store, Lane, NB, PB};
+use crate::parallel::{share, Team};
 use std::ops::Range;
 
 /// Floats of `a` processed per pass over the panels: the rows of one pass are re-read once
@@ -125,10 +126,32 @@ impl Panels {
         )
     }
 
+    /// The whole reduction as one run: what a plain matrix product reads.
+    pub(crate) fn whole(&self) -> [Seg; 1] {
+        [Seg {
+            a: 0,
+            k0: 0,
+            len: self.k,
+        }]
+    }
+
     /// The bias, as given to [`Panels::new`].
     pub(crate) fn bias(&self) -> &[f32] {
         &self.bias[..self.n]
     }
+}
+
+/// One contiguous run of the reduction: `len` steps reading `a` at `row + a + j` against
+/// weight rows `k0 + j` (`j < len`). A pointwise layer is one run over all of `k`; a KxK
+/// convolution reads each row of its window as one run, straight from the input image, so it
+/// needs no im2col copy.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Seg {
+    /// Float offset from the start of a row of `a`.
+    pub a: usize,
+    /// First weight row (reduction index).
+    pub k0: usize,
+    pub len: usize,
 }
 
 /// Computes rows `rows` of `c` for panels `panels` (all of them: `0..p.count()`).
@@ -152,16 +175,83 @@ pub(crate) fn gemm<const ACT: u8>(
     assert!(c.len() >= (rows.end - 1) * ldc + p.n, "gemm: output too short");
     // SAFETY: the asserts above keep every access of rows `rows` and panels `panels` inside
     // `a` and `c`, and `c` is exclusively borrowed.
-    unsafe { gemm_raw::<ACT>(a.as_ptr(), lda, c.as_mut_ptr(), ldc, rows, p, panels) }
+    unsafe { gemm_raw::<ACT>(a.as_ptr(), lda, c.as_mut_ptr(), ldc, rows, p, panels, &p.whole()) }
 }
 
-/// [`gemm`] on raw pointers, so that threads can fill disjoint panels (column blocks) of one
-/// output.
+/// [`gemm`] of all `rows` rows, split over the threads of `team`: by panels (each thread
+/// streams only its share of the weights) when the weights outweigh the input, as in the
+/// late, narrow layers, and by rows otherwise.
+///
+/// # Panics
+/// As [`gemm`].
+pub(crate) fn gemm_team<const ACT: u8>(
+    a: &[f32],
+    lda: usize,
+    c: &mut [f32],
+    ldc: usize,
+    rows: usize,
+    p: &Panels,
+    team: &Team,
+) {
+    let parts = team.threads();
+    if parts == 1 || rows * p.k * p.n < MIN_SPLIT_MADDS {
+        return gemm::<ACT>(a, lda, c, ldc, 0..rows, p, 0..p.count());
+    }
+    assert!(ldc >= p.n && lda >= p.k);
+    if rows == 0 {
+        return;
+    }
+    assert!(a.len() >= (rows - 1) * lda + p.k, "gemm: input too short");
+    assert!(c.len() >= (rows - 1) * ldc + p.n, "gemm: output too short");
+    let by_panels = rows < p.n && p.count() >= 2 * parts;
+    let (a, c) = (SharedPtr(a.as_ptr().cast_mut()), SharedPtr(c.as_mut_ptr()));
+    let whole = p.whole();
+    team.run(&|part| {
+        let (rows, panels) = if by_panels {
+            (0..rows, share(p.count(), 1, parts, part))
+        } else {
+            (share(rows, ROW_UNIT, parts, part), 0..p.count())
+        };
+        // SAFETY: the asserts above cover every row and panel; `share` gives each part a
+        // disjoint block of rows or of panels, so no element of `c` is written by two parts,
+        // and `c` stays exclusively borrowed until `run` returns.
+        unsafe { gemm_raw::<ACT>(a.get(), lda, c.get(), ldc, rows, p, panels, &whole) }
+    });
+}
+
+/// Below this many multiply-adds (about 4 us of one core) a layer runs on one thread: waking
+/// the team and waiting for it would cost more than the split saves.
+pub(crate) const MIN_SPLIT_MADDS: usize = 1 << 19;
+
+/// Rows per part when splitting by rows: a multiple of every path's register tile (12, 6, 4),
+/// so that no part ends on a ragged tile that another part could have filled.
+const ROW_UNIT: usize = 12;
+
+/// A pointer that the parts of one [`Team::run`] share; each part touches only its own
+/// elements.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedPtr(pub *mut f32);
+// SAFETY: used only to hand disjoint parts of one buffer to the threads of one `Team::run`,
+// which returns only after every part is done.
+unsafe impl Sync for SharedPtr {}
+// SAFETY: as above.
+unsafe impl Send for SharedPtr {}
+impl SharedPtr {
+    /// The pointer. A method, so that closures capture the `Sync` wrapper, not the field.
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// [`gemm`] on raw pointers, so that threads can fill disjoint rows or panels (column blocks)
+/// of one output, and with the reduction given as runs `segs` (see [`Seg`]).
 ///
 /// # Safety
-/// `a` must be readable at `r * lda + kk` and `c` writable at `r * ldc + co` for every row
-/// `r` in `rows`, `kk < k` and channel `co` of panels `panels`, and nothing else may access
-/// those elements of `c` during the call. `panels.end <= p.count()`.
+/// `a` must be readable at `r * lda + s.a + j` for every row `r` in `rows`, run `s` of `segs`
+/// and `j < s.len`, and `c` writable at `r * ldc + co` for every channel `co` of panels
+/// `panels`, and nothing else may access those elements of `c` during the call.
+/// `panels.end <= p.count()` and every run's `k0 + len <= p.k`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn gemm_raw<const ACT: u8>(
     a: *const f32,
     lda: usize,
@@ -170,7 +260,9 @@ pub(crate) unsafe fn gemm_raw<const ACT: u8>(
     rows: Range<usize>,
     p: &Panels,
     panels: Range<usize>,
+    segs: &[Seg],
 ) {
+    debug_assert!(segs.iter().all(|s| s.k0 + s.len <= p.k));
     let tile = (TILE_FLOATS / p.k.max(1)).max(16);
     let mut r0 = rows.start;
     while r0 < rows.end {
@@ -189,6 +281,7 @@ pub(crate) unsafe fn gemm_raw<const ACT: u8>(
                 ldc,
                 rows: r1 - r0,
                 k: p.k,
+                segs,
                 w,
                 bias,
                 n,
@@ -209,6 +302,10 @@ pub(crate) unsafe fn gemm_raw<const ACT: u8>(
 }
 
 /// One panel over a block of rows: what every path's `sweep` computes.
+///
+/// The SIMD sweeps prefetch, during their first register tile, the same weight rows of the
+/// next panel (the panels lie back to back), so that a layer whose weights do not fit in L2
+/// streams them from memory while it computes instead of stalling at every panel's start.
 pub(crate) struct Sweep<'a> {
     /// First row of `a`.
     pub a: *const f32,
@@ -217,7 +314,10 @@ pub(crate) struct Sweep<'a> {
     pub c: *mut f32,
     pub ldc: usize,
     pub rows: usize,
+    /// Full reduction length (weight rows of the panel).
     pub k: usize,
+    /// The runs of the reduction this call computes.
+    pub segs: &'a [Seg],
     /// The panel, `[k][width]`.
     pub w: &'a [f32],
     /// `width` bias values, zero-padded.
@@ -233,15 +333,21 @@ pub(crate) struct Sweep<'a> {
 unsafe fn sweep_portable<const ACT: u8>(s: &Sweep) {
     let (panel, _) = s.w.as_chunks::<NB>();
     let bias: Lane = s.bias.try_into().expect("portable panels are NB wide");
-    // SAFETY: per the contract, row `r` of `a` has `k` readable floats and row `r` of `c` has
-    // `n` writable floats that nobody else touches during the call.
-    let row = |r: usize| unsafe { std::slice::from_raw_parts(s.a.add(r * s.lda), s.k) };
+    // SAFETY: per the contract, row `r` of `a` is readable over every run and row `r` of `c`
+    // has `n` writable floats that nobody else touches during the call.
+    let run = |r: usize, seg: &Seg| unsafe { std::slice::from_raw_parts(s.a.add(r * s.lda + seg.a), seg.len) };
     // SAFETY: as above.
     let out = |r: usize| unsafe { std::slice::from_raw_parts_mut(s.c.add(r * s.ldc), s.n) };
     let mut r = 0;
     while r + PB <= s.rows {
         let mut acc = [bias; PB];
-        accumulate(&mut acc, std::array::from_fn(|p| row(r + p)), panel);
+        for seg in s.segs {
+            accumulate(
+                &mut acc,
+                std::array::from_fn(|p| run(r + p, seg)),
+                &panel[seg.k0..seg.k0 + seg.len],
+            );
+        }
         for (p, a) in acc.iter().enumerate() {
             store::<ACT>(a, out(r + p));
         }
@@ -249,7 +355,9 @@ unsafe fn sweep_portable<const ACT: u8>(s: &Sweep) {
     }
     for r in r..s.rows {
         let mut acc = [bias];
-        accumulate(&mut acc, [row(r)], panel);
+        for seg in s.segs {
+            accumulate(&mut acc, [run(r, seg)], &panel[seg.k0..seg.k0 + seg.len]);
+        }
         store::<ACT>(&acc[0], out(r));
     }
 }

@@ -24,6 +24,7 @@ pub(crate) unsafe fn sweep<const ACT: u8>(s: &Sweep) {
     let width = s.bias.len();
     debug_assert!(width == 16 || width == 32);
     debug_assert!(s.w.len() == width * s.k);
+    debug_assert!(s.segs.iter().all(|g| g.k0 + g.len <= s.k));
     // SAFETY (whole function): each `tile` call reads rows `r .. r + R` of `a` and writes the
     // same rows of `c`, all inside `0..s.rows`, which the caller guarantees.
     unsafe {
@@ -41,24 +42,26 @@ unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
     let mut r = 0;
     // SAFETY: see `sweep`; row offsets stay below `s.rows`.
     unsafe {
+        // The first tile prefetches the next panel (see `Sweep`).
+        if s.rows >= MR {
+            tile::<MR, NV, ACT, true>(s, 0);
+            r = MR;
+        }
         while r + MR <= s.rows {
-            tile::<MR, NV, ACT>(s, r);
+            tile::<MR, NV, ACT, false>(s, r);
             r += MR;
         }
-        match s.rows - r {
-            0 => {}
-            1 => tile::<1, NV, ACT>(s, r),
-            2 => tile::<2, NV, ACT>(s, r),
-            3 => tile::<3, NV, ACT>(s, r),
-            4 => tile::<4, NV, ACT>(s, r),
-            5 => tile::<5, NV, ACT>(s, r),
-            6 => tile::<6, NV, ACT>(s, r),
-            7 => tile::<7, NV, ACT>(s, r),
-            8 => tile::<8, NV, ACT>(s, r),
-            9 => tile::<9, NV, ACT>(s, r),
-            10 => tile::<10, NV, ACT>(s, r),
-            _ => tile::<11, NV, ACT>(s, r),
+        let pf = r == 0;
+        macro_rules! tail {
+            ($($n:literal)*) => {
+                match (s.rows - r, pf) {
+                    $(($n, true) => tile::<$n, NV, ACT, true>(s, r),
+                      ($n, false) => tile::<$n, NV, ACT, false>(s, r),)*
+                    _ => {}
+                }
+            };
         }
+        tail!(1 2 3 4 5 6 7 8 9 10 11);
     }
 }
 
@@ -66,23 +69,35 @@ unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
 /// (loaded first as the initial value), activation and store.
 #[target_feature(enable = "avx512f,fma")]
 #[inline]
-unsafe fn tile<const R: usize, const NV: usize, const ACT: u8>(s: &Sweep, r0: usize) {
+unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool>(s: &Sweep, r0: usize) {
     // SAFETY (whole function): the bias has NV * 16 floats; `w` has k rows of NV * 16; row
-    // `r0 + i` (i < R) of `a` has k readable floats and of `c` has `s.n` writable floats.
+    // `r0 + i` (i < R) of `a` is readable over every run and of `c` has `s.n` writable floats.
     unsafe {
         let bias: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(s.bias.as_ptr().add(16 * v)));
         let mut acc = [bias; R];
         let a = s.a.add(r0 * s.lda);
-        let mut w = s.w.as_ptr();
-        for kk in 0..s.k {
-            let wv: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(w.add(16 * v)));
-            for (i, acc) in acc.iter_mut().enumerate() {
-                let x = _mm512_set1_ps(*a.add(i * s.lda + kk));
-                for (acc, &wv) in acc.iter_mut().zip(&wv) {
-                    *acc = _mm512_fmadd_ps(x, wv, *acc);
+        let width = 16 * NV;
+        for seg in s.segs {
+            let a = a.add(seg.a);
+            let mut w = s.w.as_ptr().add(seg.k0 * width);
+            for kk in 0..seg.len {
+                if PF {
+                    // The same weight row of the next panel; prefetches never fault, so past
+                    // the last panel this is only a wasted hint.
+                    let next = w.wrapping_add(width * s.k);
+                    for v in 0..NV {
+                        _mm_prefetch::<_MM_HINT_T1>(next.wrapping_add(16 * v).cast());
+                    }
                 }
+                let wv: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(w.add(16 * v)));
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm512_set1_ps(*a.add(i * s.lda + kk));
+                    for (acc, &wv) in acc.iter_mut().zip(&wv) {
+                        *acc = _mm512_fmadd_ps(x, wv, *acc);
+                    }
+                }
+                w = w.add(width);
             }
-            w = w.add(16 * NV);
         }
         let zero = _mm512_setzero_ps();
         let six = _mm512_set1_ps(6.0);

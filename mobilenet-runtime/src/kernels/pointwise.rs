@@ -11,8 +11,9 @@
 //! path of `gemm`, the standard convolution ([`super::conv`]) and the fully connected layer
 //! ([`super::fc`](mod@super::fc)).
 
-use super::gemm::{gemm, Panels};
+use super::gemm::{gemm_team, Panels};
 use super::isa::Isa;
+use crate::parallel::Team;
 use crate::{ACT_RELU, ACT_RELU6};
 
 /// Output channels computed together: one packed weight row, one accumulator block.
@@ -139,10 +140,12 @@ impl<const CIN: usize, const COUT: usize> std::fmt::Debug for PointwiseParams<CI
 }
 
 /// Pointwise convolution of an `HW x CIN` NHWC map (`HW = H * W` pixels) into `HW x COUT`,
-/// with bias and activation `ACT`, on the path the parameters were packed for.
+/// with bias and activation `ACT`, on the path the parameters were packed for, split over the
+/// threads of `team`.
 ///
 /// Pixels are processed in tiles that stay in L2; within a tile every weight panel sweeps
-/// the tile a register tile of pixels at a time (see `kernels/gemm.rs`).
+/// the tile a register tile of pixels at a time (see `kernels/gemm.rs`). A team splits the
+/// pixels, or for the late layers (more weights than pixels) the output channels.
 ///
 /// # Panics
 /// If `input.len() < HW * CIN` or `output.len() < HW * COUT` (generated code always passes
@@ -155,6 +158,7 @@ pub fn pointwise<const HW: usize, const CIN: usize, const COUT: usize, const ACT
     input: &[f32],
     output: &mut [f32],
     params: &PointwiseParams<CIN, COUT>,
+    team: &Team,
 ) {
     const {
         assert!(HW >= 1 && CIN >= 1 && COUT >= 1, "pointwise: zero-sized shape");
@@ -162,8 +166,7 @@ pub fn pointwise<const HW: usize, const CIN: usize, const COUT: usize, const ACT
     };
     let input = &input[..HW * CIN];
     let output = &mut output[..HW * COUT];
-    let p = &params.panels;
-    gemm::<ACT>(input, CIN, output, COUT, 0..HW, p, 0..p.count());
+    gemm_team::<ACT>(input, CIN, output, COUT, HW, &params.panels, team);
 }
 
 #[cfg(test)]
@@ -190,10 +193,11 @@ pub(crate) mod tests {
     }
 
     /// Allowed error relative to `max(|reference|, 1)` for a sum of `terms` products: 1e-5,
-    /// grown in proportion past 256 terms because f32 rounding error grows with the length of
-    /// the reduction (the 1024-term cases reach about 2e-5).
+    /// grown in proportion past 128 terms because f32 rounding error grows with the length of
+    /// the reduction and depends on its order, which the split over a team changes (the
+    /// 512-term cases reach about 2.1e-5). A wrong or missing term costs about 1.
     pub(crate) fn tolerance(terms: usize) -> f64 {
-        1e-5 * (terms as f64 / 256.0).max(1.0)
+        1e-5 * (terms as f64 / 128.0).max(1.0)
     }
 
     /// Direct loops over the PyTorch layout, accumulated in f64.
@@ -222,18 +226,22 @@ pub(crate) mod tests {
         let weight = rng.vec(COUT * CIN);
         let bias = rng.vec(COUT);
         let want = reference(HW, CIN, COUT, ACT, &input, &weight, &bias);
-        for isa in Isa::supported() {
+        let teams = [Team::single(), Team::new(2).unwrap(), Team::new(3).unwrap()];
+        for (isa, team) in Isa::supported()
+            .into_iter()
+            .flat_map(|isa| teams.iter().map(move |t| (isa, t)))
+        {
             let params = PointwiseParams::<CIN, COUT>::new_for(isa, &weight, &bias).unwrap();
             // Oversized buffers: the kernel must touch only the prefixes.
             let mut padded_in = input.clone();
             padded_in.extend([f32::NAN; 5]);
             let mut out = vec![-7.0; HW * COUT + 5];
-            pointwise::<HW, CIN, COUT, ACT>(&padded_in, &mut out, &params);
+            pointwise::<HW, CIN, COUT, ACT>(&padded_in, &mut out, &params, team);
             for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
                 let err = (g as f64 - w).abs() / w.abs().max(1.0);
                 assert!(
                     err <= tolerance(CIN),
-                    "{isa:?} HW={HW} CIN={CIN} COUT={COUT} ACT={ACT} at {i}: got {g}, want {w}"
+                    "{isa:?} {team:?} HW={HW} CIN={CIN} COUT={COUT} ACT={ACT} at {i}: got {g}, want {w}"
                 );
             }
             assert!(
@@ -258,6 +266,9 @@ pub(crate) mod tests {
         // Larger than one pixel tile (TILE_FLOATS / CIN pixels), with a ragged last tile.
         check::<2051, 33, 5, ACT_RELU6>(11);
         check::<70, 1024, 9, ACT_NONE>(12);
+        // Large enough to be split over a team: by pixels, then by output channels.
+        check::<3000, 64, 40, ACT_RELU>(13);
+        check::<49, 512, 1024, ACT_RELU6>(14);
     }
 
     #[test]
