@@ -37,7 +37,7 @@ pub enum Engine {
 /// Threads an engine may use and images per call.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Threads the engine is allowed (rayon pool, tract executor, ORT intra-op threads).
+    /// Threads the engine is allowed (our model's team, tract executor, ORT intra-op threads).
     pub threads: usize,
     /// Images per call.
     pub batch: usize,
@@ -95,25 +95,18 @@ pub fn batch_of(image: &[f32], shape: [usize; 3], batch: usize) -> Array4<f32> {
     mobilenet::runtime::ndarray::concatenate(Axis(0), &views).expect("images of one shape")
 }
 
-/// Our generated model: `forward` at batch 1, `predict_batch` for larger batches, inside a
-/// rayon pool of `threads` threads, so each call may use exactly what the model offers.
+/// Our generated model on `threads` threads (`Model::set_threads`): `forward` at batch 1,
+/// `predict_batch` for larger batches.
 pub struct Ours {
     model: Box<dyn Network>,
-    pool: rayon::ThreadPool,
     images: Array4<f32>,
 }
 
 impl Ours {
     /// Loads the weights file into a fresh model for `config`.
     pub fn new(spec: &Spec, weights: &Path, image: &[f32], config: Config) -> Result<Self, Error> {
-        let model = (spec.load)(weights)?;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(config.threads)
-            .thread_name(|i| format!("ours-{i}"))
-            .build()?;
         Ok(Self {
-            model,
-            pool,
+            model: (spec.load)(weights, config.threads)?,
             images: batch_of(image, spec.input_shape, config.batch),
         })
     }
@@ -132,25 +125,21 @@ impl Ours {
 impl Runner for Ours {
     fn run(&mut self, n: usize) -> Result<Slice, Error> {
         let (model, images) = (&mut self.model, &self.images);
-        self.pool.install(|| {
-            time_calls(n, || {
-                Self::call(model.as_mut(), images);
-                Ok(())
-            })
+        time_calls(n, || {
+            Self::call(model.as_mut(), images);
+            Ok(())
         })
     }
 
     fn output(&mut self) -> Result<Vec<f32>, Error> {
         let (model, images) = (&mut self.model, &self.images);
-        Ok(self.pool.install(|| {
-            if images.len_of(Axis(0)) == 1 {
-                model
-                    .forward(images.as_slice().expect("a standard-layout array"))
-                    .to_vec()
-            } else {
-                model.predict_batch(images.view()).iter().copied().collect()
-            }
-        }))
+        Ok(if images.len_of(Axis(0)) == 1 {
+            model
+                .forward(images.as_slice().expect("a standard-layout array"))
+                .to_vec()
+        } else {
+            model.predict_batch(images.view()).iter().copied().collect()
+        })
     }
 }
 
@@ -162,22 +151,16 @@ pub type LayerSamples = Rc<RefCell<Vec<Vec<Duration>>>>;
 /// rows; each call's times go to `layers[layer]`, shared with whoever reads them afterwards.
 pub struct Profiler {
     model: Box<dyn Network>,
-    pool: rayon::ThreadPool,
     image: Vec<f32>,
     layers: LayerSamples,
 }
 
 impl Profiler {
-    /// A fresh model for `spec` on a one-thread pool; returns it and its per-layer samples.
+    /// A fresh one-thread model for `spec`; returns it and its per-layer samples.
     pub fn new(spec: &Spec, weights: &Path, image: &[f32]) -> Result<(Self, LayerSamples), Error> {
         let layers = Rc::new(RefCell::new(vec![Vec::new(); spec.layers.len()]));
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .thread_name(|_| "ours-profile".into())
-            .build()?;
         let profiler = Self {
-            model: (spec.load)(weights)?,
-            pool,
+            model: (spec.load)(weights, 1)?,
             image: image.to_vec(),
             layers: Rc::clone(&layers),
         };
@@ -191,22 +174,20 @@ impl Runner for Profiler {
         let mut layers = self.layers.borrow_mut();
         let layers = &mut *layers;
         let mut times = vec![Duration::ZERO; layers.len()];
-        self.pool.install(|| {
-            time_calls(n, || {
-                times.fill(Duration::ZERO);
-                black_box(model.forward_timed(image, &mut times));
-                for (samples, t) in layers.iter_mut().zip(&times) {
-                    samples.push(*t);
-                }
-                Ok(())
-            })
+        time_calls(n, || {
+            times.fill(Duration::ZERO);
+            black_box(model.forward_timed(image, &mut times));
+            for (samples, t) in layers.iter_mut().zip(&times) {
+                samples.push(*t);
+            }
+            Ok(())
         })
     }
 
     fn output(&mut self) -> Result<Vec<f32>, Error> {
         let mut times = vec![Duration::ZERO; self.layers.borrow().len()];
         let (model, image) = (&mut self.model, &self.image);
-        Ok(self.pool.install(|| model.forward_timed(image, &mut times).to_vec()))
+        Ok(model.forward_timed(image, &mut times).to_vec())
     }
 }
 

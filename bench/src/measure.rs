@@ -30,7 +30,7 @@ pub fn rounds_for(budget: Duration) -> u32 {
 }
 
 /// Pause between two slices, so that threads one engine leaves spinning (ONNX Runtime's and
-/// rayon's workers spin briefly before they sleep) do not eat into the next engine's time.
+/// our team's workers spin briefly before they sleep) do not eat into the next engine's time.
 const SETTLE: Duration = Duration::from_millis(10);
 
 /// Summary statistics of a set of durations, in milliseconds.

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use mobilenet::runtime::ndarray::{Array2, ArrayView4};
-use mobilenet::runtime::{LayerInfo, WeightsError};
+use mobilenet::runtime::LayerInfo;
 
 /// What the benchmark calls on a compiled model. Object safe: one `Box<dyn Network>` per spec.
 pub trait Network: Send {
@@ -15,7 +15,7 @@ pub trait Network: Send {
     fn forward(&mut self, input: &[f32]) -> &[f32];
     /// `Model::forward_timed`: as `forward`, adding each layer's time to `times[layer]`.
     fn forward_timed(&mut self, input: &[f32], times: &mut [Duration]) -> &[f32];
-    /// `Model::predict_batch` on N x H x W x C images (spread over the current rayon pool).
+    /// `Model::predict_batch` on N x H x W x C images (spread over the model's threads).
     fn predict_batch(&self, images: ArrayView4<'_, f32>) -> Array2<f32>;
 }
 
@@ -39,9 +39,12 @@ pub struct Spec {
     pub outputs_probabilities: bool,
     /// `LAYERS`: shapes and costs of every layer, in `forward_timed` order.
     pub layers: &'static [LayerInfo],
-    /// Loads a weights file and builds the model.
-    pub load: fn(&Path) -> Result<Box<dyn Network>, WeightsError>,
+    /// Loads a weights file and builds the model on the given number of threads.
+    pub load: LoadFn,
 }
+
+/// Builds one spec's model from a weights file, on a team of the given number of threads.
+pub type LoadFn = fn(&Path, usize) -> Result<Box<dyn Network>, crate::Error>;
 
 impl Spec {
     /// f32 values in one image.
@@ -84,8 +87,8 @@ macro_rules! specs {
                     }
                 }
 
-                pub fn load(path: &std::path::Path) -> Result<Box<dyn super::Network>, mobilenet::runtime::WeightsError> {
-                    Ok(Box::new(Model::new(Weights::load(path)?)))
+                pub fn load(path: &std::path::Path, threads: usize) -> Result<Box<dyn super::Network>, crate::Error> {
+                    Ok(Box::new(Model::new(Weights::load(path)?).with_threads(threads)?))
                 }
             }
         )*

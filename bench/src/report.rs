@@ -335,14 +335,7 @@ impl Report<'_> {
                 100.0 * load.steal
             ));
         }
-        let batch1_two = Config { threads: 2, batch: 1 };
-        if self
-            .ours(batch1_two)
-            .and_then(|r| r.cores_busy)
-            .is_some_and(|c| c < 1.3)
-        {
-            notes.push("Ours at 2 threads, batch 1 is `Model::forward` inside a 2-thread rayon pool: it keeps one core busy, because the forward pass does not split a layer across threads yet (intra-layer splitting is pending). Batch 8 is `Model::predict_batch`, which gives each thread its share of the images.".to_string());
-        }
+        notes.push("Ours at 2 threads is `Model::set_threads(2)`: at batch 1 every layer above a size threshold is split over the two threads (output rows or weight panels); at batch 8, `Model::predict_batch` gives each thread its share of the images.".to_string());
         notes.push("tract's thread knob is its matrix-multiply executor (`Executor::multithread`, tract-linalg feature `multithread-mm`): with 2 threads it splits the matrix products, the rest of the graph runs on one. ONNX Runtime: `intra_op_num_threads` 1 or 2, `inter_op_num_threads` 1, sequential execution, all graph optimisations; batch 8 runs a copy of the exported graph with the batch dimension set to 8.".to_string());
         notes
     }
