@@ -296,6 +296,76 @@ impl Report<'_> {
         t
     }
 
+    /// Ours over a peer's median at `config`, if both were measured.
+    fn ratio(&self, peer: Engine, config: Config) -> Option<f64> {
+        let peer = self.rows.iter().find(|r| r.engine == peer && r.config == config)?;
+        Some(self.ours(config)?.stats.median / peer.stats.median)
+    }
+
+    /// Issue 4's speed targets for this spec, each with the ratio measured in this run and
+    /// whether it is met. Batch 8 compares images/s, which at equal batch is the inverse of the
+    /// time ratio, so every target reads as "ours ÷ peer at most the limit".
+    pub fn targets(&self) -> Table {
+        use Align::{Left, Right};
+        let mut t = Table::new(vec![
+            ("target", Left),
+            ("ours ÷ peer (median time)", Right),
+            ("limit", Right),
+            ("met", Left),
+        ]);
+        let mut row = |what: String, ratio: Option<f64>, limit: f64, strict: bool| {
+            let (value, met) = match ratio {
+                None => ("not measured".to_string(), "—"),
+                Some(r) if (strict && r < limit) || (!strict && r <= limit) => (format!("{r:.2}"), "yes"),
+                Some(r) => (format!("{r:.2}"), "**no**"),
+            };
+            let cmp = if strict { "<" } else { "≤" };
+            t.push(vec![what, value, format!("{cmp} {limit:.2}"), met.to_string()]);
+        };
+        let one = Config { threads: 1, batch: 1 };
+        let two = Config { threads: 2, batch: 1 };
+        let batch = Config { threads: 2, batch: 8 };
+        if self.key == "1.0-224" {
+            row(
+                "1 thread, batch 1: at most ONNX Runtime's time".into(),
+                self.ratio(Engine::Ort, one),
+                1.0,
+                false,
+            );
+            row(
+                "2 threads, batch 1: at most ONNX Runtime's time".into(),
+                self.ratio(Engine::Ort, two),
+                1.0,
+                false,
+            );
+            row(
+                "2 threads, batch 8: more images/s than ONNX Runtime".into(),
+                self.ratio(Engine::Ort, batch),
+                1.0,
+                true,
+            );
+        } else {
+            row(
+                "1 thread, batch 1: at most 0.8x ONNX Runtime's time".into(),
+                self.ratio(Engine::Ort, one),
+                0.8,
+                false,
+            );
+        }
+        for config in [one, two, batch] {
+            row(
+                format!(
+                    "{} thread(s), batch {}: at least 2.5x faster than tract",
+                    config.threads, config.batch
+                ),
+                self.ratio(Engine::Tract, config),
+                1.0 / 2.5,
+                false,
+            );
+        }
+        t
+    }
+
     /// The output differences to ONNX Runtime's single-thread reference, worst per engine.
     pub fn agreement_line(&self) -> String {
         let what = if self.probabilities {
@@ -449,6 +519,8 @@ impl Report<'_> {
             self.header(machine)
         );
         out += &self.comparison().text();
+        let _ = writeln!(out, "\nTargets (issue 4):");
+        out += &self.targets().text();
         let _ = writeln!(out);
         for note in std::iter::once(self.agreement_line()).chain(self.notes()) {
             let _ = writeln!(out, "- {}", note.replace('`', ""));
@@ -471,6 +543,8 @@ impl Report<'_> {
         );
         let _ = writeln!(out, "{}\n", self.header(machine));
         out += &self.comparison().markdown();
+        let _ = writeln!(out, "\nIssue 4's targets, as measured in this run:\n");
+        out += &self.targets().markdown();
         let _ = writeln!(out);
         for note in std::iter::once(self.agreement_line()).chain(self.notes()) {
             let _ = writeln!(out, "- {note}");
@@ -543,6 +617,61 @@ mod tests {
         t.push(vec!["**x**".into(), "1".into()]);
         assert_eq!(t.markdown(), "| a | bb |\n| --- | ---: |\n| **x** | 1 |\n");
         assert_eq!(t.text(), "a  bb\nx   1\n");
+    }
+
+    fn row(engine: Engine, threads: usize, batch: usize, median: f64) -> Measured {
+        Measured {
+            engine,
+            config: Config { threads, batch },
+            stats: Stats {
+                n: 1,
+                median,
+                p10: median,
+                p90: median,
+            },
+            cores_busy: None,
+        }
+    }
+
+    fn report<'a>(key: &'a str, rows: &'a [Measured]) -> Report<'a> {
+        Report {
+            key,
+            name: "m",
+            mult_adds: 1,
+            flops: 2,
+            rows,
+            peak: Peak {
+                gflops: 1.0,
+                calls: None,
+            },
+            ort_version: "x",
+            seconds: 1.0,
+            load: None,
+            agreement: &[],
+            probabilities: true,
+            layers: &[],
+        }
+    }
+
+    #[test]
+    fn targets_compare_each_ratio_with_its_limit() {
+        let rows = [
+            row(Engine::Ours, 1, 1, 9.0),
+            row(Engine::Ort, 1, 1, 10.0),
+            row(Engine::Tract, 1, 1, 20.0),
+            row(Engine::Ours, 2, 8, 10.0),
+            row(Engine::Ort, 2, 8, 10.0),
+        ];
+        let big = report("1.0-224", &rows).targets().text();
+        let lines: Vec<&str> = big.lines().collect();
+        assert!(lines[1].contains("0.90") && lines[1].ends_with("yes"), "{big}");
+        assert!(lines[2].contains("not measured"), "{big}");
+        // Equal time at batch 8 is not more images/s.
+        assert!(lines[3].contains("1.00") && lines[3].ends_with("no"), "{big}");
+        // 9 ms against tract's 20 is only 2.2x faster.
+        assert!(lines[4].contains("0.45") && lines[4].ends_with("no"), "{big}");
+        let small = report("0.25-128", &rows).targets().text();
+        assert!(small.lines().nth(1).unwrap().contains("0.90") && small.lines().nth(1).unwrap().ends_with("no"));
     }
 
     #[test]
