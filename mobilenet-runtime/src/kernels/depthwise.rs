@@ -7,12 +7,18 @@
 //! channels of both the input pixel and the weights, which the compiler vectorises.
 
 use super::conv::{interior, taps};
-use super::gemm::{SharedPtr, MIN_SPLIT_MADDS};
+use super::gemm::SharedPtr;
 use super::isa::Isa;
 use super::pointwise::activate;
 use crate::parallel::{share, Team};
 use crate::ACT_RELU6;
 use std::ops::Range;
+
+/// Below this many multiply-adds a depthwise layer runs on one thread. Far lower than the
+/// products' threshold: a depthwise layer reads a map that the team's threads wrote in
+/// parts, and on one thread it pulls the other parts from the other cores' caches, which
+/// measured two to three times slower than the split, wake-up included, on small maps.
+const MIN_SPLIT_MADDS_DW: usize = 1 << 15;
 
 /// Channels accumulated together in registers (four SSE or two AVX registers), so each
 /// output value is written once instead of once per tap.
@@ -202,7 +208,7 @@ pub fn depthwise<
             Isa::Portable => unreachable!("the portable path is below"),
         };
         if isa != Isa::Portable {
-            if team.threads() == 1 || OH * OW * C * 9 < MIN_SPLIT_MADDS {
+            if team.threads() == 1 || OH * OW * C * 9 < MIN_SPLIT_MADDS_DW {
                 return rows(0..OH);
             }
             return team.run(&|part| rows(share(OH, 1, team.threads(), part)));

@@ -179,8 +179,8 @@ pub(crate) fn gemm<const ACT: u8>(
 }
 
 /// [`gemm`] of all `rows` rows, split over the threads of `team`: by panels (each thread
-/// streams only its share of the weights) when the weights outweigh the input, as in the
-/// late, narrow layers, and by rows otherwise.
+/// streams only its share of the weights) when the layer has far fewer pixels than output
+/// channels (see [`PANEL_SPLIT_RATIO`]), and by rows otherwise.
 ///
 /// # Panics
 /// As [`gemm`].
@@ -203,7 +203,7 @@ pub(crate) fn gemm_team<const ACT: u8>(
     }
     assert!(a.len() >= (rows - 1) * lda + p.k, "gemm: input too short");
     assert!(c.len() >= (rows - 1) * ldc + p.n, "gemm: output too short");
-    let by_panels = rows < p.n && p.count() >= 2 * parts;
+    let by_panels = rows * PANEL_SPLIT_RATIO < p.n && p.count() >= 2 * parts;
     let (a, c) = (SharedPtr(a.as_ptr().cast_mut()), SharedPtr(c.as_mut_ptr()));
     let whole = p.whole();
     team.run(&|part| {
@@ -222,6 +222,14 @@ pub(crate) fn gemm_team<const ACT: u8>(
 /// Below this many multiply-adds (about 4 us of one core) a layer runs on one thread: waking
 /// the team and waiting for it would cost more than the split saves.
 pub(crate) const MIN_SPLIT_MADDS: usize = 1 << 19;
+
+/// A layer is split by panels only when it has this many times fewer rows than output
+/// channels (the 7x7 layers: 49 pixels, 1024 channels). Splitting by rows keeps each thread
+/// on the pixels it computed in the layer before, in its own cache; a panel split makes every
+/// thread read the whole input, half of it from the other core's cache, and the next layer
+/// read half of its input from there again, which costs more than sharing the weight stream
+/// saves unless the weights dwarf the map.
+const PANEL_SPLIT_RATIO: usize = 8;
 
 /// Rows per part when splitting by rows: a multiple of every path's register tile (12, 6, 4),
 /// so that no part ends on a ragged tile that another part could have filled.
