@@ -2,7 +2,8 @@
 //! batch across cores, and viewing a slice as a fixed-size array.
 
 use crate::parallel::Team;
-use ndarray::{Array1, Array2, ArrayView3, ArrayView4, Axis};
+use ndarray::{Array1, Array2, ArrayView3, ArrayView4};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 
 /// A wrong input array: what was expected, what came.
@@ -101,9 +102,14 @@ pub fn predict<N: Network>(net: &mut N, image: ArrayView3<'_, f32>) -> Result<Ar
     Ok(out)
 }
 
-/// Runs `net` on N x H x W x C images, splitting the batch into one contiguous share per
-/// thread of `net`'s team; each share runs on its thread alone, with an arena of its own
-/// (kept in `net` for the next call).
+/// Runs `net` on N x H x W x C images over the threads of `net`'s team: each thread takes the
+/// next image not yet taken and runs it alone, with an arena of its own (kept in `net` for
+/// the next call).
+///
+/// Images are handed out one at a time rather than in equal shares fixed up front: on a
+/// shared machine one core is often slowed by other work, and with fixed shares the other
+/// core would sit idle at the end waiting for it (with 8 images on 2 threads the benchmark
+/// saw 1.74-1.84 of the 2 cores busy, against 1.95 when every layer is split).
 ///
 /// # Errors
 /// [`InputError::BatchShape`] if the shape is not N x `N::INPUT_SHAPE`.
@@ -120,23 +126,24 @@ pub fn predict_batch<N: Network>(net: &N, images: ArrayView4<'_, f32>) -> Result
     if n == 0 {
         return Ok(out);
     }
-    let team = net.team();
-    let per = n.div_ceil(team.threads());
-    let parts = n.div_ceil(per);
-    let arenas = net.spare_arenas().take(parts, N::ARENA_LEN);
-    // One slot per part, each locked only by its own part: the team's job is a shared `Fn`.
-    let slots: Vec<_> = images
-        .axis_chunks_iter(Axis(0), per)
-        .zip(out.axis_chunks_iter_mut(Axis(0), per))
-        .zip(arenas)
+    let parts = net.team().threads().min(n);
+    let arenas: Vec<Mutex<Box<[f32]>>> = net
+        .spare_arenas()
+        .take(parts, N::ARENA_LEN)
+        .into_iter()
         .map(Mutex::new)
         .collect();
-    team.run(&|part| {
-        let Some(slot) = slots.get(part) else { return };
-        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
-        let ((imgs, outs), arena) = &mut *slot;
+    // One slot per image, each locked once, by the part that took the image: the team's job
+    // is a shared `Fn`.
+    let jobs: Vec<_> = images.outer_iter().zip(out.outer_iter_mut()).map(Mutex::new).collect();
+    let next = AtomicUsize::new(0);
+    net.team().run(&|part| {
+        let Some(arena) = arenas.get(part) else { return };
+        let mut arena = arena.lock().unwrap_or_else(PoisonError::into_inner);
         let mut gathered = Vec::new();
-        for (img, mut o) in imgs.outer_iter().zip(outs.outer_iter_mut()) {
+        while let Some(job) = jobs.get(next.fetch_add(1, Relaxed)) {
+            let mut job = job.lock().unwrap_or_else(PoisonError::into_inner);
+            let (img, o) = &mut *job;
             let hwc = match img.as_slice() {
                 Some(s) => s,
                 None => {
@@ -149,13 +156,13 @@ pub fn predict_batch<N: Network>(net: &N, images: ArrayView4<'_, f32>) -> Result
             let dst = o
                 .as_slice_mut()
                 .expect("rows of a standard-layout array are contiguous");
-            net.run_in(arena, hwc, dst);
+            net.run_in(&mut arena, hwc, dst);
         }
     });
     net.spare_arenas().give_back(
-        slots
+        arenas
             .into_iter()
-            .map(|s| s.into_inner().unwrap_or_else(PoisonError::into_inner).1)
+            .map(|a| a.into_inner().unwrap_or_else(PoisonError::into_inner))
             .collect(),
     );
     Ok(out)
