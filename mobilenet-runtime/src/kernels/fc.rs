@@ -8,7 +8,7 @@
 //! paths the product is `gemm` (`kernels/gemm.rs`) with a single row (panels of 32 or 16 lanes, one
 //! FMA chain per vector).
 
-use super::gemm::{gemm_team, Panels};
+use super::gemm::{gemm_team, prefetch_ahead, stop_prefetch_ahead, Panels};
 use super::isa::Isa;
 use super::pointwise::{store, Lane, NB};
 use crate::parallel::Team;
@@ -48,6 +48,20 @@ impl<const IN: usize, const OUT: usize> FcParams<IN, OUT> {
         Some(Self {
             panels: Panels::new(isa, IN, OUT, |o, i| weight[o * IN + i], bias),
         })
+    }
+
+    /// Asks the matrix products (pointwise layers) that run next on the calling thread to
+    /// pull these weights into L2 as they compute, so that [`fc`] finds them in cache instead
+    /// of streaming them from memory; [`fc`] ends the request. Worth it only when the weights
+    /// and what the layers in between touch fit in L2 together: generated code asks at one
+    /// thread, for a classifier of at most 1 MiB, as many layers ahead as their weights and
+    /// outputs fit in another 1 MiB. A hint: it never changes results.
+    pub fn prefetch_ahead(&self, team: &Team) {
+        // With several threads `fc` splits the weights; the other threads would need their
+        // own share prefetched on their own cores.
+        if team.threads() == 1 {
+            prefetch_ahead(self.panels.packed());
+        }
     }
 
     /// Gives the PyTorch layout back: `(weight [OUT][IN], bias [OUT])`, bit for bit what
@@ -101,6 +115,7 @@ pub fn fc<const IN: usize, const OUT: usize>(
     const { assert!(IN >= 1 && OUT >= 1, "fc: zero-sized shape") };
     let x: &[f32; IN] = input[..IN].try_into().expect("slice of length IN");
     let output = &mut output[..OUT];
+    stop_prefetch_ahead();
     if params.panels.isa() != Isa::Portable {
         return gemm_team::<ACT_NONE>(x, IN, output, OUT, 1, &params.panels, team);
     }

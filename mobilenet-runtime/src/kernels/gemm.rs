@@ -18,7 +18,30 @@
 use super::isa::Isa;
 use super::pointwise::{accumulate, store, Lane, NB, PB};
 use crate::parallel::{share, Team};
+use std::cell::Cell;
 use std::ops::Range;
+
+thread_local! {
+    /// Bytes `[cursor, end)` that the AVX-512 sweeps on this thread pull into L2 as they go,
+    /// one line per reduction step (see [`prefetch_ahead`]).
+    static AHEAD: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// Asks the matrix products that run next on this thread to pull `data` into L2 as they go,
+/// one cache line per reduction step of each full register tile, and forgets any earlier
+/// request. Products are compute bound, so the loads overlap with their arithmetic; done in
+/// one go, the same loads would stall the core as long as reading `data` does. Only the
+/// AVX-512 sweeps take part. Only addresses are kept: prefetches never fault, so a request
+/// that outlives `data` costs a few useless loads and nothing else.
+pub(crate) fn prefetch_ahead(data: &[f32]) {
+    let start = data.as_ptr() as usize;
+    AHEAD.set((start, start + std::mem::size_of_val(data)));
+}
+
+/// Drops the request of [`prefetch_ahead`] (the data has been used).
+pub(crate) fn stop_prefetch_ahead() {
+    AHEAD.set((0, 0));
+}
 
 /// Floats of `a` processed per pass over the panels: the rows of one pass are re-read once
 /// per panel, so they should stay in L2 (64 Ki floats = 256 KiB, a quarter of a small L2).
@@ -133,6 +156,12 @@ impl Panels {
             k0: 0,
             len: self.k,
         }]
+    }
+
+    /// All panels, back to back.
+    pub(crate) fn packed(&self) -> &[f32] {
+        let len = (0..self.count()).map(|b| self.width(b) * self.k).sum::<usize>();
+        &self.data[self.start..self.start + len]
     }
 
     /// The bias, as given to [`Panels::new`].
@@ -272,6 +301,7 @@ pub(crate) unsafe fn gemm_raw<const ACT: u8>(
 ) {
     debug_assert!(segs.iter().all(|s| s.k0 + s.len <= p.k));
     let tile = (TILE_FLOATS / p.k.max(1)).max(16);
+    let ahead = Cell::new(AHEAD.get());
     let mut r0 = rows.start;
     while r0 < rows.end {
         let r1 = (r0 + tile).min(rows.end);
@@ -293,6 +323,7 @@ pub(crate) unsafe fn gemm_raw<const ACT: u8>(
                 w,
                 bias,
                 n,
+                ahead: &ahead,
             };
             match p.isa {
                 #[cfg(target_arch = "x86_64")]
@@ -307,6 +338,7 @@ pub(crate) unsafe fn gemm_raw<const ACT: u8>(
         }
         r0 = r1;
     }
+    AHEAD.set(ahead.get());
 }
 
 /// One panel over a block of rows: what every path's `sweep` computes.
@@ -332,6 +364,9 @@ pub(crate) struct Sweep<'a> {
     pub bias: &'a [f32],
     /// Channels to store, `<= width`.
     pub n: usize,
+    /// What is left of this thread's [`prefetch_ahead`] request, `(cursor, end)` addresses;
+    /// sweeps that prefetch advance the cursor.
+    pub ahead: &'a Cell<(usize, usize)>,
 }
 
 /// The portable sweep: the original `PB x NB` micro-kernel.
@@ -421,6 +456,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A prefetch request runs the sweeps' prefetching tiles (on AVX-512), which must compute
+    /// the same, and is used up as they go; `stop_prefetch_ahead` drops it.
+    #[test]
+    fn prefetch_ahead_is_consumed_and_changes_no_result() {
+        let data = vec![0.0f32; 1 << 16];
+        let start = data.as_ptr() as usize;
+        for isa in Isa::supported() {
+            prefetch_ahead(&data);
+            check::<ACT_RELU6>(isa, 50, 33, 100, 33, 100, 9);
+            check::<ACT_NONE>(isa, 40, 300, 40, 300, 40, 10);
+            let (cursor, end) = AHEAD.get();
+            assert_eq!(end, start + 4 * data.len());
+            if isa == Isa::Avx512 {
+                assert!(cursor > start, "the AVX-512 sweeps prefetched nothing");
+            } else {
+                assert_eq!(cursor, start, "{isa:?} has no prefetching tiles");
+            }
+        }
+        stop_prefetch_ahead();
+        assert_eq!(AHEAD.get(), (0, 0));
     }
 
     #[test]

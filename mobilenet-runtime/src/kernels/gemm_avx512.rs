@@ -44,19 +44,26 @@ unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
     unsafe {
         // The first tile prefetches the next panel (see `Sweep`).
         if s.rows >= MR {
-            tile::<MR, NV, ACT, true>(s, 0);
+            tile::<MR, NV, ACT, true, false>(s, 0, std::ptr::null());
             r = MR;
         }
         while r + MR <= s.rows {
-            tile::<MR, NV, ACT, false>(s, r);
+            let (cursor, end) = s.ahead.get();
+            if cursor < end {
+                tile::<MR, NV, ACT, false, true>(s, r, cursor as *const i8);
+                let steps: usize = s.segs.iter().map(|g| g.len).sum();
+                s.ahead.set((cursor + ahead_lines::<NV>(steps) * 64, end));
+            } else {
+                tile::<MR, NV, ACT, false, false>(s, r, std::ptr::null());
+            }
             r += MR;
         }
         let pf = r == 0;
         macro_rules! tail {
             ($($n:literal)*) => {
                 match (s.rows - r, pf) {
-                    $(($n, true) => tile::<$n, NV, ACT, true>(s, r),
-                      ($n, false) => tile::<$n, NV, ACT, false>(s, r),)*
+                    $(($n, true) => tile::<$n, NV, ACT, true, false>(s, r, std::ptr::null()),
+                      ($n, false) => tile::<$n, NV, ACT, false, false>(s, r, std::ptr::null()),)*
                     _ => {}
                 }
             };
@@ -65,11 +72,28 @@ unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
     }
 }
 
+/// Lines of a [`super::gemm::prefetch_ahead`] request that a full tile prefetches over `steps`
+/// reduction steps: two per step with two vectors of weights (24 FMAs, about 12 cycles), one
+/// with one. On 0.25-128 that finishes the 1 MB classifier within the last pointwise layers;
+/// one line per two steps left a third of it to stream, and cost as much per layer.
+fn ahead_lines<const NV: usize>(steps: usize) -> usize {
+    if NV == 2 {
+        2 * steps
+    } else {
+        steps
+    }
+}
+
 /// Rows `r0 .. r0 + R` of the panel: `R x NV` accumulators, the whole reduction, then bias
-/// (loaded first as the initial value), activation and store.
+/// (loaded first as the initial value), activation and store. With `PF`, the same weight rows
+/// of the next panel are prefetched; with `AH`, [`ahead_lines`] lines from `ahead` on.
 #[target_feature(enable = "avx512f,fma")]
 #[inline]
-unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool>(s: &Sweep, r0: usize) {
+unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, const AH: bool>(
+    s: &Sweep,
+    r0: usize,
+    ahead: *const i8,
+) {
     // SAFETY (whole function): the bias has NV * 16 floats; `w` has k rows of NV * 16; row
     // `r0 + i` (i < R) of `a` is readable over every run and of `c` has `s.n` writable floats.
     unsafe {
@@ -77,6 +101,7 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool>(s
         let mut acc = [bias; R];
         let a = s.a.add(r0 * s.lda);
         let width = 16 * NV;
+        let mut step = 0;
         for seg in s.segs {
             let a = a.add(seg.a);
             let mut w = s.w.as_ptr().add(seg.k0 * width);
@@ -88,6 +113,15 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool>(s
                     for v in 0..NV {
                         _mm_prefetch::<_MM_HINT_T1>(next.wrapping_add(16 * v).cast());
                     }
+                }
+                if AH {
+                    if NV == 2 {
+                        _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(128 * step));
+                        _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(128 * step + 64));
+                    } else {
+                        _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(64 * step));
+                    }
+                    step += 1;
                 }
                 let wv: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(w.add(16 * v)));
                 for (i, acc) in acc.iter_mut().enumerate() {
