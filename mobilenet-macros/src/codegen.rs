@@ -435,8 +435,8 @@ pub fn generate(c: &Compiled) -> TokenStream {
 
             /// Splits every large layer of [`Model::forward`] over `threads` threads: the calling
             /// thread and `threads - 1` workers that this model starts now and owns (they spin
-            /// briefly after each layer, then sleep). [`Model::predict_batch`] spreads its
-            /// images over the same threads. `1` (the default) runs everything on the caller.
+            /// briefly after each layer, then sleep). [`Model::predict_batch`] runs its
+            /// images on the same threads, each taking the next image not yet taken. `1` (the default) runs everything on the caller.
             ///
             /// # Errors
             /// If the system refuses to start a thread; the model then keeps its old threads.
