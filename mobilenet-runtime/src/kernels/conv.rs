@@ -8,7 +8,15 @@
 //! inputs under one kernel row are contiguous, and so are their packed weights, so each kernel
 //! row is one pointwise-style product of length `KW * CIN` computed by the shared micro-kernel
 //! (`accumulate`), `PB` (4) output pixels at a time.
+//!
+//! The SIMD paths run each output row as a matrix product (`direct_gemm`). On AVX-512 a layer
+//! with at most 8 output channels (MobileNet 0.25's first layer) computes its interior pixels
+//! with `conv_pairs_avx512.rs`, which packs two reduction steps per vector instead of leaving
+//! half of the 16 lanes on zero weights: 33-35% less time for that layer, 4-6% of the 0.25-128
+//! forward pass (A/B in one process).
 
+#[cfg(target_arch = "x86_64")]
+use super::conv_pairs_avx512::{conv_pairs, PairedWeights, MAX_CHANNELS};
 use super::gemm::{gemm_raw, Panels, Seg, SharedPtr, MIN_SPLIT_MADDS};
 use super::isa::Isa;
 use super::pointwise::{accumulate, store, Lane, NB, PB};
@@ -49,6 +57,11 @@ pub struct ConvParams<const KH: usize, const KW: usize, const CIN: usize, const 
     /// Reduction index `(ky * KW + kx) * CIN + ci`; on the portable path
     /// `[ceil(COUT / NB)][KH][KW][CIN][NB]`.
     panels: Panels,
+    /// On AVX-512 with at most 8 output channels, the same weights for the interior pixels'
+    /// kernel (`kernels/conv_pairs_avx512.rs`), which fills all 16 lanes; the border pixels
+    /// still use `panels`.
+    #[cfg(target_arch = "x86_64")]
+    pairs: Option<PairedWeights>,
 }
 
 impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> ConvParams<KH, KW, CIN, COUT> {
@@ -80,6 +93,9 @@ impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> Conv
         };
         Some(Self {
             panels: Panels::new(isa, KH * KW * CIN, COUT, at, bias),
+            #[cfg(target_arch = "x86_64")]
+            pairs: (isa == Isa::Avx512 && COUT <= MAX_CHANNELS && KW * CIN >= 2)
+                .then(|| PairedWeights::new(KH, KW * CIN, COUT, at, bias)),
         })
     }
 
@@ -263,13 +279,12 @@ fn direct_gemm<
 ) {
     assert!(input.len() >= H * W * CIN && output.len() >= OH * OW * COUT);
     let (i, o) = (SharedPtr(input.as_ptr().cast_mut()), SharedPtr(output.as_mut_ptr()));
-    let p = &params.panels;
     let rows = |oys: Range<usize>| {
         for oy in oys {
             // SAFETY: `oy < OH`; the runs built by `conv_row` stay inside the `H x W x CIN`
             // input (the asserts above) and it writes only output row `oy`, which no other
             // part of the team touches.
-            unsafe { conv_row::<H, W, CIN, OW, COUT, KH, KW, S, PT, PL, ACT>(i.get(), o.get(), p, oy) }
+            unsafe { conv_row::<H, W, CIN, OW, COUT, KH, KW, S, PT, PL, ACT>(i.get(), o.get(), params, oy) }
         }
     };
     if team.threads() == 1 || OH * OW * COUT * KH * KW * CIN < MIN_SPLIT_MADDS {
@@ -284,7 +299,6 @@ fn direct_gemm<
 /// `input` readable for `H * W * CIN` floats, `output` writable for row `oy < OH`
 /// (`OW * COUT` floats at `oy * OW * COUT`) with nobody else accessing it; `p` packed for
 /// `KH * KW * CIN` x `COUT`.
-#[allow(clippy::too_many_arguments)]
 unsafe fn conv_row<
     const H: usize,
     const W: usize,
@@ -300,9 +314,10 @@ unsafe fn conv_row<
 >(
     input: *const f32,
     output: *mut f32,
-    p: &Panels,
+    params: &ConvParams<KH, KW, CIN, COUT>,
     oy: usize,
 ) {
+    let p = &params.panels;
     let (ky0, ky1) = taps(oy, H, KH, S, PT);
     // Input row of kernel row `ky0`.
     let iy = oy * S + ky0 - PT;
@@ -326,6 +341,13 @@ unsafe fn conv_row<
     }
     if x_lo < x_hi {
         let first = input.wrapping_add((iy * W + x_lo * S - PL) * CIN);
+        #[cfg(target_arch = "x86_64")]
+        if let Some(pairs) = &params.pairs {
+            // SAFETY: as below; the runs are whole kernel rows, and `pairs` exists only where
+            // `new_for` checked the CPU has AVX-512.
+            unsafe { conv_pairs::<ACT>(first, S * CIN, out(x_lo), COUT, x_hi - x_lo, &segs(0, KW)[..nky], pairs) };
+            return;
+        }
         // SAFETY: interior pixels' whole windows (rows `ky0..ky1`) lie inside the image, and
         // pixel `ox` starts `(ox - x_lo) * S * CIN` floats after the first.
         unsafe {
@@ -485,6 +507,17 @@ mod tests {
         check::<9, 9, 3, 9, 9, 8, 5, 5, 1, 2, 2, ACT_NONE>(28);
         // Wide enough for several row tiles.
         check::<40, 700, 3, 20, 350, 5, 3, 3, 2, 1, 1, ACT_RELU6>(29);
+    }
+
+    /// At most 8 output channels: on AVX-512 the interior runs the paired kernel
+    /// (`conv_pairs_avx512.rs`), with kernel rows of odd and even length.
+    #[test]
+    fn narrow_outputs() {
+        check::<9, 10, 4, 9, 10, 8, 3, 3, 1, 1, 1, ACT_RELU6>(41);
+        check::<12, 12, 2, 6, 6, 7, 3, 3, 2, 0, 0, ACT_RELU>(42);
+        check::<11, 13, 3, 6, 7, 1, 3, 3, 2, 1, 1, ACT_NONE>(43);
+        check::<10, 40, 6, 10, 40, 4, 1, 1, 1, 0, 0, ACT_RELU6>(44);
+        check::<64, 64, 3, 32, 32, 8, 3, 3, 2, 1, 1, ACT_RELU6>(45);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //!   give the PyTorch layout back (`unpack`).
 
 pub mod conv;
+mod conv_pairs_avx512;
 pub mod depthwise;
 mod depthwise_3x3_simd;
 pub mod fc;
