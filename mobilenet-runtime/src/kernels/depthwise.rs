@@ -196,6 +196,7 @@ pub fn depthwise<
     let output = &mut output[..OH * OW * C];
     #[cfg(target_arch = "x86_64")]
     if KH == 3 && KW == 3 && PT <= 1 && PL <= 1 {
+        use super::depthwise_3x3_c8_avx512 as c8;
         use super::depthwise_3x3_simd::{avx2, avx512, Shape};
         let sh = Shape {
             h: H,
@@ -217,6 +218,10 @@ pub fn depthwise<
             // SAFETY: `new_for` only accepts a path the CPU supports; the slices above have
             // exactly the lengths `run` reads and writes, `output` is exclusively borrowed, and
             // the team's parts get disjoint output rows.
+            Isa::Avx512 if C == c8::C && S == 1 => unsafe {
+                c8::run::<ACT>(i.get(), w.get(), b.get(), o.get(), sh, rows)
+            },
+            // SAFETY: as above.
             Isa::Avx512 => unsafe { avx512::run::<ACT>(i.get(), w.get(), b.get(), o.get(), sh, rows) },
             // SAFETY: as above.
             Isa::Avx2 => unsafe { avx2::run::<ACT>(i.get(), w.get(), b.get(), o.get(), sh, rows) },
@@ -430,6 +435,21 @@ mod tests {
         // team's split).
         check::<75, 75, 48, 75, 75, 3, 3, 1, 1, 1, ACT_RELU6>(32);
         check::<75, 75, 48, 38, 38, 3, 3, 2, 1, 1, ACT_NONE>(33);
+    }
+
+    /// 8 channels at stride 1 take the two-pixels-per-vector kernel on AVX-512
+    /// (`depthwise_3x3_c8_avx512.rs`): odd and even widths, with and without padding.
+    #[test]
+    fn eight_channels() {
+        check::<9, 9, 8, 9, 9, 3, 3, 1, 1, 1, ACT_RELU6>(51);
+        check::<10, 12, 8, 10, 12, 3, 3, 1, 1, 1, ACT_RELU>(52);
+        check::<7, 7, 8, 5, 5, 3, 3, 1, 0, 0, ACT_NONE>(53);
+        check::<1, 1, 8, 1, 1, 3, 3, 1, 1, 1, ACT_RELU>(54);
+        check::<2, 3, 8, 2, 3, 3, 3, 1, 1, 1, ACT_NONE>(55);
+        check::<64, 64, 8, 64, 64, 3, 3, 1, 1, 1, ACT_RELU6>(56);
+        // Widths where an unmasked group of pairs would end exactly at the right padding.
+        check::<5, 10, 8, 5, 10, 3, 3, 1, 1, 1, ACT_NONE>(57);
+        check::<4, 18, 8, 4, 18, 3, 3, 1, 1, 1, ACT_RELU>(58);
     }
 
     #[test]

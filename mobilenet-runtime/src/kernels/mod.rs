@@ -16,6 +16,7 @@
 pub mod conv;
 mod conv_pairs_avx512;
 pub mod depthwise;
+mod depthwise_3x3_c8_avx512;
 mod depthwise_3x3_simd;
 pub mod fc;
 mod gemm;
