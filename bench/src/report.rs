@@ -351,10 +351,11 @@ impl Report<'_> {
             )]
         };
         targets.extend([one, two, batch].map(|config| {
-            let what = format!(
-                "{} thread(s), batch {}: at least 2.5x faster than tract",
-                config.threads, config.batch
-            );
+            let threads = match config.threads {
+                1 => "1 thread".to_string(),
+                n => format!("{n} threads"),
+            };
+            let what = format!("{threads}, batch {}: at least 2.5x faster than tract", config.batch);
             (what, Engine::Tract, config, 1.0 / 2.5, false)
         }));
         for (what, peer, config, limit, strict) in targets {
