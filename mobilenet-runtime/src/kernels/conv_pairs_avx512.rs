@@ -14,7 +14,7 @@
 #![cfg(target_arch = "x86_64")]
 
 use super::gemm::Seg;
-use crate::{ACT_RELU, ACT_RELU6};
+use super::gemm_avx512::activate;
 use std::arch::x86_64::*;
 
 /// Widest output this kernel serves: two reduction steps per 16-lane vector.
@@ -153,18 +153,10 @@ unsafe fn tile<const R: usize, const ACT: u8>(
         }
         // Lane 2c + 1 onto lane 2c, then the even lanes into lanes 0..8.
         let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0);
-        let zero = _mm512_setzero_ps();
-        let six = _mm512_set1_ps(6.0);
         let mask = ((1u32 << w.n) - 1) as __mmask16;
         for (i, &v) in acc.iter().enumerate() {
             let sums = _mm512_add_ps(v, _mm512_permute_ps::<0b1011_0001>(v));
-            let y = _mm512_permutexvar_ps(evens, sums);
-            // max(x, 0) returns the second operand for a NaN x: 0, as the other paths.
-            let y = match ACT {
-                ACT_RELU => _mm512_max_ps(y, zero),
-                ACT_RELU6 => _mm512_min_ps(_mm512_max_ps(y, zero), six),
-                _ => y,
-            };
+            let y = activate::<ACT>(_mm512_permutexvar_ps(evens, sums));
             _mm512_mask_storeu_ps(c.add((r0 + i) * ldc), mask, y);
         }
     }

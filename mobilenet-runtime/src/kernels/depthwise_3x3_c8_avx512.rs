@@ -14,7 +14,7 @@
 #![cfg(target_arch = "x86_64")]
 
 use super::depthwise_3x3_simd::Shape;
-use crate::{ACT_RELU, ACT_RELU6};
+use super::gemm_avx512::activate;
 use std::arch::x86_64::*;
 
 /// Channels this kernel serves.
@@ -116,18 +116,10 @@ impl Row {
                     }
                 }
             }
-            let zero = _mm512_setzero_ps();
-            let six = _mm512_set1_ps(6.0);
             for (q, &a) in acc.iter().enumerate() {
                 let o = ox + 2 * q;
-                // max(x, 0) returns the second operand for a NaN x: 0, as the other paths.
-                let y = match ACT {
-                    ACT_RELU => _mm512_max_ps(a, zero),
-                    ACT_RELU6 => _mm512_min_ps(_mm512_max_ps(a, zero), six),
-                    _ => a,
-                };
                 let m: __mmask16 = if o + 1 < ow { 0xFFFF } else { 0x00FF };
-                _mm512_mask_storeu_ps(out.add(o * C), m, y);
+                _mm512_mask_storeu_ps(out.add(o * C), m, activate::<ACT>(a));
             }
         }
     }
@@ -159,15 +151,8 @@ impl Row {
                     }
                 }
             }
-            let zero = _mm512_setzero_ps();
-            let six = _mm512_set1_ps(6.0);
             for (q, &a) in acc.iter().enumerate() {
-                let y = match ACT {
-                    ACT_RELU => _mm512_max_ps(a, zero),
-                    ACT_RELU6 => _mm512_min_ps(_mm512_max_ps(a, zero), six),
-                    _ => a,
-                };
-                _mm512_storeu_ps(out.add((ox + 2 * q) * C), y);
+                _mm512_storeu_ps(out.add((ox + 2 * q) * C), activate::<ACT>(a));
             }
         }
     }

@@ -133,17 +133,10 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, c
                 w = w.add(width);
             }
         }
-        let zero = _mm512_setzero_ps();
-        let six = _mm512_set1_ps(6.0);
         let c = s.c.add(r0 * s.ldc);
         for (i, acc) in acc.iter().enumerate() {
             for (v, &x) in acc.iter().enumerate() {
-                // max(x, 0) returns the second operand for a NaN x: 0, as the portable path.
-                let y = match ACT {
-                    ACT_RELU => _mm512_max_ps(x, zero),
-                    ACT_RELU6 => _mm512_min_ps(_mm512_max_ps(x, zero), six),
-                    _ => x,
-                };
+                let y = activate::<ACT>(x);
                 let dst = c.add(i * s.ldc + 16 * v);
                 let valid = s.n.saturating_sub(16 * v).min(16);
                 if valid == 16 {
@@ -153,5 +146,18 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, c
                 }
             }
         }
+    }
+}
+
+/// Applies activation `ACT` to a vector, for every AVX-512 kernel. `max(x, 0)` returns its
+/// second operand for a NaN `x`, so a NaN becomes 0 under both ReLUs, as on the portable path.
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) fn activate<const ACT: u8>(x: __m512) -> __m512 {
+    let zero = _mm512_setzero_ps();
+    match ACT {
+        ACT_RELU => _mm512_max_ps(x, zero),
+        ACT_RELU6 => _mm512_min_ps(_mm512_max_ps(x, zero), _mm512_set1_ps(6.0)),
+        _ => x,
     }
 }
