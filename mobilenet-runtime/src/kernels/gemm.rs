@@ -22,13 +22,13 @@ use std::cell::Cell;
 use std::ops::Range;
 
 thread_local! {
-    /// Bytes `[cursor, end)` that the AVX-512 sweeps on this thread pull into L2 as they go,
-    /// one line per reduction step (see [`prefetch_ahead`]).
+    /// Bytes `[cursor, end)` that the AVX-512 sweeps on this thread pull into L2 as they go
+    /// (see [`prefetch_ahead`]).
     static AHEAD: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
 /// Asks the matrix products that run next on this thread to pull `data` into L2 as they go,
-/// one cache line per reduction step of each full register tile, and forgets any earlier
+/// a cache line or two per reduction step of each full register tile, and forgets any earlier
 /// request. Products are compute bound, so the loads overlap with their arithmetic; done in
 /// one go, the same loads would stall the core as long as reading `data` does. Only the
 /// AVX-512 sweeps take part. Only addresses are kept: prefetches never fault, so a request

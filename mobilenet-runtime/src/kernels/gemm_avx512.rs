@@ -52,7 +52,7 @@ unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
             if cursor < end {
                 tile::<MR, NV, ACT, false, true>(s, r, cursor as *const i8);
                 let steps: usize = s.segs.iter().map(|g| g.len).sum();
-                s.ahead.set((cursor + ahead_lines::<NV>(steps) * 64, end));
+                s.ahead.set((cursor + ahead_per_step(NV) * steps * 64, end));
             } else {
                 tile::<MR, NV, ACT, false, false>(s, r, std::ptr::null());
             }
@@ -72,21 +72,21 @@ unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
     }
 }
 
-/// Lines of a [`super::gemm::prefetch_ahead`] request that a full tile prefetches over `steps`
-/// reduction steps: two per step with two vectors of weights (24 FMAs, about 12 cycles), one
-/// with one. On 0.25-128 that finishes the 1 MB classifier within the last pointwise layers;
-/// one line per two steps left a third of it to stream, and cost as much per layer.
-fn ahead_lines<const NV: usize>(steps: usize) -> usize {
-    if NV == 2 {
-        2 * steps
+/// Lines of a [`super::gemm::prefetch_ahead`] request that a full tile prefetches per
+/// reduction step: two with two vectors of weights (24 FMAs, about 12 cycles), one with one.
+/// On 0.25-128 that finishes the 1 MB classifier within the last pointwise layers; one line
+/// per two steps left a third of it to stream, and cost as much per layer.
+const fn ahead_per_step(nv: usize) -> usize {
+    if nv == 2 {
+        2
     } else {
-        steps
+        1
     }
 }
 
 /// Rows `r0 .. r0 + R` of the panel: `R x NV` accumulators, the whole reduction, then bias
 /// (loaded first as the initial value), activation and store. With `PF`, the same weight rows
-/// of the next panel are prefetched; with `AH`, [`ahead_lines`] lines from `ahead` on.
+/// of the next panel are prefetched; with `AH`, [`ahead_per_step`] lines per step from `ahead`.
 #[target_feature(enable = "avx512f,fma")]
 #[inline]
 unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, const AH: bool>(
@@ -101,7 +101,7 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, c
         let mut acc = [bias; R];
         let a = s.a.add(r0 * s.lda);
         let width = 16 * NV;
-        let mut step = 0;
+        let mut line = 0;
         for seg in s.segs {
             let a = a.add(seg.a);
             let mut w = s.w.as_ptr().add(seg.k0 * width);
@@ -115,13 +115,10 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, c
                     }
                 }
                 if AH {
-                    if NV == 2 {
-                        _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(128 * step));
-                        _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(128 * step + 64));
-                    } else {
-                        _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(64 * step));
+                    for _ in 0..ahead_per_step(NV) {
+                        _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(64 * line));
+                        line += 1;
                     }
-                    step += 1;
                 }
                 let wv: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(w.add(16 * v)));
                 for (i, acc) in acc.iter_mut().enumerate() {
