@@ -21,8 +21,17 @@ pub fn softmax<const N: usize>(input: &[f32], output: &mut [f32]) {
     const { assert!(N >= 1, "softmax: N must be at least 1") };
     let input: &[f32; N] = input[..N].try_into().expect("slice of length N");
     let output: &mut [f32; N] = (&mut output[..N]).try_into().expect("slice of length N");
-    match Isa::detect() {
-        // SAFETY: `detect` only returns a path this CPU supports.
+    softmax_on(Isa::detect(), input, output)
+}
+
+/// [`softmax`] compiled for `isa`.
+///
+/// # Panics
+/// If this CPU cannot run `isa` ([`Isa::is_supported`]).
+fn softmax_on<const N: usize>(isa: Isa, input: &[f32; N], output: &mut [f32; N]) {
+    assert!(isa.is_supported(), "{isa:?} softmax on a CPU without it");
+    match isa {
+        // SAFETY: the CPU supports the path (asserted above).
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unsafe { softmax_avx512(input, output) },
         // SAFETY: as above.
@@ -144,15 +153,7 @@ mod tests {
         let input: &[f32; N] = input.try_into().unwrap();
         for isa in Isa::supported() {
             let mut out = [0.0; N];
-            match isa {
-                // SAFETY: `supported` lists only paths this CPU has.
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => unsafe { softmax_avx512(input, &mut out) },
-                // SAFETY: as above.
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => unsafe { softmax_avx2(input, &mut out) },
-                _ => softmax_body(input, &mut out),
-            }
+            softmax_on(isa, input, &mut out);
             for (i, (&g, &w)) in out.iter().zip(&reference(input)).enumerate() {
                 let err = (g as f64 - w).abs() / w.abs().max(1.0);
                 assert!(err <= 1e-6, "{isa:?} N={N} at {i}: got {g}, want {w}");
