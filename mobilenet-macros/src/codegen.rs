@@ -117,13 +117,18 @@ fn fc_prefetch(layers: &[Layer], costs: &[Cost]) -> Option<(usize, usize)> {
     let mut touched = 0;
     let mut start = fc;
     for i in (0..fc).rev() {
-        touched += 4 * (costs[i].params + layers[i].output.iter().product::<usize>() as u64);
+        touched += footprint(&layers[i], &costs[i]);
         if touched > PREFETCH_BUDGET {
             break;
         }
         start = i;
     }
     (start < fc).then_some((start, fc))
+}
+
+/// Bytes a layer touches that [`fc_prefetch`] counts: its weights and its output.
+fn footprint(l: &Layer, c: &Cost) -> u64 {
+    4 * (c.params + l.output.iter().product::<usize>() as u64)
 }
 
 fn layer_info(l: &Layer, c: &Cost) -> TokenStream {
@@ -438,7 +443,8 @@ pub fn generate(c: &Compiled) -> TokenStream {
             /// Splits every large layer of [`Model::forward`] over `threads` threads: the calling
             /// thread and `threads - 1` workers that this model starts now and owns (they spin
             /// briefly after each layer, then sleep). [`Model::predict_batch`] runs its
-            /// images on the same threads, each taking the next image not yet taken. `1` (the default) runs everything on the caller.
+            /// images on the same threads, each taking the next image not yet taken. `1` (the
+            /// default) runs everything on the caller.
             ///
             /// # Errors
             /// If the system refuses to start a thread; the model then keeps its old threads.
@@ -716,10 +722,7 @@ mod tests {
         let (layers, costs) = plan_of("v1_alpha0.25_224.yaml");
         let (at, fc) = fc_prefetch(&layers, &costs).expect("0.25-224 prefetches its classifier");
         assert_eq!(layers[fc].row.kind, Kind::Fc);
-        let bytes = |r: std::ops::Range<usize>| -> u64 {
-            r.map(|i| 4 * (costs[i].params + layers[i].output.iter().product::<usize>() as u64))
-                .sum()
-        };
+        let bytes = |r: std::ops::Range<usize>| -> u64 { r.map(|i| footprint(&layers[i], &costs[i])).sum() };
         assert!(bytes(at..fc) <= PREFETCH_BUDGET && bytes(at - 1..fc) > PREFETCH_BUDGET);
         assert!(at > layers.len() / 2, "asks in the last layers only, at {at}");
         for big in ["v1_alpha0.5_160.yaml", "v1_alpha1_224.yaml"] {
