@@ -11,7 +11,7 @@
 //!
 //! | path | panel `nr` | tile (`MR` pixels x channels) | accumulators |
 //! | --- | --- | --- | --- |
-//! | AVX-512 ([`super::gemm_avx512`]) | 32 | 12 x 32 (2 zmm) | 24 of 32 zmm |
+//! | AVX-512 ([`super::gemm_avx512`]) | 32 | 12 or 13 x 32 (2 zmm) | 24 or 26 of 32 zmm |
 //! | AVX2+FMA ([`super::gemm_avx2`]) | 16 | 6 x 16 (2 ymm) | 12 of 16 ymm |
 //! | portable ([`super::pointwise::accumulate`]) | 8 | 4 x 8 | compiler's choice |
 
@@ -493,6 +493,10 @@ mod tests {
             check::<ACT_RELU6>(isa, 50, 33, 100, 33, 100, 6);
             check::<ACT_RELU>(isa, 7, 300, 17, 300, 17, 7);
             check::<ACT_NONE>(isa, 2, 1024, 1000, 1024, 1000, 8);
+            // A 7x7 map (13 + 3 x 12 rows on AVX-512) and a leftover too long to spread
+            // (12 + an 8-row tile).
+            check::<ACT_RELU6>(isa, 49, 64, 48, 64, 48, 10);
+            check::<ACT_NONE>(isa, 20, 40, 16, 40, 16, 11);
             // More rows than one tile (TILE_FLOATS / k).
             check::<ACT_RELU6>(isa, 1100, 65, 40, 65, 40, 9);
         }

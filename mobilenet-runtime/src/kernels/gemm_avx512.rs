@@ -1,7 +1,7 @@
 //! AVX-512 micro-kernel of [`super::gemm`]: `MR` (12) rows x 32 channels (2 zmm) of the output
-//! in 24 accumulator registers; per reduction step, two aligned weight loads and 12 broadcast
-//! FMAs pairs (LLVM folds each broadcast into the FMA as an embedded `{1to16}` operand).
-//! A last panel of 16 channels runs the 1-zmm variant. Bias and activation are applied in
+//! in 24 accumulator registers (13 rows, 26, where that spares a short last tile); per
+//! reduction step, two aligned weight loads and, per row, one broadcast shared by a pair of
+//! FMAs. A last panel of 16 channels runs the 1-zmm variant. Bias and activation are applied in
 //! registers; a partial last panel is written with masked stores.
 
 #![cfg(target_arch = "x86_64")]
@@ -14,7 +14,7 @@ use std::arch::x86_64::*;
 /// independent FMAs (24) to cover two FMA units of 4-cycle latency.
 const MR: usize = 12;
 
-/// Sweeps one panel over `s.rows` rows, `MR` at a time, then the leftover rows.
+/// Sweeps one panel over `s.rows` rows in tiles of `MR` or `MR + 1` rows (see [`sweep_nv`]).
 ///
 /// # Safety
 /// The CPU must support AVX-512F; `s` must satisfy the contract of [`super::gemm::gemm_raw`]
@@ -37,31 +37,33 @@ pub(crate) unsafe fn sweep<const ACT: u8>(s: &Sweep) {
 }
 
 /// [`sweep`] for panels of `NV` vectors.
+///
+/// A tile of fewer than four rows keeps too few accumulators (`rows * NV` chains of 4-cycle
+/// FMAs) to feed both FMA units, so a leftover of `rows % MR` rows is spread over the full
+/// tiles, one extra row each (13 x 2 = 26 accumulators still fit), whenever there are enough
+/// of them: 49 rows (a 7x7 map) run as 13 + 3 x 12 instead of 4 x 12 + 1. Otherwise the
+/// leftover runs as one short tile at the end.
 #[target_feature(enable = "avx512f,fma")]
 unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
+    let (full, rest) = (s.rows / MR, s.rows % MR);
+    let (wide, tail) = if rest <= full { (rest, 0) } else { (0, rest) };
     let mut r = 0;
-    // SAFETY: see `sweep`; row offsets stay below `s.rows`.
+    // SAFETY: see `sweep`; the tiles cover `0..s.rows` exactly once.
     unsafe {
-        // The first tile prefetches the next panel (see `Sweep`).
-        if s.rows >= MR {
-            tile::<MR, NV, ACT, true, false>(s, 0, std::ptr::null());
-            r = MR;
-        }
-        while r + MR <= s.rows {
-            let (cursor, end) = s.ahead.get();
-            if cursor < end {
-                tile::<MR, NV, ACT, false, true>(s, r, cursor as *const i8);
-                let steps: usize = s.segs.iter().map(|g| g.len).sum();
-                s.ahead.set((cursor + ahead_per_step(NV) * steps * 64, end));
+        for t in 0..full {
+            // The first tile prefetches the next panel (see `Sweep`).
+            if t < wide {
+                full_tile::<{ MR + 1 }, NV, ACT>(s, r, t == 0);
+                r += MR + 1;
             } else {
-                tile::<MR, NV, ACT, false, false>(s, r, std::ptr::null());
+                full_tile::<MR, NV, ACT>(s, r, t == 0);
+                r += MR;
             }
-            r += MR;
         }
         let pf = r == 0;
         macro_rules! tail {
             ($($n:literal)*) => {
-                match (s.rows - r, pf) {
+                match (tail, pf) {
                     $(($n, true) => tile::<$n, NV, ACT, true, false>(s, r, std::ptr::null()),
                       ($n, false) => tile::<$n, NV, ACT, false, false>(s, r, std::ptr::null()),)*
                     _ => {}
@@ -69,6 +71,30 @@ unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
             };
         }
         tail!(1 2 3 4 5 6 7 8 9 10 11);
+    }
+}
+
+/// One tile of `R` rows from row `r`: the first of a sweep prefetches the next panel, the
+/// others follow this thread's [`super::gemm::prefetch_ahead`] request while it lasts.
+///
+/// # Safety
+/// As [`tile`].
+#[target_feature(enable = "avx512f,fma")]
+#[inline]
+unsafe fn full_tile<const R: usize, const NV: usize, const ACT: u8>(s: &Sweep, r: usize, first: bool) {
+    // SAFETY: the caller's contract is `tile`'s.
+    unsafe {
+        if first {
+            return tile::<R, NV, ACT, true, false>(s, r, std::ptr::null());
+        }
+        let (cursor, end) = s.ahead.get();
+        if cursor < end {
+            tile::<R, NV, ACT, false, true>(s, r, cursor as *const i8);
+            let steps: usize = s.segs.iter().map(|g| g.len).sum();
+            s.ahead.set((cursor + ahead_per_step(NV) * steps * 64, end));
+        } else {
+            tile::<R, NV, ACT, false, false>(s, r, std::ptr::null());
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! Seen as a matrix product, the input is `[HW][CIN]`, the weights `[CIN][COUT]` and the output
 //! `[HW][COUT]`: [`pointwise`] is the `gemm` of `kernels/gemm.rs` with weights packed at load time into
-//! column panels for the CPU's best path (AVX-512 12x32 tiles, AVX2+FMA 6x16, or the
+//! column panels for the CPU's best path (AVX-512 12x32 or 13x32 tiles, AVX2+FMA 6x16, or the
 //! portable code below).
 //!
 //! This file also keeps the portable building blocks: the `PB x NB` register-blocked
