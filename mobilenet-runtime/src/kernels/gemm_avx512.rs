@@ -1,8 +1,10 @@
 //! AVX-512 micro-kernel of [`super::gemm`]: `MR` (12) rows x 32 channels (2 zmm) of the output
 //! in 24 accumulator registers (13 rows, 26, where that spares a short last tile); per
 //! reduction step, two aligned weight loads and, per row, one broadcast shared by a pair of
-//! FMAs. A last panel of 16 channels runs the 1-zmm variant. Bias and activation are applied in
-//! registers; a partial last panel is written with masked stores.
+//! FMAs. A last panel of 16 channels runs the 1-zmm variant. Panels of 64 channels (short
+//! reductions, see `panel_width` in [`super::gemm`]) run 6 x 64 tiles: four weight loads and
+//! six broadcasts per 24 FMAs. Bias and activation are applied in registers; a partial last
+//! panel is written with masked stores.
 
 #![cfg(target_arch = "x86_64")]
 
@@ -22,13 +24,15 @@ const MR: usize = 12;
 #[target_feature(enable = "avx512f,fma")]
 pub(crate) unsafe fn sweep<const ACT: u8>(s: &Sweep) {
     let width = s.bias.len();
-    debug_assert!(width == 16 || width == 32);
+    debug_assert!(width == 16 || width == 32 || width == 64);
     debug_assert!(s.w.len() == width * s.k);
     debug_assert!(s.segs.iter().all(|g| g.k0 + g.len <= s.k));
     // SAFETY (whole function): each `tile` call reads rows `r .. r + R` of `a` and writes the
     // same rows of `c`, all inside `0..s.rows`, which the caller guarantees.
     unsafe {
-        if width == 32 {
+        if width == 64 {
+            sweep_wide::<ACT>(s)
+        } else if width == 32 {
             sweep_nv::<2, ACT>(s)
         } else {
             sweep_nv::<1, ACT>(s)
@@ -74,6 +78,35 @@ unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
     }
 }
 
+/// Rows per tile of a 64-channel panel: 6 x 4 = 24 accumulators.
+const MR_WIDE: usize = 6;
+
+/// [`sweep`] for 64-channel panels: tiles of `MR_WIDE` rows, then the leftover rows (no
+/// spreading as in [`sweep_nv`]: 7 x 4 accumulators and 4 weight vectors would fill all 32
+/// registers).
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn sweep_wide<const ACT: u8>(s: &Sweep) {
+    let mut r = 0;
+    // SAFETY: see `sweep`; the tiles cover `0..s.rows` exactly once.
+    unsafe {
+        while r + MR_WIDE <= s.rows {
+            full_tile::<MR_WIDE, 4, ACT>(s, r, r == 0);
+            r += MR_WIDE;
+        }
+        let pf = r == 0;
+        macro_rules! tail {
+            ($($n:literal)*) => {
+                match (s.rows - r, pf) {
+                    $(($n, true) => tile::<$n, 4, ACT, true, false>(s, r, std::ptr::null()),
+                      ($n, false) => tile::<$n, 4, ACT, false, false>(s, r, std::ptr::null()),)*
+                    _ => {}
+                }
+            };
+        }
+        tail!(1 2 3 4 5);
+    }
+}
+
 /// One tile of `R` rows from row `r`: the first of a sweep prefetches the next panel, the
 /// others follow this thread's [`super::gemm::prefetch_ahead`] request while it lasts.
 ///
@@ -103,7 +136,7 @@ unsafe fn full_tile<const R: usize, const NV: usize, const ACT: u8>(s: &Sweep, r
 /// On 0.25-128 that finishes the 1 MB classifier within the last pointwise layers; one line
 /// per two steps left a third of it to stream, and cost as much per layer.
 const fn ahead_per_step(nv: usize) -> usize {
-    if nv == 2 {
+    if nv >= 2 {
         2
     } else {
         1
