@@ -52,7 +52,10 @@ fn param_type(l: &Layer) -> Option<TokenStream> {
     let cin = lit(l.input[2]);
     let cout = lit(l.output[2]);
     Some(match l.row.kind {
-        Kind::Conv if l.is_pointwise() => quote!(#rt::kernels::PointwiseParams<#cin, #cout>),
+        Kind::Conv if l.is_pointwise() => {
+            let hw = lit(l.output[0] * l.output[1]);
+            quote!(#rt::kernels::PointwiseParams<#hw, #cin, #cout>)
+        }
         Kind::Conv => quote!(#rt::kernels::ConvParams<#kh, #kw, #cin, #cout>),
         Kind::ConvDw => quote!(#rt::kernels::DepthwiseParams<#kh, #kw, #cin>),
         Kind::Fc => quote!(#rt::kernels::FcParams<#cin, #cout>),

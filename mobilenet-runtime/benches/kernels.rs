@@ -126,7 +126,7 @@ fn bench_pointwise<const HW: usize, const CIN: usize, const COUT: usize>(c: &mut
         bch.iter(|| axpy_pointwise(HW, CIN, COUT, black_box(&x), &wt, &b, &mut y))
     });
     for isa in Isa::supported() {
-        let params = PointwiseParams::<CIN, COUT>::new_for(isa, &w, &b).unwrap();
+        let params = PointwiseParams::<HW, CIN, COUT>::new_for(isa, &w, &b).unwrap();
         g.throughput(Throughput::Elements((HW * CIN * COUT) as u64));
         g.bench_function(format!("kernel-{}", isa_name(isa)), |bch| {
             bch.iter(|| pointwise::<HW, CIN, COUT, ACT_RELU>(black_box(&x), &mut y, &params, &Team::single()))

@@ -92,7 +92,7 @@ impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> Conv
             weight[(co * CIN + ci) * KH * KW + tap]
         };
         Some(Self {
-            panels: Panels::new(isa, KH * KW * CIN, COUT, at, bias),
+            panels: Panels::new(isa, KH * KW * CIN, COUT, 0, at, bias),
             #[cfg(target_arch = "x86_64")]
             pairs: (isa == Isa::Avx512 && COUT <= MAX_CHANNELS && KW * CIN >= 2)
                 .then(|| PairedWeights::new(KH, KW * CIN, COUT, at, bias)),

@@ -57,20 +57,24 @@ pub(crate) const fn geometry(isa: Isa) -> (usize, usize) {
     }
 }
 
-/// Width of the panels (but the last) of a `k x n` product on `isa`.
+/// Width of the panels (but the last) of a `k x n` product of about `rows` rows on `isa`.
 ///
-/// On AVX-512, 64 when every panel can be that wide and a panel (`k * 64` floats, at most
-/// 32 KiB) stays in L1 while the tiles of a pass sweep it: a 6 x 64 tile loads 10 values per
-/// 24 FMAs where a 12 x 32 tile loads 14, and measured in the network that made the layers with
-/// `k <= 128` 3-10% faster. A longer panel streams from L2 for every tile, and a 6-row tile then
-/// reads twice the weight bytes per FMA that a 12-row one does: those layers ran as fast or
-/// slower, and the 5x5 maps of 0.5-160 (25 rows, a 1-row tail tile) 20% slower.
-fn panel_width(isa: Isa, k: usize, n: usize) -> usize {
+/// On AVX-512, 64 when every panel can be that wide and either the reduction is short or the
+/// product has at least [`WIDE_MIN_ROWS`] rows. A 6 x 64 tile loads 10 values per 24 FMAs
+/// where a 12 x 32 tile loads 14; a 64-wide panel of `k <= 128` rows (at most 32 KiB) stays
+/// in L1 while the tiles of a pass sweep it, and longer ones are swept in blocks of [`KC`]
+/// rows that do. Measured in the network against 32-wide panels, one layer at a time: 3-10%
+/// faster on the 14x14 to 112x112 maps, level on 7x7 and 8-11% slower on 5x5 and 4x4 maps
+/// with long reductions, where each block of weights serves too few rows.
+fn panel_width(isa: Isa, k: usize, n: usize, rows: usize) -> usize {
     match isa {
-        Isa::Avx512 if n.is_multiple_of(64) && k <= 128 => 64,
+        Isa::Avx512 if n.is_multiple_of(64) && (k <= KC || rows >= WIDE_MIN_ROWS) => 64,
         _ => geometry(isa).0,
     }
 }
+
+/// Fewest rows for 64-wide panels with reductions longer than [`KC`] (see [`panel_width`]).
+const WIDE_MIN_ROWS: usize = 64;
 
 /// Weights and bias packed into panels for one [`Isa`]; see the module docs.
 #[derive(Clone)]
@@ -91,11 +95,20 @@ pub(crate) struct Panels {
 }
 
 impl Panels {
-    /// Packs `n` output channels of reduction length `k` for `isa`: `at(co, ki)` gives the
-    /// weight of channel `co` at reduction index `ki`.
-    pub(crate) fn new(isa: Isa, k: usize, n: usize, at: impl Fn(usize, usize) -> f32, bias: &[f32]) -> Self {
+    /// Packs `n` output channels of reduction length `k` for `isa`, for products of about
+    /// `rows` rows (0 if not known): `at(co, ki)` gives the weight of channel `co` at reduction
+    /// index `ki`.
+    pub(crate) fn new(
+        isa: Isa,
+        k: usize,
+        n: usize,
+        rows: usize,
+        at: impl Fn(usize, usize) -> f32,
+        bias: &[f32],
+    ) -> Self {
         assert!(isa.is_supported(), "{isa:?} kernels on a CPU without them");
-        let nr = panel_width(isa, k, n);
+        let nr = panel_width(isa, k, n, rows);
+
         let count = n.div_ceil(nr);
         let mut p = Panels {
             isa,
@@ -328,28 +341,46 @@ pub(crate) unsafe fn gemm_raw<const ACT: u8>(
             // SAFETY: rows r0..r1 lie in `rows` and channels `b * nr .. + n` in panel `b`, so
             // the caller's contract covers every access.
             let (a, c) = unsafe { (a.add(r0 * lda), c.add(r0 * ldc + b * p.nr)) };
-            let sweep = Sweep {
-                a,
-                lda,
-                c,
-                ldc,
-                rows: r1 - r0,
-                k: p.k,
-                segs,
-                w,
-                bias,
-                n,
-                ahead: &ahead,
+            // A 64-wide panel over a long reduction is swept in blocks of `KC` weight rows that
+            // stay in L1 (see `panel_width`); the partial sums wait in `c`.
+            let whole = segs.len() == 1 && segs[0].len == p.k;
+            let blocks = if p.nr == 64 && p.k > KC && whole {
+                p.k.div_ceil(KC)
+            } else {
+                1
             };
-            match p.isa {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `Panels::new` only packs for a supported path, so the CPU has AVX-512F.
-                Isa::Avx512 => unsafe { super::gemm_avx512::sweep::<ACT>(&sweep) },
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: as above, the CPU has AVX2 and FMA.
-                Isa::Avx2 => unsafe { super::gemm_avx2::sweep::<ACT>(&sweep) },
-                // SAFETY: the sweep's pointers are valid per the caller's contract.
-                _ => unsafe { sweep_portable::<ACT>(&sweep) },
+            for block in 0..blocks {
+                let k0 = block * KC;
+                let part = [Seg {
+                    a: segs.first().map_or(0, |s| s.a) + k0,
+                    k0,
+                    len: KC.min(p.k - k0),
+                }];
+                let sweep = Sweep {
+                    a,
+                    lda,
+                    c,
+                    ldc,
+                    rows: r1 - r0,
+                    k: p.k,
+                    segs: if blocks == 1 { segs } else { &part },
+                    w,
+                    bias,
+                    n,
+                    ahead: &ahead,
+                    from_c: block > 0,
+                    last: block + 1 == blocks,
+                };
+                match p.isa {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `Panels::new` only packs for a supported path, so the CPU has AVX-512F.
+                    Isa::Avx512 => unsafe { super::gemm_avx512::sweep::<ACT>(&sweep) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: as above, the CPU has AVX2 and FMA.
+                    Isa::Avx2 => unsafe { super::gemm_avx2::sweep::<ACT>(&sweep) },
+                    // SAFETY: the sweep's pointers are valid per the caller's contract.
+                    _ => unsafe { sweep_portable::<ACT>(&sweep) },
+                }
             }
         }
         r0 = r1;
@@ -385,7 +416,16 @@ pub(crate) struct Sweep<'a> {
     /// What is left of this thread's [`prefetch_ahead`] request, `(cursor, end)` addresses;
     /// sweeps that prefetch advance the cursor.
     pub ahead: &'a Cell<(usize, usize)>,
+    /// Start from the partial sums in `c` instead of the bias (a later block of a reduction
+    /// split in blocks; only 64-wide AVX-512 panels are).
+    pub from_c: bool,
+    /// The last (or only) block of the reduction: apply the activation.
+    pub last: bool,
 }
+
+/// Reduction rows per block when sweeping a 64-wide panel: 32 KiB of weights, which stay in L1
+/// while every tile of a pass runs over them (see [`panel_width`]).
+const KC: usize = 128;
 
 /// The portable sweep: the original `PB x NB` micro-kernel.
 ///
@@ -437,7 +477,7 @@ mod tests {
         let a: Vec<f32> = rng.vec(rows * lda).iter().map(|v| v * scale).collect();
         let w = rng.vec(n * k);
         let bias = rng.vec(n);
-        let p = Panels::new(isa, k, n, |co, ki| w[co * k + ki], &bias);
+        let p = Panels::new(isa, k, n, rows, |co, ki| w[co * k + ki], &bias);
         for co in 0..n {
             for ki in 0..k {
                 assert_eq!(p.weight(co, ki).to_bits(), w[co * k + ki].to_bits());
@@ -513,6 +553,10 @@ mod tests {
             // 64-wide panels on AVX-512 (6-row tiles, a 1-row tail; two passes).
             check::<ACT_RELU6>(isa, 37, 40, 128, 40, 130, 12);
             check::<ACT_RELU>(isa, 1100, 64, 128, 64, 128, 13);
+            // 64-wide panels over a reduction in blocks (128 + 128 + 44), and 5-row tiles for
+            // a 1-row leftover.
+            check::<ACT_RELU6>(isa, 200, 300, 128, 300, 128, 14);
+            check::<ACT_NONE>(isa, 25, 64, 64, 64, 64, 15);
             // A 7x7 map (13 + 3 x 12 rows on AVX-512) and a leftover too long to spread
             // (12 + an 8-row tile).
             check::<ACT_RELU6>(isa, 49, 64, 48, 64, 48, 10);

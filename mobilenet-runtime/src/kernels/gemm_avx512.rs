@@ -9,7 +9,7 @@
 #![cfg(target_arch = "x86_64")]
 
 use super::gemm::Sweep;
-use crate::{ACT_RELU, ACT_RELU6};
+use crate::{ACT_NONE, ACT_RELU, ACT_RELU6};
 use std::arch::x86_64::*;
 
 /// Rows per tile: 12 x 2 = 24 accumulators, plus 2 weight registers, of 32 zmm; enough
@@ -31,7 +31,12 @@ pub(crate) unsafe fn sweep<const ACT: u8>(s: &Sweep) {
     // same rows of `c`, all inside `0..s.rows`, which the caller guarantees.
     unsafe {
         if width == 64 {
-            sweep_wide::<ACT>(s)
+            match (s.from_c, s.last) {
+                (false, true) => sweep_wide::<ACT, false>(s),
+                (false, false) => sweep_wide::<ACT_NONE, false>(s),
+                (true, false) => sweep_wide::<ACT_NONE, true>(s),
+                (true, true) => sweep_wide::<ACT, true>(s),
+            }
         } else if width == 32 {
             sweep_nv::<2, ACT>(s)
         } else {
@@ -57,10 +62,10 @@ unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
         for t in 0..full {
             // The first tile prefetches the next panel (see `Sweep`).
             if t < wide {
-                full_tile::<{ MR + 1 }, NV, ACT>(s, r, t == 0);
+                full_tile::<{ MR + 1 }, NV, ACT, false>(s, r, t == 0);
                 r += MR + 1;
             } else {
-                full_tile::<MR, NV, ACT>(s, r, t == 0);
+                full_tile::<MR, NV, ACT, false>(s, r, t == 0);
                 r += MR;
             }
         }
@@ -68,8 +73,8 @@ unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
         macro_rules! tail {
             ($($n:literal)*) => {
                 match (tail, pf) {
-                    $(($n, true) => tile::<$n, NV, ACT, true, false>(s, r, std::ptr::null()),
-                      ($n, false) => tile::<$n, NV, ACT, false, false>(s, r, std::ptr::null()),)*
+                    $(($n, true) => tile::<$n, NV, ACT, true, false, false>(s, r, std::ptr::null()),
+                      ($n, false) => tile::<$n, NV, ACT, false, false, false>(s, r, std::ptr::null()),)*
                     _ => {}
                 }
             };
@@ -85,20 +90,27 @@ const MR_WIDE: usize = 6;
 /// spreading as in [`sweep_nv`]: 7 x 4 accumulators and 4 weight vectors would fill all 32
 /// registers).
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn sweep_wide<const ACT: u8>(s: &Sweep) {
+unsafe fn sweep_wide<const ACT: u8, const FC: bool>(s: &Sweep) {
+    // A leftover of one row would be a tile of 4 FMA chains, half what two FMA units need:
+    // from 25 rows on, five 5-row tiles take the place of four 6-row ones and that row.
+    let short = if s.rows % MR_WIDE == 1 && s.rows >= 25 { 5 } else { 0 };
     let mut r = 0;
     // SAFETY: see `sweep`; the tiles cover `0..s.rows` exactly once.
     unsafe {
+        for t in 0..short {
+            full_tile::<{ MR_WIDE - 1 }, 4, ACT, FC>(s, r, t == 0);
+            r += MR_WIDE - 1;
+        }
         while r + MR_WIDE <= s.rows {
-            full_tile::<MR_WIDE, 4, ACT>(s, r, r == 0);
+            full_tile::<MR_WIDE, 4, ACT, FC>(s, r, r == 0);
             r += MR_WIDE;
         }
         let pf = r == 0;
         macro_rules! tail {
             ($($n:literal)*) => {
                 match (s.rows - r, pf) {
-                    $(($n, true) => tile::<$n, 4, ACT, true, false>(s, r, std::ptr::null()),
-                      ($n, false) => tile::<$n, 4, ACT, false, false>(s, r, std::ptr::null()),)*
+                    $(($n, true) => tile::<$n, 4, ACT, true, false, FC>(s, r, std::ptr::null()),
+                      ($n, false) => tile::<$n, 4, ACT, false, false, FC>(s, r, std::ptr::null()),)*
                     _ => {}
                 }
             };
@@ -114,19 +126,19 @@ unsafe fn sweep_wide<const ACT: u8>(s: &Sweep) {
 /// As [`tile`].
 #[target_feature(enable = "avx512f,fma")]
 #[inline]
-unsafe fn full_tile<const R: usize, const NV: usize, const ACT: u8>(s: &Sweep, r: usize, first: bool) {
+unsafe fn full_tile<const R: usize, const NV: usize, const ACT: u8, const FC: bool>(s: &Sweep, r: usize, first: bool) {
     // SAFETY: the caller's contract is `tile`'s.
     unsafe {
         if first {
-            return tile::<R, NV, ACT, true, false>(s, r, std::ptr::null());
+            return tile::<R, NV, ACT, true, false, FC>(s, r, std::ptr::null());
         }
         let (cursor, end) = s.ahead.get();
         if cursor < end {
-            tile::<R, NV, ACT, false, true>(s, r, cursor as *const i8);
+            tile::<R, NV, ACT, false, true, FC>(s, r, cursor as *const i8);
             let steps: usize = s.segs.iter().map(|g| g.len).sum();
             s.ahead.set((cursor + ahead_per_step(NV) * steps * 64, end));
         } else {
-            tile::<R, NV, ACT, false, false>(s, r, std::ptr::null());
+            tile::<R, NV, ACT, false, false, FC>(s, r, std::ptr::null());
         }
     }
 }
@@ -148,7 +160,7 @@ const fn ahead_per_step(nv: usize) -> usize {
 /// of the next panel are prefetched; with `AH`, [`ahead_per_step`] lines per step from `ahead`.
 #[target_feature(enable = "avx512f,fma")]
 #[inline]
-unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, const AH: bool>(
+unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, const AH: bool, const FC: bool>(
     s: &Sweep,
     r0: usize,
     ahead: *const i8,
@@ -158,6 +170,13 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, c
     unsafe {
         let bias: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(s.bias.as_ptr().add(16 * v)));
         let mut acc = [bias; R];
+        if FC {
+            for (i, acc) in acc.iter_mut().enumerate() {
+                for (v, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm512_loadu_ps(s.c.add((r0 + i) * s.ldc + 16 * v));
+                }
+            }
+        }
         let a = s.a.add(r0 * s.lda);
         let width = 16 * NV;
         let mut line = 0;

@@ -61,6 +61,6 @@ macro_rules! forward_params {
 forward_params!(
     ConvParams<KH, KW, CIN, COUT>,
     DepthwiseParams<KH, KW, C>,
-    PointwiseParams<CIN, COUT>,
+    PointwiseParams<HW, CIN, COUT>,
     FcParams<IN, OUT>,
 );

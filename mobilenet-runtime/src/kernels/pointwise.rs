@@ -90,14 +90,15 @@ pub(crate) fn store<const ACT: u8>(acc: &Lane, out: &mut [f32]) {
     }
 }
 
-/// Folded weights and bias of a pointwise convolution, packed for [`pointwise`] on one
-/// [`Isa`] (see `kernels/gemm.rs` for the panel layouts).
+/// Folded weights and bias of a pointwise convolution over an `HW`-pixel map, packed for
+/// [`pointwise`] on one [`Isa`] (see `kernels/gemm.rs` for the panel layouts, some of which
+/// suit only large maps).
 #[derive(Clone)]
-pub struct PointwiseParams<const CIN: usize, const COUT: usize> {
+pub struct PointwiseParams<const HW: usize, const CIN: usize, const COUT: usize> {
     panels: Panels,
 }
 
-impl<const CIN: usize, const COUT: usize> PointwiseParams<CIN, COUT> {
+impl<const HW: usize, const CIN: usize, const COUT: usize> PointwiseParams<HW, CIN, COUT> {
     /// Packs PyTorch-layout weights `[COUT][CIN][1][1]` (i.e. `[COUT][CIN]`, batch norm already
     /// folded in) and bias `[COUT]` for the best path of this CPU ([`Isa::detect`]).
     ///
@@ -111,12 +112,17 @@ impl<const CIN: usize, const COUT: usize> PointwiseParams<CIN, COUT> {
     /// # Panics
     /// If this CPU cannot run `isa` ([`Isa::is_supported`]).
     pub fn new_for(isa: Isa, weight: &[f32], bias: &[f32]) -> Option<Self> {
-        const { assert!(CIN >= 1 && COUT >= 1, "pointwise needs CIN >= 1 and COUT >= 1") };
+        const {
+            assert!(
+                HW >= 1 && CIN >= 1 && COUT >= 1,
+                "pointwise needs HW, CIN and COUT >= 1"
+            )
+        };
         if weight.len() != COUT * CIN || bias.len() != COUT {
             return None;
         }
         Some(Self {
-            panels: Panels::new(isa, CIN, COUT, |co, ci| weight[co * CIN + ci], bias),
+            panels: Panels::new(isa, CIN, COUT, HW, |co, ci| weight[co * CIN + ci], bias),
         })
     }
 
@@ -133,9 +139,9 @@ impl<const CIN: usize, const COUT: usize> PointwiseParams<CIN, COUT> {
     }
 }
 
-impl<const CIN: usize, const COUT: usize> std::fmt::Debug for PointwiseParams<CIN, COUT> {
+impl<const HW: usize, const CIN: usize, const COUT: usize> std::fmt::Debug for PointwiseParams<HW, CIN, COUT> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PointwiseParams<CIN={CIN}, COUT={COUT}>({:?})", self.isa())
+        write!(f, "PointwiseParams<HW={HW}, CIN={CIN}, COUT={COUT}>({:?})", self.isa())
     }
 }
 
@@ -157,7 +163,7 @@ impl<const CIN: usize, const COUT: usize> std::fmt::Debug for PointwiseParams<CI
 pub fn pointwise<const HW: usize, const CIN: usize, const COUT: usize, const ACT: u8>(
     input: &[f32],
     output: &mut [f32],
-    params: &PointwiseParams<CIN, COUT>,
+    params: &PointwiseParams<HW, CIN, COUT>,
     team: &Team,
 ) {
     const {
@@ -231,7 +237,7 @@ pub(crate) mod tests {
             .into_iter()
             .flat_map(|isa| teams.iter().map(move |t| (isa, t)))
         {
-            let params = PointwiseParams::<CIN, COUT>::new_for(isa, &weight, &bias).unwrap();
+            let params = PointwiseParams::<HW, CIN, COUT>::new_for(isa, &weight, &bias).unwrap();
             // Oversized buffers: the kernel must touch only the prefixes.
             let mut padded_in = input.clone();
             padded_in.extend([f32::NAN; 5]);
@@ -275,11 +281,11 @@ pub(crate) mod tests {
     fn new_rejects_wrong_lengths() {
         let w = vec![0.0; 15];
         let b = vec![0.0; 5];
-        assert!(PointwiseParams::<3, 5>::new(&w, &b).is_some());
-        assert!(PointwiseParams::<3, 5>::new(&w[..14], &b).is_none());
-        assert!(PointwiseParams::<3, 5>::new(&[0.0; 16], &b).is_none());
-        assert!(PointwiseParams::<3, 5>::new(&w, &b[..4]).is_none());
-        assert!(PointwiseParams::<3, 5>::new(&w, &[0.0; 6]).is_none());
+        assert!(PointwiseParams::<2, 3, 5>::new(&w, &b).is_some());
+        assert!(PointwiseParams::<2, 3, 5>::new(&w[..14], &b).is_none());
+        assert!(PointwiseParams::<2, 3, 5>::new(&[0.0; 16], &b).is_none());
+        assert!(PointwiseParams::<2, 3, 5>::new(&w, &b[..4]).is_none());
+        assert!(PointwiseParams::<2, 3, 5>::new(&w, &[0.0; 6]).is_none());
     }
 
     #[test]
@@ -288,7 +294,7 @@ pub(crate) mod tests {
         let w = rng.vec(17 * 33);
         let b = rng.vec(17);
         for isa in Isa::supported() {
-            let (w2, b2) = PointwiseParams::<33, 17>::new_for(isa, &w, &b).unwrap().unpack();
+            let (w2, b2) = PointwiseParams::<4, 33, 17>::new_for(isa, &w, &b).unwrap().unpack();
             assert_eq!(
                 w.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                 w2.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
