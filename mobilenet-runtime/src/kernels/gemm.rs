@@ -63,9 +63,9 @@ pub(crate) const fn geometry(isa: Isa) -> (usize, usize) {
 /// product has at least [`WIDE_MIN_ROWS`] rows. A 6 x 64 tile loads 10 values per 24 FMAs
 /// where a 12 x 32 tile loads 14; a 64-wide panel of `k <= 128` rows (at most 32 KiB) stays
 /// in L1 while the tiles of a pass sweep it, and longer ones are swept in blocks of [`KC`]
-/// rows that do. Measured in the network against 32-wide panels, one layer at a time: 3-10%
-/// faster on the 14x14 to 112x112 maps, level on 7x7 and 8-11% slower on 5x5 and 4x4 maps
-/// with long reductions, where each block of weights serves too few rows.
+/// rows that do. Measured in the network against 32-wide panels, layer by layer: faster on
+/// every map from 10x10 up, level on 7x7, and slower on 5x5 and 4x4 maps with long
+/// reductions, where each block of weights serves too few rows.
 fn panel_width(isa: Isa, k: usize, n: usize, rows: usize) -> usize {
     match isa {
         Isa::Avx512 if n.is_multiple_of(64) && (k <= KC || rows >= WIDE_MIN_ROWS) => 64,
