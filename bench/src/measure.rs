@@ -31,7 +31,12 @@ pub fn rounds_for(budget: Duration) -> u32 {
 
 /// Pause between two slices, so that threads one engine leaves spinning (ONNX Runtime's and
 /// our team's workers spin briefly before they sleep) do not eat into the next engine's time.
-const SETTLE: Duration = Duration::from_millis(10);
+/// 10 ms was not enough on a 2-core AMD EPYC: the batch-8 row that follows ONNX Runtime's
+/// 2-thread session had one core shared for a good part of each slice (its "cores busy"
+/// well under 2, its median far above what the same row measures with a longer pause),
+/// while rows that follow a 1-thread session were unaffected. 100 ms adds about 20 s to a
+/// full run of one spec.
+const SETTLE: Duration = Duration::from_millis(100);
 
 /// Summary statistics of a set of durations, in milliseconds.
 #[derive(Copy, Clone, Debug)]
