@@ -13,7 +13,7 @@
 //! | --- | --- | --- | --- |
 //! | AVX-512 ([`super::gemm_avx512`]) | 32 | 12 or 13 x 32 (2 zmm) | 24 or 26 of 32 zmm |
 //! | AVX-512, `k <= 128` and `n` a multiple of 64 | 64 | 6 x 64 (4 zmm) | 24 of 32 zmm |
-//! | AVX2+FMA ([`super::gemm_avx2`]) | 16 | 6 x 16 (2 ymm) | 12 of 16 ymm |
+//! | AVX2+FMA ([`super::gemm_avx2`]) | 16 | 6 x 16 (2 ymm); 12 x 8 on an 8-wide panel | 12 of 16 ymm |
 //! | portable ([`super::pointwise::accumulate`]) | 8 | 4 x 8 | compiler's choice |
 
 use super::isa::Isa;
@@ -561,6 +561,9 @@ mod tests {
             // (12 + an 8-row tile).
             check::<ACT_RELU6>(isa, 49, 64, 48, 64, 48, 10);
             check::<ACT_NONE>(isa, 20, 40, 16, 40, 16, 11);
+            // 8-wide panels on AVX2 (12-row tiles), a 1-row leftover (reduction split in sets,
+            // 30 = 7 x 4 + 2) and a 2-row one.
+            check::<ACT_RELU6>(isa, 39, 30, 8, 30, 8, 16);
             // More rows than one tile (TILE_FLOATS / k).
             check::<ACT_RELU6>(isa, 1100, 65, 40, 65, 40, 9);
         }

@@ -1,7 +1,8 @@
 //! AVX2+FMA micro-kernel of [`super::gemm`]: `MR` (6) rows x 16 channels (2 ymm) of the output
 //! in 12 accumulator registers; per reduction step, two weight loads and 6 broadcasts feeding
-//! 12 FMAs. A last panel of 8 channels runs the 1-ymm variant. Bias and activation are
-//! applied in registers; a partial last vector goes through a stack buffer.
+//! 12 FMAs. A panel of 8 channels runs the 1-ymm variant in tiles of [`MR_NARROW`] (12) rows,
+//! and a single row splits its reduction over [`S_ONE_ROW`] sets of accumulators. Bias and
+//! activation are applied in registers; a partial last vector goes through a stack buffer.
 
 #![cfg(target_arch = "x86_64")]
 
@@ -27,57 +28,78 @@ pub(crate) unsafe fn sweep<const ACT: u8>(s: &Sweep) {
     // SAFETY: forwarded contract.
     unsafe {
         if width == 16 {
-            sweep_nv::<2, ACT>(s)
+            sweep_nv::<2, MR, ACT>(s)
         } else {
-            sweep_nv::<1, ACT>(s)
+            sweep_nv::<1, MR_NARROW, ACT>(s)
         }
     }
 }
 
-/// [`sweep`] for panels of `NV` vectors.
+/// Rows per tile on 8-wide panels: 12 x 1 accumulators, as many as 6 x 2 on 16-wide ones.
+/// With 6 the FMA chains could not keep both units busy: on 0.25-128, whose first
+/// convolution has 8 output channels, that layer took about a tenth longer.
+const MR_NARROW: usize = 12;
+
+/// Partial-sum sets of a one-row tile (see [`tile`]): 4 x `NV` chains. Measured in the
+/// network against a single set: the 0.25-128 classifier (fc at batch 1), whose weights stay
+/// in cache, about a tenth faster; the larger classifiers, whose weights stream from memory,
+/// no faster.
+const S_ONE_ROW: usize = 4;
+
+/// [`sweep`] for panels of `NV` vectors, in tiles of `M` rows.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
+unsafe fn sweep_nv<const NV: usize, const M: usize, const ACT: u8>(s: &Sweep) {
     let mut r = 0;
     // SAFETY: each `tile` call covers rows `r .. r + R`, all below `s.rows`.
     unsafe {
         // The first tile prefetches the next panel (see `Sweep`).
-        if s.rows >= MR {
-            tile::<MR, NV, ACT, true>(s, 0);
-            r = MR;
+        if s.rows >= M {
+            tile::<M, NV, ACT, true, 1>(s, 0);
+            r = M;
         }
-        while r + MR <= s.rows {
-            tile::<MR, NV, ACT, false>(s, r);
-            r += MR;
+        while r + M <= s.rows {
+            tile::<M, NV, ACT, false, 1>(s, r);
+            r += M;
         }
         let pf = r == 0;
         macro_rules! tail {
             ($($n:literal)*) => {
                 match (s.rows - r, pf) {
-                    $(($n, true) => tile::<$n, NV, ACT, true>(s, r),
-                      ($n, false) => tile::<$n, NV, ACT, false>(s, r),)*
+                    (1, true) => tile::<1, NV, ACT, true, S_ONE_ROW>(s, r),
+                    (1, false) => tile::<1, NV, ACT, false, S_ONE_ROW>(s, r),
+                    $(($n, true) => tile::<$n, NV, ACT, true, 1>(s, r),
+                      ($n, false) => tile::<$n, NV, ACT, false, 1>(s, r),)*
                     _ => {}
                 }
             };
         }
-        tail!(1 2 3 4 5);
+        tail!(2 3 4 5 6 7 8 9 10 11);
     }
 }
 
 /// Rows `r0 .. r0 + R` of the panel; see [`super::gemm_avx512`]'s `tile`.
+///
+/// The reduction accumulates in `S` interleaved sets of partial sums (step `kk` into set
+/// `kk % S`), added together at the end. A tile of one row (fc at batch 1, or a leftover
+/// row) has only `NV` accumulators, each a chain of 4-cycle FMAs: one set leaves the FMA
+/// units idle most of the time.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool>(s: &Sweep, r0: usize) {
+unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, const S: usize>(s: &Sweep, r0: usize) {
     // SAFETY (whole function): the bias has NV * 8 floats; `w` has k rows of NV * 8; row
     // `r0 + i` (i < R) of `a` is readable over every run and of `c` has `s.n` writable floats.
     unsafe {
         let bias: [__m256; NV] = std::array::from_fn(|v| _mm256_loadu_ps(s.bias.as_ptr().add(8 * v)));
-        let mut acc = [bias; R];
+        let mut sets = [[[_mm256_setzero_ps(); NV]; R]; S];
+        sets[0] = [bias; R];
         let a = s.a.add(r0 * s.lda);
         let width = 8 * NV;
         for seg in s.segs {
             let a = a.add(seg.a);
-            let mut w = s.w.as_ptr().add(seg.k0 * width);
-            for kk in 0..seg.len {
+            let w0 = s.w.as_ptr().add(seg.k0 * width);
+            // Reduction step `kk` into the accumulators `acc`.
+            let step = |acc: &mut [[__m256; NV]; R], kk: usize| {
+                let w = w0.add(kk * width);
                 if PF {
                     // The same weight row of the next panel; prefetches never fault, so past
                     // the last panel this is only a wasted hint. One 64-byte line per row.
@@ -90,7 +112,24 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool>(s
                         *acc = _mm256_fmadd_ps(x, wv, *acc);
                     }
                 }
-                w = w.add(width);
+            };
+            let mut kk = 0;
+            while kk + S <= seg.len {
+                for (j, acc) in sets.iter_mut().enumerate() {
+                    step(acc, kk + j);
+                }
+                kk += S;
+            }
+            for kk in kk..seg.len {
+                step(&mut sets[0], kk);
+            }
+        }
+        let mut acc = sets[0];
+        for set in &sets[1..] {
+            for (acc, part) in acc.iter_mut().zip(set) {
+                for (acc, &part) in acc.iter_mut().zip(part) {
+                    *acc = _mm256_add_ps(*acc, part);
+                }
             }
         }
         let zero = _mm256_setzero_ps();
