@@ -269,8 +269,9 @@ pub(crate) mod tests {
         check::<49, 64, 24, ACT_RELU6>(8);
         check::<50, 17, 1, ACT_NONE>(9);
         check::<121, 32, 64, ACT_RELU>(10);
-        // Larger than one pixel tile (TILE_FLOATS / CIN pixels), with a ragged last tile.
-        check::<2051, 33, 5, ACT_RELU6>(11);
+        // More pixels than one pass over the weights (`gemm::pass_rows`), with a ragged last
+        // pass.
+        check::<4100, 33, 5, ACT_RELU6>(11);
         check::<70, 1024, 9, ACT_NONE>(12);
         // Large enough to be split over a team: by pixels, then by output channels.
         check::<3000, 64, 40, ACT_RELU>(13);
