@@ -344,11 +344,11 @@ pub(crate) unsafe fn gemm_raw<const ACT: u8>(
     segs: &[Seg],
 ) {
     debug_assert!(segs.iter().all(|s| s.k0 + s.len <= p.k));
-    let tile = pass_rows(rows.len(), p.k);
+    let pass = pass_rows(rows.len(), p.k);
     let ahead = Cell::new(AHEAD.get());
     let mut r0 = rows.start;
     while r0 < rows.end {
-        let r1 = (r0 + tile).min(rows.end);
+        let r1 = (r0 + pass).min(rows.end);
         for b in panels.clone() {
             let w = &p.data[p.offset(b)..p.offset(b) + p.width(b) * p.k];
             let bias = &p.bias[b * p.nr..b * p.nr + p.width(b)];
