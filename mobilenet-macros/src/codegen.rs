@@ -413,7 +413,7 @@ pub fn generate(c: &Compiled) -> TokenStream {
         #[doc = #model_doc]
         pub struct Model {
             weights: ::std::sync::Arc<Weights>,
-            arena: ::std::boxed::Box<[f32]>,
+            arena: #rt::aligned::AlignedBuf,
             team: #rt::Team,
             spare: #rt::interop::Arenas,
         }
@@ -437,7 +437,7 @@ pub fn generate(c: &Compiled) -> TokenStream {
             pub fn new(weights: impl Into<::std::sync::Arc<Weights>>) -> Self {
                 Self {
                     weights: weights.into(),
-                    arena: ::std::vec![0.0f32; ARENA_LEN].into_boxed_slice(),
+                    arena: #rt::aligned::AlignedBuf::zeroed(ARENA_LEN),
                     team: #rt::Team::single(),
                     spare: #rt::interop::Arenas::default(),
                 }

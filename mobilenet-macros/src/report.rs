@@ -122,11 +122,12 @@ pub fn render(c: &Compiled) -> String {
     let arena = t.arena_len();
     let _ = writeln!(
         out,
-        "- Activation memory: {} floats ({:.2} MiB) in two buffers of {} and {}",
+        "- Activation memory: {} floats ({:.2} MiB) in two buffers of {} and {} (the first padded so that the second starts {} bytes past a 4 KiB boundary)",
         group_digits(arena as i64),
         arena as f64 * 4.0 / (1024.0 * 1024.0),
         group_digits(t.arena[0] as i64),
-        group_digits(t.arena[1] as i64)
+        group_digits(t.arena[1] as i64),
+        group_digits(4 * crate::cost::ARENA_SKEW_FLOATS as i64)
     );
     match &s.paper {
         None => {

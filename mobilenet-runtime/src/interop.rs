@@ -1,6 +1,7 @@
 //! ndarray interop and the glue generated models share: checking an image's shape, running a
 //! batch across cores, and viewing a slice as a fixed-size array.
 
+use crate::aligned::AlignedBuf;
 use crate::parallel::Team;
 use ndarray::{Array1, Array2, ArrayView3, ArrayView4};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -50,21 +51,21 @@ pub trait Network: Send + Sync {
 /// Activation arenas kept by a model for the threads of [`predict_batch`], so that a batch
 /// call does not allocate and fault in fresh arenas every time.
 #[derive(Debug, Default)]
-pub struct Arenas(Mutex<Vec<Box<[f32]>>>);
+pub struct Arenas(Mutex<Vec<AlignedBuf>>);
 
 impl Arenas {
     /// `n` arenas of `len` floats: kept ones first, new ones for the rest.
-    fn take(&self, n: usize, len: usize) -> Vec<Box<[f32]>> {
+    fn take(&self, n: usize, len: usize) -> Vec<AlignedBuf> {
         let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         kept.retain(|a| a.len() == len);
         let keep = kept.len().saturating_sub(n);
         let mut out = kept.split_off(keep);
-        out.resize_with(n, || vec![0.0; len].into_boxed_slice());
+        out.resize_with(n, || AlignedBuf::zeroed(len));
         out
     }
 
     /// Keeps `arenas` for the next call.
-    fn give_back(&self, arenas: Vec<Box<[f32]>>) {
+    fn give_back(&self, arenas: Vec<AlignedBuf>) {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).extend(arenas);
     }
 }
@@ -127,7 +128,7 @@ pub fn predict_batch<N: Network>(net: &N, images: ArrayView4<'_, f32>) -> Result
         return Ok(out);
     }
     let parts = net.team().threads().min(n);
-    let arenas: Vec<Mutex<Box<[f32]>>> = net
+    let arenas: Vec<Mutex<AlignedBuf>> = net
         .spare_arenas()
         .take(parts, N::ARENA_LEN)
         .into_iter()

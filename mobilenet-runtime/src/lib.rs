@@ -4,6 +4,7 @@
 //! Nothing here knows about YAML or the macro: every shape reaches this crate as a const
 //! generic or a [`LayerInfo`] record.
 
+pub mod aligned;
 pub mod figures;
 pub mod hooks;
 pub mod interop;

@@ -15,6 +15,7 @@
 
 use super::gemm::Seg;
 use super::gemm_avx512::activate;
+use crate::aligned::AlignedBuf;
 use std::arch::x86_64::*;
 
 /// Widest output this kernel serves: two reduction steps per 16-lane vector.
@@ -27,9 +28,8 @@ const MR: usize = 16;
 /// Weights and bias of a narrow convolution in the paired layout (see the module docs).
 #[derive(Clone, Debug)]
 pub(crate) struct PairedWeights {
-    /// `[KH][ceil(row / 2)][16]` with `row = KW * CIN`, from `start` (64-byte aligned).
-    data: Vec<f32>,
-    start: usize,
+    /// `[KH][ceil(row / 2)][16]` with `row = KW * CIN`, 64-byte aligned.
+    data: AlignedBuf,
     /// Reduction steps per kernel row (`KW * CIN`).
     row: usize,
     /// Bias in the even lanes, zeros in the odd ones: the initial accumulator.
@@ -44,11 +44,10 @@ impl PairedWeights {
     pub(crate) fn new(rows: usize, row: usize, n: usize, at: impl Fn(usize, usize) -> f32, bias: &[f32]) -> Self {
         assert!((1..=MAX_CHANNELS).contains(&n) && bias.len() == n);
         let vecs = row.div_ceil(2);
-        let mut data = vec![0.0f32; rows * vecs * 16 + 16];
-        let start = data.as_ptr().align_offset(64).min(16);
+        let mut data = AlignedBuf::zeroed(rows * vecs * 16);
         for r in 0..rows {
             for j in 0..vecs {
-                let v = start + (r * vecs + j) * 16;
+                let v = (r * vecs + j) * 16;
                 for c in 0..n {
                     let k = r * row + 2 * j;
                     data[v + 2 * c] = at(c, k);
@@ -62,13 +61,7 @@ impl PairedWeights {
         for (c, &x) in bias.iter().enumerate() {
             b[2 * c] = x;
         }
-        PairedWeights {
-            data,
-            start,
-            row,
-            bias: b,
-            n,
-        }
+        PairedWeights { data, row, bias: b, n }
     }
 }
 
@@ -135,7 +128,7 @@ unsafe fn tile<const R: usize, const ACT: u8>(
         let vecs = w.row.div_ceil(2);
         for g in segs {
             let x = a.add(g.a);
-            let mut wp = w.data.as_ptr().add(w.start + g.k0 / w.row * vecs * 16);
+            let mut wp = w.data.as_ptr().add(g.k0 / w.row * vecs * 16);
             for j in 0..pairs {
                 let wv = _mm512_load_ps(wp);
                 for (i, acc) in acc.iter_mut().enumerate() {

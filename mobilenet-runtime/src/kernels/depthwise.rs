@@ -11,6 +11,7 @@ use super::conv::{interior, taps};
 use super::gemm::SharedPtr;
 use super::isa::Isa;
 use super::pointwise::activate;
+use crate::aligned::AlignedBuf;
 #[cfg(target_arch = "x86_64")]
 use crate::parallel::share;
 use crate::parallel::Team;
@@ -50,8 +51,9 @@ const CB: usize = 16;
 pub struct DepthwiseParams<const KH: usize, const KW: usize, const C: usize> {
     /// The path [`depthwise`] takes (the layout is the same for all).
     isa: Isa,
-    /// `[KH][KW][C]`.
-    weight: Vec<f32>,
+    /// `[KH][KW][C]`, 64-byte aligned: with `C` a multiple of the vector width, every
+    /// weight vector the SIMD paths load lies within one cache line.
+    weight: AlignedBuf,
     /// `[C]`.
     bias: Vec<f32>,
 }
@@ -78,7 +80,10 @@ impl<const KH: usize, const KW: usize, const C: usize> DepthwiseParams<KH, KW, C
             return None;
         }
         let taps = KH * KW;
-        let packed = (0..taps * C).map(|i| weight[(i % C) * taps + i / C]).collect();
+        let mut packed = AlignedBuf::zeroed(taps * C);
+        for (i, w) in packed.iter_mut().enumerate() {
+            *w = weight[(i % C) * taps + i / C];
+        }
         Some(Self {
             isa,
             weight: packed,

@@ -18,6 +18,7 @@
 
 use super::isa::Isa;
 use super::pointwise::{accumulate, store, Lane, NB, PB};
+use crate::aligned::AlignedBuf;
 use crate::parallel::{share, Team};
 use std::cell::Cell;
 use std::ops::Range;
@@ -101,10 +102,9 @@ pub(crate) struct Panels {
     n: usize,
     /// Width of every panel but the last.
     nr: usize,
-    /// Float offset of the first panel in `data`, which starts on a 64-byte boundary so that
-    /// every weight row load is aligned.
-    start: usize,
-    data: Vec<f32>,
+    /// The panels back to back, from a 64-byte boundary so that every weight row load is
+    /// aligned.
+    data: AlignedBuf,
     /// `n` values zero-padded to `panels() * nr`, so a panel's bias loads whole vectors.
     bias: Vec<f32>,
 }
@@ -130,13 +130,11 @@ impl Panels {
             k,
             n,
             nr,
-            start: 0,
-            data: Vec::new(),
+            data: AlignedBuf::default(),
             bias: vec![0.0; count * nr],
         };
         let len = (0..count).map(|b| p.width(b) * k).sum::<usize>();
-        p.data = vec![0.0; len + 16];
-        p.start = p.data.as_ptr().align_offset(64).min(16);
+        p.data = AlignedBuf::zeroed(len);
         for b in 0..count {
             let (off, width) = (p.offset(b), p.width(b));
             for ki in 0..k {
@@ -171,7 +169,7 @@ impl Panels {
 
     /// Float offset of panel `b` in `data`; all earlier panels are full width.
     fn offset(&self, b: usize) -> usize {
-        self.start + b * self.nr * self.k
+        b * self.nr * self.k
     }
 
     /// Weight `(co, ki)`, as given to [`Panels::new`].
@@ -187,10 +185,7 @@ impl Panels {
     pub(crate) fn lanes(&self) -> (&[Lane], &[Lane]) {
         assert_eq!(self.isa, Isa::Portable, "lanes() is the portable layout");
         let len = self.count() * NB * self.k;
-        (
-            self.data[self.start..self.start + len].as_chunks::<NB>().0,
-            self.bias.as_chunks::<NB>().0,
-        )
+        (self.data[..len].as_chunks::<NB>().0, self.bias.as_chunks::<NB>().0)
     }
 
     /// The whole reduction as one run: what a plain matrix product reads.
@@ -204,8 +199,7 @@ impl Panels {
 
     /// All panels, back to back.
     pub(crate) fn packed(&self) -> &[f32] {
-        let len = (0..self.count()).map(|b| self.width(b) * self.k).sum::<usize>();
-        &self.data[self.start..self.start + len]
+        &self.data
     }
 
     /// The bias, as given to [`Panels::new`].

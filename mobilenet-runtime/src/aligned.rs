@@ -1,0 +1,103 @@
+//! Float buffers that start on a cache-line boundary.
+//!
+//! The heap gives large buffers 16-byte alignment (glibc puts its chunk header in front of a
+//! page), so without this every other 32-byte vector of an activation or a packed weight row
+//! straddles two cache lines, and every 64-byte one does. On an AMD EPYC (AVX2) the depthwise
+//! layers of 1.0-224 ran 10-30% slower on such buffers than on aligned ones.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+/// Alignment of every [`AlignedBuf`], in bytes: a cache line, and one AVX-512 vector.
+pub const ALIGN_BYTES: usize = 64;
+
+/// Floats per [`ALIGN_BYTES`].
+const ALIGN_FLOATS: usize = ALIGN_BYTES / size_of::<f32>();
+
+/// A fixed-length heap buffer of `f32` whose first element is [`ALIGN_BYTES`]-aligned; it
+/// dereferences to `[f32]`.
+///
+/// It over-allocates by up to one cache line and starts at the first aligned element, so it
+/// needs no unsafe code; a clone is aligned anew.
+pub struct AlignedBuf {
+    /// The allocation; the buffer is `data[start..start + len]`.
+    data: Box<[f32]>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// `len` zeros.
+    pub fn zeroed(len: usize) -> Self {
+        let data = vec![0.0f32; len + ALIGN_FLOATS - 1].into_boxed_slice();
+        // `align_offset` may give up (`usize::MAX`) only for types whose size does not divide
+        // the alignment; for f32 it always answers, and below ALIGN_FLOATS.
+        let start = data.as_ptr().align_offset(ALIGN_BYTES).min(ALIGN_FLOATS - 1);
+        Self { data, start, len }
+    }
+
+    /// A copy of `values`.
+    pub fn from_slice(values: &[f32]) -> Self {
+        let mut buf = Self::zeroed(values.len());
+        buf.copy_from_slice(values);
+        buf
+    }
+}
+
+impl Deref for AlignedBuf {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        &self.data[self.start..self.start + self.len]
+    }
+}
+
+impl DerefMut for AlignedBuf {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.data[self.start..self.start + self.len]
+    }
+}
+
+impl Clone for AlignedBuf {
+    fn clone(&self) -> Self {
+        Self::from_slice(self)
+    }
+}
+
+impl Default for AlignedBuf {
+    fn default() -> Self {
+        Self::zeroed(0)
+    }
+}
+
+impl fmt::Debug for AlignedBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlignedBuf")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_buffer_and_its_clone_start_on_a_cache_line() {
+        // Many sizes, so that the allocator hands out both small and mmapped chunks.
+        for len in [0, 1, 3, 15, 16, 17, 1000, 1 << 18] {
+            let mut b = AlignedBuf::zeroed(len);
+            assert_eq!(b.len(), len);
+            assert_eq!(b.as_ptr() as usize % ALIGN_BYTES, 0, "len {len}");
+            assert!(b.iter().all(|&x| x == 0.0));
+            if let Some(last) = b.last_mut() {
+                *last = 2.5;
+            }
+            let c = b.clone();
+            assert_eq!(c.as_ptr() as usize % ALIGN_BYTES, 0, "clone, len {len}");
+            assert_eq!(&*c, &*b);
+        }
+        let v = [1.0, 2.0, 3.0];
+        assert_eq!(&*AlignedBuf::from_slice(&v), &v);
+    }
+}
