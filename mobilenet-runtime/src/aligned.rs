@@ -3,7 +3,7 @@
 //! The heap gives large buffers 16-byte alignment (glibc puts its chunk header in front of a
 //! page), so without this every other 32-byte vector of an activation or a packed weight row
 //! straddles two cache lines, and every 64-byte one does. On an AMD EPYC (AVX2), depthwise 3x3
-//! convolutions of MobileNet's shapes (64x64x8 to 7x7x1024) ran 11-44% slower on such buffers
+//! convolutions of MobileNet's shapes (64x64x8 to 7x7x1024) ran 12-45% slower on such buffers
 //! than on aligned ones.
 
 use std::fmt;
