@@ -65,9 +65,14 @@ impl Clone for AlignedBuf {
     }
 }
 
+/// An empty buffer, without allocating (it has no first element to align).
 impl Default for AlignedBuf {
     fn default() -> Self {
-        Self::zeroed(0)
+        Self {
+            data: Box::default(),
+            start: 0,
+            len: 0,
+        }
     }
 }
 
@@ -98,6 +103,7 @@ mod tests {
             assert_eq!(c.as_ptr() as usize % ALIGN_BYTES, 0, "clone, len {len}");
             assert_eq!(&*c, &*b);
         }
+        assert!(AlignedBuf::default().is_empty());
         let v = [1.0, 2.0, 3.0];
         assert_eq!(&*AlignedBuf::from_slice(&v), &v);
     }
