@@ -183,3 +183,27 @@ fn clone_set(s: &mobilenet::runtime::weights::TensorSet) -> mobilenet::runtime::
     }
     out
 }
+
+#[test]
+fn two_threads_agree_with_one_for_single_images_and_batches() {
+    let weights = Arc::new(small::Weights::random(4));
+    let mut one = small::Model::new(Arc::clone(&weights));
+    let mut two = small::Model::new(weights).with_threads(2).unwrap();
+    let [h, w, c] = small::INPUT_SHAPE;
+    // Five images on two threads: one thread runs out first and helps the other finish.
+    let imgs: Vec<Vec<f32>> = (0..5).map(image).collect();
+    let batch = Array4::from_shape_vec((5, h, w, c), imgs.concat()).unwrap();
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-5 * y.abs().max(1e-3));
+    for round in 0..3 {
+        let out = two.predict_batch(batch.view()).unwrap();
+        for (n, img) in imgs.iter().enumerate() {
+            let want = *one.forward(img.as_slice().try_into().unwrap());
+            assert!(
+                close(out.row(n).as_slice().unwrap(), &want),
+                "round {round}, batch image {n}"
+            );
+            let got = *two.forward(img.as_slice().try_into().unwrap());
+            assert!(close(&got, &want), "round {round}, image {n} at 2 threads");
+        }
+    }
+}

@@ -409,7 +409,7 @@ impl Report<'_> {
                 100.0 * load.steal
             ));
         }
-        notes.push("Ours at 2 threads is `Model::set_threads(2)`: at batch 1 every layer above a size threshold is split over the two threads (output rows or weight panels); at batch 8, `Model::predict_batch` runs whole images, each thread taking the next one not yet taken.".to_string());
+        notes.push("Ours at 2 threads is `Model::set_threads(2)`: at batch 1 every layer above a size threshold is split over the two threads (output rows or weight panels, in pieces that a thread done early takes over from the other); at batch 8, `Model::predict_batch` runs whole images, each thread taking the next one not yet taken, and a thread that finds none left helps split the other's layers.".to_string());
         notes.push("tract's thread knob is its matrix-multiply executor (`Executor::multithread`, tract-linalg feature `multithread-mm`): with 2 threads it splits the matrix products, the rest of the graph runs on one. ONNX Runtime: `intra_op_num_threads` 1 or 2, `inter_op_num_threads` 1, sequential execution, all graph optimisations; batch 8 runs a copy of the exported graph with the batch dimension set to 8.".to_string());
         notes
     }

@@ -446,7 +446,8 @@ pub fn generate(c: &Compiled) -> TokenStream {
             /// Splits every large layer of [`Model::forward`] over `threads` threads: the calling
             /// thread and `threads - 1` workers that this model starts now and owns (they spin
             /// briefly after each layer, then sleep). [`Model::predict_batch`] runs its
-            /// images on the same threads, each taking the next image not yet taken. `1` (the
+            /// images on the same threads, each taking the next image not yet taken and, when none is
+            /// left, helping the others finish theirs. `1` (the
             /// default) runs everything on the caller.
             ///
             /// # Errors
@@ -517,7 +518,8 @@ pub fn generate(c: &Compiled) -> TokenStream {
             }
 
             /// Classifies a batch of N x H x W x C images, spreading them over the model's
-            /// threads ([`Model::set_threads`]), each image on one thread. The threads' activation
+            /// threads ([`Model::set_threads`]): each thread runs the next image not yet taken, and
+            /// helps with the others' layers once none is left. The threads' activation
             /// arenas are kept for the next call.
             ///
             /// # Errors
@@ -535,9 +537,9 @@ pub fn generate(c: &Compiled) -> TokenStream {
                 let input: &[f32; INPUT_LEN] = #rt::interop::array_ref::<INPUT_LEN>(input);
                 output[..NUM_CLASSES].copy_from_slice(self.forward(input));
             }
-            fn run_in(&self, arena: &mut [f32], input: &[f32], output: &mut [f32]) {
+            fn run_in(&self, arena: &mut [f32], team: &#rt::Team, input: &[f32], output: &mut [f32]) {
                 let input: &[f32; INPUT_LEN] = #rt::interop::array_ref::<INPUT_LEN>(input);
-                let out = Self::layers(&self.weights, arena, &#rt::Team::single(), input, &mut #rt::hooks::NoHook);
+                let out = Self::layers(&self.weights, arena, team, input, &mut #rt::hooks::NoHook);
                 output[..NUM_CLASSES].copy_from_slice(out);
             }
             fn team(&self) -> &#rt::Team {

@@ -20,7 +20,7 @@ use super::conv_pairs_avx512::{conv_pairs, PairedWeights, MAX_CHANNELS};
 use super::gemm::{gemm_raw, Panels, Seg, SharedPtr, MIN_SPLIT_MADDS};
 use super::isa::Isa;
 use super::pointwise::{accumulate, store, Lane, NB, PB};
-use crate::parallel::{share, Team};
+use crate::parallel::Team;
 use crate::ACT_RELU6;
 use std::ops::Range;
 
@@ -290,7 +290,7 @@ fn direct_gemm<
     if team.threads() == 1 || OH * OW * COUT * KH * KW * CIN < MIN_SPLIT_MADDS {
         return rows(0..OH);
     }
-    team.run(&|part| rows(share(OH, 1, team.threads(), part)));
+    team.split(OH, 1, OH * OW * COUT * KH * KW * CIN, &rows);
 }
 
 /// Output row `oy` of [`direct_gemm`].

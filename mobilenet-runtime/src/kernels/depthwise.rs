@@ -13,7 +13,6 @@ use super::isa::Isa;
 use super::pointwise::activate;
 use crate::aligned::AlignedBuf;
 #[cfg(target_arch = "x86_64")]
-use crate::parallel::share;
 use crate::parallel::Team;
 use crate::ACT_RELU6;
 use std::ops::Range;
@@ -254,10 +253,11 @@ pub fn depthwise<
             }
         };
         if isa != Isa::Portable {
-            if team.threads() == 1 || OH * OW * C * 9 < MIN_SPLIT_MADDS_DW {
+            let parts = team.threads();
+            if parts == 1 || OH * OW * C * 9 < MIN_SPLIT_MADDS_DW {
                 return rows(0..OH);
             }
-            return team.run(&|part| rows(share(OH, 1, team.threads(), part)));
+            return team.split(OH, 1, OH * OW * C * 9, &rows);
         }
     }
     let (rows, _) = input.as_chunks::<C>();

@@ -19,7 +19,7 @@
 use super::isa::Isa;
 use super::pointwise::{accumulate, store, Lane, NB, PB};
 use crate::aligned::AlignedBuf;
-use crate::parallel::{share, Team};
+use crate::parallel::{pieces_for, share, Team};
 use std::cell::Cell;
 use std::ops::Range;
 
@@ -273,17 +273,29 @@ pub(crate) fn gemm_team<const ACT: u8>(
     let by_panels = rows * PANEL_SPLIT_RATIO < p.n && p.count() >= 2 * parts;
     let (a, c) = (SharedPtr(a.as_ptr().cast_mut()), SharedPtr(c.as_mut_ptr()));
     let whole = p.whole();
-    team.run(&|part| {
-        let (rows, panels) = if by_panels {
-            (0..rows, share(p.count(), 1, parts, part))
-        } else {
-            (share(rows, ROW_UNIT, parts, part), 0..p.count())
-        };
-        // SAFETY: the asserts above cover every row and panel; `share` gives each part a
-        // disjoint block of rows or of panels, so no element of `c` is written by two parts,
-        // and `c` stays exclusively borrowed until `run` returns.
-        unsafe { gemm_raw::<ACT>(a.get(), lda, c.get(), ldc, rows, p, panels, &whole) }
-    });
+    let madds = rows * p.k * p.n;
+    if by_panels {
+        // SAFETY (all three arms): the asserts above cover every row and panel; the split
+        // hands out disjoint blocks of rows or panels, so no element of `c` is written twice,
+        // and `c` stays exclusively borrowed until the split returns.
+        team.split(p.count(), 1, madds, &|panels| unsafe {
+            gemm_raw::<ACT>(a.get(), lda, c.get(), ldc, 0..rows, p, panels, &whole)
+        });
+    } else if p.k * p.n <= ROW_PIECES_MAX_WEIGHTS {
+        team.split(rows, ROW_UNIT, madds, &|rows| unsafe {
+            gemm_raw::<ACT>(a.get(), lda, c.get(), ldc, rows, p, 0..p.count(), &whole)
+        });
+    } else {
+        // Pieces of a part's rows would each stream all the weights again: cut its panels
+        // instead, so that each weight is still read once per part.
+        let pieces = pieces_for(madds, parts, p.count());
+        team.run_pieces(pieces, &|part, piece| {
+            let rows = share(rows, ROW_UNIT, parts, part);
+            let panels = share(p.count(), 1, pieces, piece);
+            // SAFETY: as above.
+            unsafe { gemm_raw::<ACT>(a.get(), lda, c.get(), ldc, rows, p, panels, &whole) }
+        });
+    }
 }
 
 /// Below this many multiply-adds (about 4 us of one core) a layer runs on one thread: waking
@@ -297,6 +309,10 @@ pub(crate) const MIN_SPLIT_MADDS: usize = 1 << 19;
 /// read half of its input from there again, which costs more than sharing the weight stream
 /// saves unless the weights dwarf the map.
 const PANEL_SPLIT_RATIO: usize = 8;
+
+/// Largest weight matrix (floats) of a row-split product whose parts are cut into pieces of
+/// rows; each piece streams all the weights, which are then at most 256 KiB and stay in L2.
+const ROW_PIECES_MAX_WEIGHTS: usize = 1 << 16;
 
 /// Rows per part when splitting by rows: a multiple of every path's register tile (12, 6, 4),
 /// so that no part ends on a ragged tile that another part could have filled.

@@ -7,7 +7,11 @@
 //! each job (then parks them), publishes each job as a pointer to a closure on the caller's
 //! stack, runs part 0 itself and waits for the rest.
 
+mod helping;
+
+pub(crate) use helping::Desk;
 use std::cell::UnsafeCell;
+use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -51,6 +55,8 @@ pub struct Team {
     /// Held for the whole of a `run`, so that a team shared between threads runs one job at a
     /// time.
     turn: Mutex<()>,
+    /// For a team made by [`Team::helped`]: the batch's desk and this thread's place at it.
+    desk: Option<(Arc<Desk>, usize)>,
 }
 
 impl Team {
@@ -60,6 +66,7 @@ impl Team {
             shared: None,
             workers: Vec::new(),
             turn: Mutex::new(()),
+            desk: None,
         }
     }
 
@@ -83,6 +90,7 @@ impl Team {
             shared: Some(Arc::clone(&shared)),
             workers: Vec::with_capacity(threads - 1),
             turn: Mutex::new(()),
+            desk: None,
         };
         for part in 1..threads {
             let shared = Arc::clone(&shared);
@@ -95,9 +103,15 @@ impl Team {
         Ok(team)
     }
 
-    /// Number of threads jobs are split over, the caller included.
+    /// Number of threads jobs are split over, the caller included. Fixed for a team of its
+    /// own; a team lent help within a batch (`predict_batch`) goes from 1 to 2 when another
+    /// thread of the batch runs out of images, so a job reads it once and treats parts from
+    /// that count on as empty.
     pub fn threads(&self) -> usize {
-        self.workers.len() + 1
+        match &self.desk {
+            Some((desk, _)) => desk.threads(),
+            None => self.workers.len() + 1,
+        }
     }
 
     /// Calls `job(part)` for every `part` in `0..self.threads()`, part 0 on this thread and the
@@ -107,6 +121,9 @@ impl Team {
     /// # Panics
     /// If any part panics (after every part has finished).
     pub fn run(&self, job: &(dyn Fn(usize) + Sync)) {
+        if self.desk.is_some() {
+            return self.run_pieces(1, &|part, _| job(part));
+        }
         let Some(shared) = &self.shared else {
             return job(0);
         };
@@ -132,6 +149,118 @@ impl Team {
         drop(wait);
         if shared.panicked.swap(false, Relaxed) {
             panic!("a mobilenet worker thread panicked while running a layer");
+        }
+    }
+}
+
+impl Team {
+    /// Runs a job cut into `pieces` pieces per part: `job(owner, piece)` for every `owner` in
+    /// `0..self.threads()` and `piece` in `0..pieces`, each exactly once. Every part first runs
+    /// its own pieces in order; a part that runs out takes the pieces other parts have not
+    /// started yet, last first. Allocates nothing.
+    ///
+    /// This is for splits whose even shares can finish unevenly: on a shared machine one core
+    /// is often slower than the other for seconds at a time (the benchmark saw one take 25%
+    /// longer over the same images), and an even split then waits for it at every layer. When
+    /// the cores keep pace, each part runs just its own pieces, in the order a plain split
+    /// would.
+    ///
+    /// Teams of more than [`MAX_STEALING_PARTS`] threads run without taking pieces from each
+    /// other. Panics as [`Team::run`].
+    pub fn run_pieces(&self, pieces: usize, job: &(dyn Fn(usize, usize) + Sync)) {
+        if let Some((desk, me)) = &self.desk {
+            return desk.run_pieces(*me, pieces, job);
+        }
+        let parts = self.threads();
+        if parts > MAX_STEALING_PARTS || pieces > u32::MAX as usize {
+            return self.run(&|part| (0..pieces).for_each(|j| job(part, j)));
+        }
+        // Per part: the next piece its owner runs (low half) and one past the last piece
+        // nobody has taken (high half), claimed by compare-and-swap on both at once.
+        let queues: [Queue; MAX_STEALING_PARTS] = std::array::from_fn(|_| Queue::new(pieces));
+        self.run(&|part| {
+            while let Some(j) = queues[part].take(true) {
+                job(part, j);
+            }
+            for other in (1..parts).map(|d| (part + d) % parts) {
+                while let Some(j) = queues[other].take(false) {
+                    job(other, j);
+                }
+            }
+        });
+    }
+}
+
+impl Team {
+    /// Calls `body` on ranges that together cover `0..n` once: each part of the team gets its
+    /// even share ([`share`], boundaries on multiples of `unit`), run as pieces
+    /// ([`pieces_for`] the layer's `madds`) through [`Team::run_pieces`], so that a part whose
+    /// core is slowed hands its last pieces to a faster one.
+    pub(crate) fn split(&self, n: usize, unit: usize, madds: usize, body: &(dyn Fn(Range<usize>) + Sync)) {
+        let parts = self.threads();
+        if parts == 1 {
+            return body(0..n);
+        }
+        let pieces = pieces_for(madds, parts, n / parts / unit.max(1));
+        self.run_pieces(pieces, &|part, piece| {
+            let own = share(n, unit, parts, part);
+            let sub = share(own.len(), unit, pieces, piece);
+            if !sub.is_empty() {
+                body(own.start + sub.start..own.start + sub.end);
+            }
+        });
+    }
+}
+
+/// Most pieces per part of a layer split over a team (see [`Team::run_pieces`]). More pieces
+/// move work between cores more finely, but each piece sets up its loops again, and a piece
+/// taken by the other core reads its input from this core's cache.
+pub(crate) const PIECES: usize = 4;
+
+/// Least work of a piece, in multiply-adds (about 12 us of one core): below it, the cost of
+/// the pieces outweighed what moving work between cores saved.
+pub(crate) const PIECE_MIN_MADDS: usize = 1 << 20;
+
+/// Pieces per part for a split of `madds` multiply-adds over `parts` parts, and at most
+/// `max` (the items to split).
+pub(crate) fn pieces_for(madds: usize, parts: usize, max: usize) -> usize {
+    (madds / parts / PIECE_MIN_MADDS).clamp(1, PIECES).min(max.max(1))
+}
+
+/// Most threads a team may have for [`Team::run_pieces`] to move pieces between them (the
+/// queues live on the stack).
+pub const MAX_STEALING_PARTS: usize = 8;
+
+/// The untaken pieces of one part, `front..back` packed as `front | back << 32`; on its own
+/// cache line, so that the owner's claims do not disturb the other queues.
+#[repr(align(64))]
+struct Queue(AtomicU64);
+
+impl Queue {
+    /// A queue of pieces `0..pieces`, none taken (at most `u32::MAX`).
+    fn new(pieces: usize) -> Self {
+        Queue(AtomicU64::new((pieces as u64) << 32))
+    }
+
+    /// Claims the first untaken piece (the owner) or the last (another part).
+    fn take(&self, first: bool) -> Option<usize> {
+        let mut cur = self.0.load(Relaxed);
+        loop {
+            let (front, back) = (cur & u64::from(u32::MAX), cur >> 32);
+            if front >= back {
+                return None;
+            }
+            let (next, piece) = if first {
+                (cur + 1, front)
+            } else {
+                (cur - (1 << 32), back - 1)
+            };
+            // Relaxed is enough: the claim only has to be unique (a read-modify-write is), and
+            // the pieces' results are published to the caller by `run`'s own synchronisation.
+            match self.0.compare_exchange_weak(cur, next, Relaxed, Relaxed) {
+                Ok(_) => return Some(piece as usize),
+                Err(seen) => cur = seen,
+            }
         }
     }
 }
@@ -223,7 +352,7 @@ fn work(shared: &Shared, part: usize) {
 /// Rounding each boundary, rather than handing out whole units, keeps a ragged end from
 /// counting as a whole unit: 196 rows (a 14x14 map) in units of 12 split 96 + 100, where
 /// counting 17 units split 108 + 88 and left one thread waiting a tenth of the layer.
-pub(crate) fn share(n: usize, unit: usize, parts: usize, part: usize) -> std::ops::Range<usize> {
+pub(crate) fn share(n: usize, unit: usize, parts: usize, part: usize) -> Range<usize> {
     let cut = |p: usize| {
         if p >= parts {
             n
@@ -328,6 +457,55 @@ mod tests {
             count.fetch_add(1, Relaxed);
         });
         assert_eq!(count.load(Relaxed), 2);
+    }
+
+    #[test]
+    fn run_pieces_runs_every_piece_once() {
+        for threads in [1, 2, 3, MAX_STEALING_PARTS + 1] {
+            let team = Team::new(threads).unwrap();
+            for pieces in [0, 1, 3, 8] {
+                for _ in 0..20 {
+                    let hits: Vec<AtomicUsize> = (0..threads * pieces).map(|_| AtomicUsize::new(0)).collect();
+                    team.run_pieces(pieces, &|owner, piece| {
+                        assert!(owner < threads && piece < pieces);
+                        hits[owner * pieces + piece].fetch_add(1, Relaxed);
+                    });
+                    assert!(
+                        hits.iter().all(|h| h.load(Relaxed) == 1),
+                        "threads={threads} pieces={pieces}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn run_pieces_moves_work_off_a_slow_part() {
+        // Part 1's pieces are slow: the calling thread (part 0) must run some of them.
+        let team = Team::new(2).unwrap();
+        let caller = thread::current().id();
+        let moved = AtomicUsize::new(0);
+        team.run_pieces(8, &|owner, _| {
+            if owner == 1 {
+                if thread::current().id() == caller {
+                    moved.fetch_add(1, Relaxed);
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+        });
+        assert!(moved.load(Relaxed) >= 1);
+    }
+
+    #[test]
+    fn queue_takes_from_both_ends_without_overlap() {
+        let q = Queue(AtomicU64::new(5 << 32));
+        assert_eq!(q.take(true), Some(0));
+        assert_eq!(q.take(false), Some(4));
+        assert_eq!(q.take(false), Some(3));
+        assert_eq!(q.take(true), Some(1));
+        assert_eq!(q.take(true), Some(2));
+        assert_eq!(q.take(true), None);
+        assert_eq!(q.take(false), None);
     }
 
     #[test]
