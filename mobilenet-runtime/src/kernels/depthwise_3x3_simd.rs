@@ -232,11 +232,14 @@ macro_rules! simd_depthwise {
                     // group next to it (its missing column skipped) instead of running alone
                     // on a third of the accumulators: on narrow maps the two border columns
                     // are a large share of the work. Against border pixels alone, AVX2, in
-                    // the network (A/B in one process): 14x14x512 5-8% faster, 10x10x256
+                    // the network (A/B in one process): 14x14x512 2-8% faster, 10x10x256
                     // 18-21%, 8x8x128 7-11%, 7x7x1024 17%, 5x5x512 27%, 4x4x256 34%; 1%
                     // of the whole pass at 1.0-224 and 0.25-128.
+                    // Only unmasked blocks at strides 1 and 2 join: the others are rare, and
+                    // each joined group is another copy of the kernel in every binary.
+                    let join = !MASKED && (S == 1 || S == 2);
                     let mut ox = 0;
-                    if x_lo == 1 && x_hi >= q && Shape::taps(0, sh.w, s, sh.pl) == (1, 3) {
+                    if join && x_lo == 1 && x_hi >= q && Shape::taps(0, sh.w, s, sh.pl) == (1, 3) {
                         if wide {
                             blocks::<P, RO, NR, S, ACT, MASKED, 1, 0>(w, bias, at(0), out, sh, cs, m);
                         } else {
@@ -256,13 +259,16 @@ macro_rules! simd_depthwise {
                         }
                     }
                     let right = x_hi.max(ox);
-                    if right + 1 == sh.ow && right - ox < q && Shape::taps(right, sh.w, s, sh.pl) == (0, 2) {
+                    if join
+                        && right + 1 == sh.ow
+                        && right - ox < q.min(3)
+                        && Shape::taps(right, sh.w, s, sh.pl) == (0, 2)
+                    {
                         let o = out.add(ox * c);
                         match right - ox {
                             0 => blocks::<1, RO, NR, S, ACT, MASKED, 0, 1>(w, bias, at(ox), o, sh, cs, m),
                             1 => blocks::<2, RO, NR, S, ACT, MASKED, 0, 1>(w, bias, at(ox), o, sh, cs, m),
-                            2 => blocks::<3, RO, NR, S, ACT, MASKED, 0, 1>(w, bias, at(ox), o, sh, cs, m),
-                            _ => blocks::<4, RO, NR, S, ACT, MASKED, 0, 1>(w, bias, at(ox), o, sh, cs, m),
+                            _ => blocks::<3, RO, NR, S, ACT, MASKED, 0, 1>(w, bias, at(ox), o, sh, cs, m),
                         }
                         return;
                     }
