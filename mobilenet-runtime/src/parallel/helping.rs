@@ -203,7 +203,17 @@ mod tests {
                 return; // no images: goes straight to helping
             }
             let team = Team::helped(Arc::clone(&desk), 0);
-            for _layer in 0..100 {
+            // Until the other thread has helped with something, and at least 100 layers: on a
+            // busy machine it may not get to run for a while.
+            let start = std::time::Instant::now();
+            for layer in 0.. {
+                if layer >= 100 && helped.load(Relaxed) > 0 {
+                    break;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "the idle thread never helped"
+                );
                 let parts = team.threads();
                 let hits: Vec<AtomicUsize> = (0..8).map(|_| AtomicUsize::new(0)).collect();
                 team.run_pieces(4, &|p, j| {
@@ -219,9 +229,8 @@ mod tests {
                     assert_eq!(h.load(Relaxed), want, "piece {i} of a {parts}-part layer");
                 }
             }
-            assert_eq!(team.threads(), 2, "the idle thread never showed up");
+            assert_eq!(team.threads(), 2);
         });
-        assert!(helped.load(Relaxed) > 0, "the idle thread never took a piece");
     }
 
     #[test]
