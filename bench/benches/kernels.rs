@@ -9,13 +9,15 @@
 //! Every kernel runs on one thread (a [`Team::single`]); the forward pass's use of two threads is
 //! measured by the side-by-side benchmark in `bench/`.
 //!
-//! Run with `cargo bench -p mobilenet-runtime --bench kernels`.
+//! Run with `cargo bench --manifest-path bench/Cargo.toml --bench kernels`. It lives in the
+//! benchmark's workspace, not beside the kernels, so that `cargo test --workspace` at the
+//! repository root does not build criterion.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mobilenet_runtime::kernels::{
+use mobilenet::runtime::kernels::{
     avg_pool, conv2d, depthwise, fc, pointwise, softmax, ConvParams, DepthwiseParams, FcParams, Isa, PointwiseParams,
 };
-use mobilenet_runtime::{Team, ACT_RELU};
+use mobilenet::runtime::{Team, ACT_RELU};
 use std::hint::black_box;
 use std::time::Duration;
 
