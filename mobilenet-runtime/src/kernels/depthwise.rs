@@ -253,8 +253,7 @@ pub fn depthwise<
             }
         };
         if isa != Isa::Portable {
-            let parts = team.threads();
-            if parts == 1 || OH * OW * C * 9 < MIN_SPLIT_MADDS_DW {
+            if team.threads() == 1 || OH * OW * C * 9 < MIN_SPLIT_MADDS_DW {
                 return rows(0..OH);
             }
             return team.split(OH, 1, OH * OW * C * 9, &rows);

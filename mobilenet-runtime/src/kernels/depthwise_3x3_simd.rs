@@ -238,20 +238,17 @@ macro_rules! simd_depthwise {
                     // Only unmasked blocks at strides 1 and 2 join: the others are rare, and
                     // each joined group is another copy of the kernel in every binary.
                     let join = !MASKED && (S == 1 || S == 2);
-                    let mut ox = 0;
-                    if join && x_lo == 1 && x_hi >= q && Shape::taps(0, sh.w, s, sh.pl) == (1, 3) {
+                    let mut ox = if join && x_lo == 1 && x_hi >= q && Shape::taps(0, sh.w, s, sh.pl) == (1, 3) {
                         if wide {
                             blocks::<P, RO, NR, S, ACT, MASKED, 1, 0>(w, bias, at(0), out, sh, cs, m);
                         } else {
                             blocks::<2, RO, NR, S, ACT, MASKED, 1, 0>(w, bias, at(0), out, sh, cs, m);
                         }
-                        ox = q;
+                        q
                     } else {
-                        for ox in 0..x_lo {
-                            edge(ox);
-                        }
-                        ox = ox.max(x_lo);
-                    }
+                        (0..x_lo).for_each(edge);
+                        x_lo
+                    };
                     if wide {
                         while ox + P <= x_hi {
                             blocks::<P, RO, NR, S, ACT, MASKED, 0, 0>(w, bias, at(ox), out.add(ox * c), sh, cs, m);

@@ -9,7 +9,7 @@
 //! part 1's from the back; idle threads take part 1's from the front and then part 0's from
 //! the back, as [`Team::run_pieces`] does between the threads of one team.
 
-use super::{Queue, Team};
+use super::{work_through, Queue, Team};
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 use std::sync::{Mutex, PoisonError};
 
@@ -21,9 +21,7 @@ type Job = *const (dyn Fn(usize, usize) + Sync + 'static);
 pub(crate) struct Desk {
     /// Per batch thread: the layer it is running and would take help with.
     posts: Vec<Mutex<Option<Post>>>,
-    /// Threads that have run out of images (they help until the batch ends).
-    idle: AtomicUsize,
-    /// Threads still running images of their own.
+    /// Threads still running images of their own; the others help until the batch ends.
     busy: AtomicUsize,
 }
 
@@ -46,14 +44,13 @@ impl Desk {
     pub(crate) fn new(threads: usize) -> Self {
         Desk {
             posts: (0..threads).map(|_| Mutex::new(None)).collect(),
-            idle: AtomicUsize::new(0),
             busy: AtomicUsize::new(threads),
         }
     }
 
     /// Threads a helped team splits a layer over: 2 once any thread is idle, else 1.
     pub(crate) fn threads(&self) -> usize {
-        1 + usize::from(self.idle.load(Acquire) > 0)
+        1 + usize::from(self.busy.load(Acquire) < self.posts.len())
     }
 
     /// [`Team::run_pieces`] for batch thread `me`: `job(part, piece)` for parts `0..2` when a
@@ -77,12 +74,7 @@ impl Desk {
             slot,
             helpers: &helpers,
         };
-        while let Some(j) = queues[0].take(true) {
-            job(0, j);
-        }
-        while let Some(j) = queues[1].take(false) {
-            job(1, j);
-        }
+        work_through(&queues, 0, job);
     }
 
     /// Seats batch thread `me`: when the seat is dropped (the thread has no image left), the
@@ -94,8 +86,6 @@ impl Desk {
 
     /// See [`Desk::seat`].
     fn help(&self, me: usize) {
-        // Idle first: a busy thread that sees `busy` drop must already see a helper coming.
-        self.idle.fetch_add(1, SeqCst);
         self.busy.fetch_sub(1, SeqCst);
         if std::thread::panicking() {
             return;
@@ -118,14 +108,7 @@ impl Desk {
                 let _leave = Leave(unsafe { &*post.helpers });
                 // SAFETY: as above.
                 let (job, queues) = unsafe { (&*post.job, &*post.queues) };
-                while let Some(j) = queues[1].take(true) {
-                    job(1, j);
-                    helped = true;
-                }
-                while let Some(j) = queues[0].take(false) {
-                    job(0, j);
-                    helped = true;
-                }
+                helped |= work_through(queues, 1, job);
             }
             spins = if helped { 0 } else { spins.wrapping_add(1) };
             // On a busy machine the thread being helped may have been descheduled: let it run.

@@ -151,9 +151,7 @@ impl Team {
             panic!("a mobilenet worker thread panicked while running a layer");
         }
     }
-}
 
-impl Team {
     /// Runs a job cut into `pieces` pieces per part: `job(owner, piece)` for every `owner` in
     /// `0..self.threads()` and `piece` in `0..pieces`, each exactly once. Every part first runs
     /// its own pieces in order; a part that runs out takes the pieces other parts have not
@@ -179,19 +177,10 @@ impl Team {
         // nobody has taken (high half), claimed by compare-and-swap on both at once.
         let queues: [Queue; MAX_STEALING_PARTS] = std::array::from_fn(|_| Queue::new(pieces));
         self.run(&|part| {
-            while let Some(j) = queues[part].take(true) {
-                job(part, j);
-            }
-            for other in (1..parts).map(|d| (part + d) % parts) {
-                while let Some(j) = queues[other].take(false) {
-                    job(other, j);
-                }
-            }
+            work_through(&queues[..parts], part, job);
         });
     }
-}
 
-impl Team {
     /// Calls `body` on ranges that together cover `0..n` once: each part of the team gets its
     /// even share ([`share`], boundaries on multiples of `unit`), run as pieces
     /// ([`pieces_for`] the layer's `madds`) through [`Team::run_pieces`], so that a part whose
@@ -230,6 +219,25 @@ pub(crate) fn pieces_for(madds: usize, parts: usize, max: usize) -> usize {
 /// Most threads a team may have for [`Team::run_pieces`] to move pieces between them (the
 /// queues live on the stack).
 pub const MAX_STEALING_PARTS: usize = 8;
+
+/// Runs part `part`'s pieces first to last, then the other parts' untaken pieces, each
+/// part's last first, as [`Team::run_pieces`] describes; `job(owner, piece)`. Returns whether
+/// it ran any.
+fn work_through(queues: &[Queue], part: usize, job: &(dyn Fn(usize, usize) + Sync)) -> bool {
+    let mut ran = false;
+    while let Some(j) = queues[part].take(true) {
+        job(part, j);
+        ran = true;
+    }
+    let parts = queues.len();
+    for other in (1..parts).map(|d| (part + d) % parts) {
+        while let Some(j) = queues[other].take(false) {
+            job(other, j);
+            ran = true;
+        }
+    }
+    ran
+}
 
 /// The untaken pieces of one part, `front..back` packed as `front | back << 32`; on its own
 /// cache line, so that the owner's claims do not disturb the other queues.
