@@ -14,6 +14,8 @@
 //!   give the PyTorch layout back (`unpack`).
 
 pub mod conv;
+mod conv_pairs;
+mod conv_pairs_avx2;
 mod conv_pairs_avx512;
 pub mod depthwise;
 mod depthwise_3x3_c8_avx512;

@@ -1,0 +1,159 @@
+//! Interior kernel of a KxK convolution with at most 8 output channels (MobileNet 0.25's
+//! first layer has 8), on AVX-512 and AVX2.
+//!
+//! The general path ([`super::gemm`]) puts output channels across the vector lanes, so with 8
+//! channels half of every AVX-512 multiply-add is wasted on zero weights, and on AVX2 every
+//! multiply-add needs its own input broadcast, more loads than the core can issue. Here each
+//! vector holds two reduction steps instead: lanes `2c` and `2c + 1` accumulate channel `c`
+//! for steps `k` and `k + 1`. Each step pair is one 64-bit broadcast of two adjacent inputs (a
+//! plain load, like a 32-bit one) against weights packed as `[w[k][c], w[k + 1][c]]` per
+//! channel, so every lane does useful work and one broadcast serves two steps. Pairs are
+//! taken inside each kernel row, whose `KW * CIN` inputs are contiguous in NHWC; an odd row
+//! length ends with one single step whose odd lanes hold zero weights. At the end, adjacent
+//! lanes are added.
+//!
+//! The packed layout is 16 floats (8 channels x 2 steps) per step pair: one AVX-512 vector
+//! ([`super::conv_pairs_avx512`]) or two AVX2 ones, channels 0-3 and 4-7
+//! ([`super::conv_pairs_avx2`]).
+
+#![cfg(target_arch = "x86_64")]
+
+use super::gemm::Seg;
+use super::isa::Isa;
+use crate::aligned::AlignedBuf;
+
+/// Widest output this kernel serves: 8 channels x 2 steps per 16 packed floats.
+pub(crate) const MAX_CHANNELS: usize = 8;
+
+/// Most kernel rows this kernel serves, so that a call's runs fit in an array on the stack.
+const MAX_ROWS: usize = 16;
+
+/// One kernel row of a pixel, as the tiles walk it: inputs from `a` floats after the pixel's
+/// first, against the packed step pairs at `w`.
+#[derive(Clone, Copy)]
+pub(crate) struct Run {
+    /// Offset of the row's first input from the pixel's first.
+    pub a: usize,
+    /// The row's first packed step pair.
+    pub w: *const f32,
+}
+
+/// Weights and bias of a narrow convolution in the paired layout (see the module docs), for
+/// one path.
+#[derive(Clone, Debug)]
+pub(crate) struct PairedWeights {
+    /// The path the weights were packed for: [`Isa::Avx512`] or [`Isa::Avx2`].
+    isa: Isa,
+    /// `[KH][ceil(row / 2)][16]` with `row = KW * CIN`, 64-byte aligned.
+    data: AlignedBuf,
+    /// Reduction steps per kernel row (`KW * CIN`).
+    row: usize,
+    /// Bias in the even lanes, zeros in the odd ones: the initial accumulator.
+    bias: [f32; 16],
+    /// Output channels (at most [`MAX_CHANNELS`]).
+    n: usize,
+}
+
+impl PairedWeights {
+    /// Packs `n` channels of a reduction of `rows * row` steps (kernel rows of `row` steps
+    /// each) for `isa`; `at(c, k)` is the weight of channel `c` at step `k`. `None` where the
+    /// kernel does not apply: other paths, more than [`MAX_CHANNELS`] channels or
+    /// [`MAX_ROWS`] kernel rows, or kernel rows of a single step.
+    pub(crate) fn new(
+        isa: Isa,
+        rows: usize,
+        row: usize,
+        n: usize,
+        at: impl Fn(usize, usize) -> f32,
+        bias: &[f32],
+    ) -> Option<Self> {
+        if !matches!(isa, Isa::Avx512 | Isa::Avx2) || !(1..=MAX_CHANNELS).contains(&n) || rows > MAX_ROWS || row < 2 {
+            return None;
+        }
+        assert_eq!(bias.len(), n);
+        let vecs = row.div_ceil(2);
+        let mut data = AlignedBuf::zeroed(rows * vecs * 16);
+        for r in 0..rows {
+            for j in 0..vecs {
+                let v = (r * vecs + j) * 16;
+                for c in 0..n {
+                    let k = r * row + 2 * j;
+                    data[v + 2 * c] = at(c, k);
+                    if 2 * j + 1 < row {
+                        data[v + 2 * c + 1] = at(c, k + 1);
+                    }
+                }
+            }
+        }
+        let mut b = [0.0; 16];
+        for (c, &x) in bias.iter().enumerate() {
+            b[2 * c] = x;
+        }
+        Some(PairedWeights {
+            isa,
+            data,
+            row,
+            bias: b,
+            n,
+        })
+    }
+
+    /// Reduction steps per kernel row.
+    pub(crate) fn row(&self) -> usize {
+        self.row
+    }
+
+    /// The initial accumulator: bias in the even lanes.
+    pub(crate) fn bias(&self) -> &[f32; 16] {
+        &self.bias
+    }
+
+    /// Output channels stored.
+    pub(crate) fn channels(&self) -> usize {
+        self.n
+    }
+}
+
+/// `rows` output pixels (rows of `a` `lda` floats apart, outputs `ldc` apart from `c`), each
+/// the sum over runs `segs` of full kernel rows: run `g` reads `g.len == w.row()` inputs from
+/// `a + g.a` against kernel row `g.k0 / w.row()`. Bias and activation `ACT` are applied and
+/// the `w.channels()` channels stored.
+///
+/// # Safety
+/// For every pixel `r < rows` and run `g`, `a` must be readable at `r * lda + g.a .. + g.len`
+/// and `c` writable at `r * ldc .. + w.channels()` with nothing else accessing it; every run
+/// must be a whole kernel row of `w` (`g.k0` a multiple of `w.row()` below the packed rows,
+/// `g.len == w.row()`).
+pub(crate) unsafe fn conv_pairs<const ACT: u8>(
+    a: *const f32,
+    lda: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    segs: &[Seg],
+    w: &PairedWeights,
+) {
+    debug_assert!(segs.iter().all(|g| g.len == w.row && g.k0.is_multiple_of(w.row)));
+    // Resolved once per call: per tile, the division and the buffer access cost as much as
+    // a kernel row's arithmetic.
+    let pairs = w.row.div_ceil(2) * 16;
+    let mut runs = [Run {
+        a: 0,
+        w: w.data.as_ptr(),
+    }; MAX_ROWS];
+    for (run, g) in runs.iter_mut().zip(segs) {
+        *run = Run {
+            a: g.a,
+            w: w.data[g.k0 / w.row * pairs..].as_ptr(),
+        };
+    }
+    let runs = &runs[..segs.len()];
+    match w.isa {
+        // SAFETY: `PairedWeights::new` packs only for these two paths, and only for a CPU
+        // that runs them (its callers pack for a supported `Isa`); the runs point into `w`
+        // at whole kernel rows, and the rest is forwarded.
+        Isa::Avx512 => unsafe { super::conv_pairs_avx512::conv_pairs::<ACT>(a, lda, c, ldc, rows, runs, w) },
+        // SAFETY: as above.
+        _ => unsafe { super::conv_pairs_avx2::conv_pairs::<ACT>(a, lda, c, ldc, rows, runs, w) },
+    }
+}

@@ -1,0 +1,118 @@
+//! AVX2+FMA tiles of the paired-step convolution kernel (see [`super::conv_pairs`]).
+//!
+//! A pixel's 8 channels take two 8-lane vectors: the first holds channels 0-3, the second
+//! channels 4-7, each as `[step k, step k + 1]` lane pairs, which is the 16-lane paired layout
+//! cut in halves. A tile of [`MR`] pixels keeps 12 accumulators; per step pair it loads the
+//! two weight vectors and one 64-bit broadcast per pixel, as many loads per multiply-add as
+//! the 6 x 16 tile of [`super::gemm_avx2`] on a 16-channel layer.
+
+#![cfg(target_arch = "x86_64")]
+
+use super::conv_pairs::{PairedWeights, Run};
+use crate::{ACT_RELU, ACT_RELU6};
+use std::arch::x86_64::*;
+
+/// Pixels per register tile: 2 x 6 accumulators, 2 weights and 1 broadcast of 16 registers.
+const MR: usize = 6;
+
+/// [`super::conv_pairs::conv_pairs`] on AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; otherwise the contract of
+/// [`super::conv_pairs::conv_pairs`].
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn conv_pairs<const ACT: u8>(
+    a: *const f32,
+    lda: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    runs: &[Run],
+    w: &PairedWeights,
+) {
+    let mut r = 0;
+    // SAFETY (whole block): each tile reads and writes only pixels `r .. r + R <= rows`,
+    // which the caller's contract covers.
+    unsafe {
+        while r + MR <= rows {
+            tile::<MR, ACT>(a, lda, c, ldc, r, runs, w);
+            r += MR;
+        }
+        match rows - r {
+            1 => tile::<1, ACT>(a, lda, c, ldc, r, runs, w),
+            2 => tile::<2, ACT>(a, lda, c, ldc, r, runs, w),
+            3 => tile::<3, ACT>(a, lda, c, ldc, r, runs, w),
+            4 => tile::<4, ACT>(a, lda, c, ldc, r, runs, w),
+            5 => tile::<5, ACT>(a, lda, c, ldc, r, runs, w),
+            _ => {}
+        }
+    }
+}
+
+/// Pixels `r0 .. r0 + R` of [`conv_pairs`].
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn tile<const R: usize, const ACT: u8>(
+    a: *const f32,
+    lda: usize,
+    c: *mut f32,
+    ldc: usize,
+    r0: usize,
+    runs: &[Run],
+    w: &PairedWeights,
+) {
+    // SAFETY (whole function): the caller's contract covers pixels `r0 .. r0 + R`; the packed
+    // rows hold `ceil(row / 2)` vectors of 16 floats each, and a run reads inputs
+    // `g.a .. g.a + row` of its pixel: pairs `2j, 2j + 1` with `2j + 1 < row`, then the last
+    // single one.
+    unsafe {
+        let bias = w.bias();
+        let init = [_mm256_loadu_ps(bias.as_ptr()), _mm256_loadu_ps(bias.as_ptr().add(8))];
+        let mut acc = [init; R];
+        let a = a.add(r0 * lda);
+        let row = w.row();
+        for g in runs {
+            let x = a.add(g.a);
+            let mut wp = g.w;
+            for j in 0..row / 2 {
+                let wv = [_mm256_loadu_ps(wp), _mm256_loadu_ps(wp.add(8))];
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let two = x.add(i * lda + 2 * j).cast::<f64>().read_unaligned();
+                    let xv = _mm256_castpd_ps(_mm256_set1_pd(two));
+                    acc[0] = _mm256_fmadd_ps(xv, wv[0], acc[0]);
+                    acc[1] = _mm256_fmadd_ps(xv, wv[1], acc[1]);
+                }
+                wp = wp.add(16);
+            }
+            if row % 2 == 1 {
+                let wv = [_mm256_loadu_ps(wp), _mm256_loadu_ps(wp.add(8))];
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let xv = _mm256_set1_ps(*x.add(i * lda + row - 1));
+                    acc[0] = _mm256_fmadd_ps(xv, wv[0], acc[0]);
+                    acc[1] = _mm256_fmadd_ps(xv, wv[1], acc[1]);
+                }
+            }
+        }
+        let zero = _mm256_setzero_ps();
+        let n = w.channels();
+        // Lanes of the first `n` channels: maskstore writes where the sign bit is set.
+        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        for (i, acc) in acc.iter().enumerate() {
+            // [c0 c1 c4 c5 | c2 c3 c6 c7] after adding each lane pair, then into channel order.
+            let sums = _mm256_hadd_ps(acc[0], acc[1]);
+            let y = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(sums)));
+            // max(x, 0) returns the second operand for a NaN x: 0, as the other paths.
+            let y = match ACT {
+                ACT_RELU => _mm256_max_ps(y, zero),
+                ACT_RELU6 => _mm256_min_ps(_mm256_max_ps(y, zero), _mm256_set1_ps(6.0)),
+                _ => y,
+            };
+            let dst = c.add((r0 + i) * ldc);
+            if n == 8 {
+                _mm256_storeu_ps(dst, y);
+            } else {
+                _mm256_maskstore_ps(dst, mask, y);
+            }
+        }
+    }
+}
