@@ -2,7 +2,7 @@
 //! in 12 accumulator registers; per reduction step, two weight loads and 6 broadcasts feeding
 //! 12 FMAs. A panel of 8 channels runs the 1-ymm variant in tiles of [`MR_NARROW`] (12) rows,
 //! and a single row splits its reduction over [`S_ONE_ROW`] sets of accumulators. Bias and
-//! activation are applied in registers; a partial last vector goes through a stack buffer.
+//! activation are applied in registers; a partial last vector is stored under a lane mask.
 
 #![cfg(target_arch = "x86_64")]
 
@@ -134,25 +134,33 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, c
                 }
             }
         }
-        let zero = _mm256_setzero_ps();
-        let six = _mm256_set1_ps(6.0);
+        let act = |x: __m256| {
+            let zero = _mm256_setzero_ps();
+            // max(x, 0) returns the second operand for a NaN x: 0, as the portable path.
+            match ACT {
+                ACT_RELU => _mm256_max_ps(x, zero),
+                ACT_RELU6 => _mm256_min_ps(_mm256_max_ps(x, zero), _mm256_set1_ps(6.0)),
+                _ => x,
+            }
+        };
         let c = s.c.add(r0 * s.ldc);
-        for (i, acc) in acc.iter().enumerate() {
-            for (v, &x) in acc.iter().enumerate() {
-                // max(x, 0) returns the second operand for a NaN x: 0, as the portable path.
-                let y = match ACT {
-                    ACT_RELU => _mm256_max_ps(x, zero),
-                    ACT_RELU6 => _mm256_min_ps(_mm256_max_ps(x, zero), six),
-                    _ => x,
-                };
-                let dst = c.add(i * s.ldc + 8 * v);
-                let valid = s.n.saturating_sub(8 * v).min(8);
-                if valid == 8 {
-                    _mm256_storeu_ps(dst, y);
-                } else if valid > 0 {
-                    let mut buf = [0.0f32; 8];
-                    _mm256_storeu_ps(buf.as_mut_ptr(), y);
-                    std::ptr::copy_nonoverlapping(buf.as_ptr(), dst, valid);
+        // Full panels in a branch of their own: with the partial-vector stores in the same
+        // loop, the accumulators were spilled to the stack at every tile, which on short
+        // reductions cost as much as a fifth of the tile.
+        if s.n >= 8 * NV {
+            for (i, acc) in acc.iter().enumerate() {
+                for (v, &x) in acc.iter().enumerate() {
+                    _mm256_storeu_ps(c.add(i * s.ldc + 8 * v), act(x));
+                }
+            }
+        } else {
+            let masks: [__m256i; NV] = std::array::from_fn(|v| {
+                let valid = s.n.saturating_sub(8 * v).min(8) as i32;
+                _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+            });
+            for (i, acc) in acc.iter().enumerate() {
+                for (v, &x) in acc.iter().enumerate() {
+                    _mm256_maskstore_ps(c.add(i * s.ldc + 8 * v), masks[v], act(x));
                 }
             }
         }
