@@ -97,7 +97,22 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, c
         let a = s.a.add(r0 * s.lda);
         let width = 8 * NV;
         for seg in s.segs {
-            let a = a.add(seg.a);
+            // One base register per row, each broadcast addressed as `base + 4 * kk`. Left to
+            // itself, LLVM derives the rows from one another with a chain of adds in every
+            // step (6 more instructions per 12 FMAs, close to the core's issue width); an
+            // empty `asm!` hides how the row addresses relate. Not for the 12-row tiles, whose
+            // bases would not all fit in registers.
+            let rows: [*const f32; R] = std::array::from_fn(|i| {
+                let p = a.add(i * s.lda + seg.a);
+                if R > MR {
+                    return p;
+                }
+                p.map_addr(|mut addr| {
+                    // SAFETY: the template is empty: the address passes through unchanged.
+                    std::arch::asm!("/* {0} */", inout(reg) addr, options(pure, nomem, nostack, preserves_flags));
+                    addr
+                })
+            });
             let w0 = s.w.as_ptr().add(seg.k0 * width);
             // Reduction step `kk` into the accumulators `acc`.
             let step = |acc: &mut [[__m256; NV]; R], kk: usize| {
@@ -109,7 +124,7 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, c
                 }
                 let wv: [__m256; NV] = std::array::from_fn(|v| _mm256_loadu_ps(w.add(8 * v)));
                 for (i, acc) in acc.iter_mut().enumerate() {
-                    let x = _mm256_broadcast_ss(&*a.add(i * s.lda + kk));
+                    let x = _mm256_broadcast_ss(&*rows[i].add(kk));
                     for (acc, &wv) in acc.iter_mut().zip(&wv) {
                         *acc = _mm256_fmadd_ps(x, wv, *acc);
                     }
