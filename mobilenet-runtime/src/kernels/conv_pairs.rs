@@ -38,6 +38,24 @@ pub(crate) struct Run {
     pub w: *const f32,
 }
 
+/// One call's pixels, as every path's tiles read them (see [`conv_pairs`]).
+pub(crate) struct Pixels<'a> {
+    /// First input of the first pixel.
+    pub a: *const f32,
+    /// Floats between adjacent pixels' first inputs.
+    pub lda: usize,
+    /// First output of the first pixel.
+    pub c: *mut f32,
+    /// Floats between adjacent pixels' outputs.
+    pub ldc: usize,
+    /// Pixels to compute.
+    pub rows: usize,
+    /// The pixel's kernel rows, resolved to their weights.
+    pub runs: &'a [Run],
+    /// Weights and bias.
+    pub w: &'a PairedWeights,
+}
+
 /// Weights and bias of a narrow convolution in the paired layout (see the module docs), for
 /// one path.
 #[derive(Clone, Debug)]
@@ -147,13 +165,21 @@ pub(crate) unsafe fn conv_pairs<const ACT: u8>(
             w: w.data[g.k0 / w.row * pairs..].as_ptr(),
         };
     }
-    let runs = &runs[..segs.len()];
+    let p = Pixels {
+        a,
+        lda,
+        c,
+        ldc,
+        rows,
+        runs: &runs[..segs.len()],
+        w,
+    };
     match w.isa {
         // SAFETY: `PairedWeights::new` packs only for these two paths, and only for a CPU
         // that runs them (its callers pack for a supported `Isa`); the runs point into `w`
         // at whole kernel rows, and the rest is forwarded.
-        Isa::Avx512 => unsafe { super::conv_pairs_avx512::conv_pairs::<ACT>(a, lda, c, ldc, rows, runs, w) },
+        Isa::Avx512 => unsafe { super::conv_pairs_avx512::conv_pairs::<ACT>(&p) },
         // SAFETY: as above.
-        _ => unsafe { super::conv_pairs_avx2::conv_pairs::<ACT>(a, lda, c, ldc, rows, runs, w) },
+        _ => unsafe { super::conv_pairs_avx2::conv_pairs::<ACT>(&p) },
     }
 }

@@ -8,8 +8,8 @@
 
 #![cfg(target_arch = "x86_64")]
 
-use super::conv_pairs::{PairedWeights, Run};
-use crate::{ACT_RELU, ACT_RELU6};
+use super::conv_pairs::Pixels;
+use super::gemm_avx2::{activate, first_lanes};
 use std::arch::x86_64::*;
 
 /// Pixels per register tile: 2 x 6 accumulators, 2 weights and 1 broadcast of 16 registers.
@@ -21,29 +21,22 @@ const MR: usize = 6;
 /// The CPU must support AVX2 and FMA; otherwise the contract of
 /// [`super::conv_pairs::conv_pairs`].
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn conv_pairs<const ACT: u8>(
-    a: *const f32,
-    lda: usize,
-    c: *mut f32,
-    ldc: usize,
-    rows: usize,
-    runs: &[Run],
-    w: &PairedWeights,
-) {
+pub(crate) unsafe fn conv_pairs<const ACT: u8>(p: &Pixels) {
+    let rows = p.rows;
     let mut r = 0;
     // SAFETY (whole block): each tile reads and writes only pixels `r .. r + R <= rows`,
     // which the caller's contract covers.
     unsafe {
         while r + MR <= rows {
-            tile::<MR, ACT>(a, lda, c, ldc, r, runs, w);
+            tile::<MR, ACT>(p, r);
             r += MR;
         }
         match rows - r {
-            1 => tile::<1, ACT>(a, lda, c, ldc, r, runs, w),
-            2 => tile::<2, ACT>(a, lda, c, ldc, r, runs, w),
-            3 => tile::<3, ACT>(a, lda, c, ldc, r, runs, w),
-            4 => tile::<4, ACT>(a, lda, c, ldc, r, runs, w),
-            5 => tile::<5, ACT>(a, lda, c, ldc, r, runs, w),
+            1 => tile::<1, ACT>(p, r),
+            2 => tile::<2, ACT>(p, r),
+            3 => tile::<3, ACT>(p, r),
+            4 => tile::<4, ACT>(p, r),
+            5 => tile::<5, ACT>(p, r),
             _ => {}
         }
     }
@@ -52,15 +45,16 @@ pub(crate) unsafe fn conv_pairs<const ACT: u8>(
 /// Pixels `r0 .. r0 + R` of [`conv_pairs`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn tile<const R: usize, const ACT: u8>(
-    a: *const f32,
-    lda: usize,
-    c: *mut f32,
-    ldc: usize,
-    r0: usize,
-    runs: &[Run],
-    w: &PairedWeights,
-) {
+unsafe fn tile<const R: usize, const ACT: u8>(p: &Pixels, r0: usize) {
+    let Pixels {
+        a,
+        lda,
+        c,
+        ldc,
+        runs,
+        w,
+        ..
+    } = *p;
     // SAFETY (whole function): the caller's contract covers pixels `r0 .. r0 + R`; the packed
     // rows hold `ceil(row / 2)` vectors of 16 floats each, and a run reads inputs
     // `g.a .. g.a + row` of its pixel: pairs `2j, 2j + 1` with `2j + 1 < row`, then the last
@@ -93,20 +87,13 @@ unsafe fn tile<const R: usize, const ACT: u8>(
                 }
             }
         }
-        let zero = _mm256_setzero_ps();
         let n = w.channels();
-        // Lanes of the first `n` channels: maskstore writes where the sign bit is set.
-        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        let mask = first_lanes(n);
         for (i, acc) in acc.iter().enumerate() {
             // [c0 c1 c4 c5 | c2 c3 c6 c7] after adding each lane pair, then into channel order.
             let sums = _mm256_hadd_ps(acc[0], acc[1]);
             let y = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(sums)));
-            // max(x, 0) returns the second operand for a NaN x: 0, as the other paths.
-            let y = match ACT {
-                ACT_RELU => _mm256_max_ps(y, zero),
-                ACT_RELU6 => _mm256_min_ps(_mm256_max_ps(y, zero), _mm256_set1_ps(6.0)),
-                _ => y,
-            };
+            let y = activate::<ACT>(y);
             let dst = c.add((r0 + i) * ldc);
             if n == 8 {
                 _mm256_storeu_ps(dst, y);

@@ -4,7 +4,7 @@
 
 #![cfg(target_arch = "x86_64")]
 
-use super::conv_pairs::{PairedWeights, Run};
+use super::conv_pairs::Pixels;
 use super::gemm_avx512::activate;
 use std::arch::x86_64::*;
 
@@ -17,27 +17,20 @@ const MR: usize = 16;
 /// # Safety
 /// The CPU must support AVX-512F; otherwise the contract of [`super::conv_pairs::conv_pairs`].
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn conv_pairs<const ACT: u8>(
-    a: *const f32,
-    lda: usize,
-    c: *mut f32,
-    ldc: usize,
-    rows: usize,
-    runs: &[Run],
-    w: &PairedWeights,
-) {
+pub(crate) unsafe fn conv_pairs<const ACT: u8>(p: &Pixels) {
+    let rows = p.rows;
     let mut r = 0;
     // SAFETY (whole function): each tile reads and writes only pixels `r .. r + R < rows`,
     // which the caller's contract covers.
     unsafe {
         while r + MR <= rows {
-            tile::<MR, ACT>(a, lda, c, ldc, r, runs, w);
+            tile::<MR, ACT>(p, r);
             r += MR;
         }
         macro_rules! tail {
             ($($n:literal)*) => {
                 match rows - r {
-                    $($n => tile::<$n, ACT>(a, lda, c, ldc, r, runs, w),)*
+                    $($n => tile::<$n, ACT>(p, r),)*
                     _ => {}
                 }
             };
@@ -49,15 +42,16 @@ pub(crate) unsafe fn conv_pairs<const ACT: u8>(
 /// Pixels `r0 .. r0 + R` of [`conv_pairs`].
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn tile<const R: usize, const ACT: u8>(
-    a: *const f32,
-    lda: usize,
-    c: *mut f32,
-    ldc: usize,
-    r0: usize,
-    runs: &[Run],
-    w: &PairedWeights,
-) {
+unsafe fn tile<const R: usize, const ACT: u8>(p: &Pixels, r0: usize) {
+    let Pixels {
+        a,
+        lda,
+        c,
+        ldc,
+        runs,
+        w,
+        ..
+    } = *p;
     // SAFETY (whole function): the caller's contract covers pixels `r0 .. r0 + R`; the packed
     // rows hold `ceil(row / 2)` vectors each, and a run reads inputs `g.a .. g.a + row` of
     // its pixel, pairs `2j, 2j + 1` with `2j + 1 < row` and the last single one.

@@ -526,7 +526,7 @@ mod avx2_ops {
     #[target_feature(enable = "avx2")]
     #[inline]
     pub(crate) fn mask(n: usize) -> Mask {
-        _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+        super::super::gemm_avx2::first_lanes(n)
     }
 
     /// Loads a vector, or with `MASKED` only the lanes in `m` (the others read as 0 and touch

@@ -149,15 +149,6 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, c
                 }
             }
         }
-        let act = |x: __m256| {
-            let zero = _mm256_setzero_ps();
-            // max(x, 0) returns the second operand for a NaN x: 0, as the portable path.
-            match ACT {
-                ACT_RELU => _mm256_max_ps(x, zero),
-                ACT_RELU6 => _mm256_min_ps(_mm256_max_ps(x, zero), _mm256_set1_ps(6.0)),
-                _ => x,
-            }
-        };
         let c = s.c.add(r0 * s.ldc);
         // Full panels in a branch of their own: with the partial-vector stores in the same
         // loop, the accumulators were spilled to the stack at every tile, which on short
@@ -165,19 +156,37 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, c
         if s.n >= 8 * NV {
             for (i, acc) in acc.iter().enumerate() {
                 for (v, &x) in acc.iter().enumerate() {
-                    _mm256_storeu_ps(c.add(i * s.ldc + 8 * v), act(x));
+                    _mm256_storeu_ps(c.add(i * s.ldc + 8 * v), activate::<ACT>(x));
                 }
             }
         } else {
-            let masks: [__m256i; NV] = std::array::from_fn(|v| {
-                let valid = s.n.saturating_sub(8 * v).min(8) as i32;
-                _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-            });
+            let masks: [__m256i; NV] = std::array::from_fn(|v| first_lanes(s.n.saturating_sub(8 * v).min(8)));
             for (i, acc) in acc.iter().enumerate() {
                 for (v, &x) in acc.iter().enumerate() {
-                    _mm256_maskstore_ps(c.add(i * s.ldc + 8 * v), masks[v], act(x));
+                    _mm256_maskstore_ps(c.add(i * s.ldc + 8 * v), masks[v], activate::<ACT>(x));
                 }
             }
         }
     }
+}
+
+/// Applies the activation `ACT` in registers. `max` returns its second operand for a NaN `x`,
+/// so a NaN becomes 0 under both ReLUs, as on the portable path.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) fn activate<const ACT: u8>(x: __m256) -> __m256 {
+    let zero = _mm256_setzero_ps();
+    match ACT {
+        ACT_RELU => _mm256_max_ps(x, zero),
+        ACT_RELU6 => _mm256_min_ps(_mm256_max_ps(x, zero), _mm256_set1_ps(6.0)),
+        _ => x,
+    }
+}
+
+/// A lane mask for `_mm256_maskload_ps` / `_mm256_maskstore_ps`: the first `n` (0..=8) lanes,
+/// whose sign bits are set.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) fn first_lanes(n: usize) -> __m256i {
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 }
