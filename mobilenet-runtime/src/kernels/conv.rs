@@ -92,9 +92,9 @@ impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> Conv
             weight[(co * CIN + ci) * KH * KW + tap]
         };
         Some(Self {
-            panels: Panels::new(isa, KH * KW * CIN, COUT, 0, at, bias),
+            panels: Panels::new(isa, KH * KW * CIN, COUT, 0, &at, bias),
             #[cfg(target_arch = "x86_64")]
-            pairs: PairedWeights::new(isa, KH, KW * CIN, COUT, at, bias),
+            pairs: PairedWeights::new(isa, KH, KW * CIN, COUT, &at, bias),
         })
     }
 

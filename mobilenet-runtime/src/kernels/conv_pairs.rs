@@ -82,7 +82,7 @@ impl PairedWeights {
         rows: usize,
         row: usize,
         n: usize,
-        at: impl Fn(usize, usize) -> f32,
+        at: &dyn Fn(usize, usize) -> f32,
         bias: &[f32],
     ) -> Option<Self> {
         if !matches!(isa, Isa::Avx512 | Isa::Avx2) || !(1..=MAX_CHANNELS).contains(&n) || rows > MAX_ROWS || row < 2 {
@@ -132,17 +132,33 @@ impl PairedWeights {
     }
 }
 
-/// `rows` output pixels (rows of `a` `lda` floats apart, outputs `ldc` apart from `c`), each
-/// the sum over runs `segs` of full kernel rows: run `g` reads `g.len == w.row()` inputs from
-/// `a + g.a` against kernel row `g.k0 / w.row()`. Bias and activation `ACT` are applied and
-/// the `w.channels()` channels stored.
+per_activation! {
+    /// `rows` output pixels (rows of `a` `lda` floats apart, outputs `ldc` apart from `c`), each
+    /// the sum over runs `segs` of full kernel rows: run `g` reads `g.len == w.row()` inputs from
+    /// `a + g.a` against kernel row `g.k0 / w.row()`. Bias and activation `ACT` are applied and
+    /// the `w.channels()` channels stored.
+    ///
+    /// # Safety
+    /// For every pixel `r < rows` and run `g`, `a` must be readable at `r * lda + g.a .. + g.len`
+    /// and `c` writable at `r * ldc .. + w.channels()` with nothing else accessing it; every run
+    /// must be a whole kernel row of `w` (`g.k0` a multiple of `w.row()` below the packed rows,
+    /// `g.len == w.row()`).
+    pub(crate) unsafe fn conv_pairs = conv_pairs_for(
+        a: *const f32,
+        lda: usize,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        segs: &[Seg],
+        w: &PairedWeights,
+    );
+}
+
+/// The body of [`conv_pairs`].
 ///
 /// # Safety
-/// For every pixel `r < rows` and run `g`, `a` must be readable at `r * lda + g.a .. + g.len`
-/// and `c` writable at `r * ldc .. + w.channels()` with nothing else accessing it; every run
-/// must be a whole kernel row of `w` (`g.k0` a multiple of `w.row()` below the packed rows,
-/// `g.len == w.row()`).
-pub(crate) unsafe fn conv_pairs<const ACT: u8>(
+/// As [`conv_pairs`].
+unsafe fn conv_pairs_for<const ACT: u8>(
     a: *const f32,
     lda: usize,
     c: *mut f32,

@@ -8,6 +8,8 @@
 
 use super::conv::{interior, taps};
 #[cfg(target_arch = "x86_64")]
+use super::depthwise_3x3_simd::Shape;
+#[cfg(target_arch = "x86_64")]
 use super::gemm::SharedPtr;
 use super::isa::Isa;
 use super::pointwise::activate;
@@ -208,9 +210,7 @@ pub fn depthwise<
     #[cfg(not(target_arch = "x86_64"))]
     let _ = team;
     #[cfg(target_arch = "x86_64")]
-    if KH == 3 && KW == 3 && PT <= 1 && PL <= 1 {
-        use super::depthwise_3x3_c8_avx512 as c8;
-        use super::depthwise_3x3_simd::{avx2, avx512, Shape};
+    if KH == 3 && KW == 3 && PT <= 1 && PL <= 1 && params.isa != Isa::Portable {
         let sh = Shape {
             h: H,
             w: W,
@@ -220,44 +220,7 @@ pub fn depthwise<
             pt: PT,
             pl: PL,
         };
-        let (i, w, b, o) = (
-            SharedPtr(input.as_ptr().cast_mut()),
-            SharedPtr(params.weight.as_ptr().cast_mut()),
-            SharedPtr(params.bias.as_ptr().cast_mut()),
-            SharedPtr(output.as_mut_ptr()),
-        );
-        let isa = params.isa;
-        let rows = |rows: Range<usize>| match isa {
-            // SAFETY: `new_for` only accepts a path the CPU supports; the slices above have
-            // exactly the lengths `run` reads and writes, `output` is exclusively borrowed, and
-            // the team's parts get disjoint output rows.
-            Isa::Avx512 if C == c8::C && S == 1 => unsafe {
-                c8::run::<ACT>(i.get(), w.get(), b.get(), o.get(), sh, rows)
-            },
-            // SAFETY: as above.
-            Isa::Avx512 => unsafe { avx512::run::<ACT>(i.get(), w.get(), b.get(), o.get(), sh, rows) },
-            // SAFETY: as above.
-            Isa::Avx2 => unsafe { avx2::run::<ACT>(i.get(), w.get(), b.get(), o.get(), sh, rows) },
-            Isa::Portable => unreachable!("the portable path is below"),
-        };
-        // Bottom to top on large maps: see `BACKWARDS_MIN_FLOATS`.
-        let rows = |range: Range<usize>| {
-            if H * W * C < BACKWARDS_MIN_FLOATS {
-                return rows(range);
-            }
-            let mut end = range.end;
-            while end > range.start {
-                let start = end.saturating_sub(BACKWARDS_CHUNK_ROWS).max(range.start);
-                rows(start..end);
-                end = start;
-            }
-        };
-        if isa != Isa::Portable {
-            if team.threads() == 1 || OH * OW * C * 9 < MIN_SPLIT_MADDS_DW {
-                return rows(0..OH);
-            }
-            return team.split(OH, 1, OH * OW * C * 9, &rows);
-        }
+        return simd_3x3::<ACT>(params.isa, input, &params.weight, &params.bias, output, (sh, OH), team);
     }
     let (rows, _) = input.as_chunks::<C>();
     let (out_px, _) = output.as_chunks_mut::<C>();
@@ -275,6 +238,84 @@ pub fn depthwise<
             row::<ACT, C, W, OW, KW, S, PL>(rows, weight, bias, out_row, (ky0..ky1, oy * S + ky0 - PT));
         }
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+per_activation! {
+    /// The SIMD paths of [`depthwise`] (3x3, padding at most 1): `oh` output rows of shape
+    /// `sh` from `input`, with tap-major `[3][3][c]` weights, on `team`.
+    ///
+    /// # Panics
+    /// If a slice is shorter than the shape needs.
+    fn simd_3x3 = simd_3x3_for(
+        isa: Isa,
+        input: &[f32],
+        weight: &[f32],
+        bias: &[f32],
+        output: &mut [f32],
+        shape: (Shape, usize),
+        team: &Team,
+    );
+}
+
+/// The body of [`simd_3x3`].
+#[cfg(target_arch = "x86_64")]
+fn simd_3x3_for<const ACT: u8>(
+    isa: Isa,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+    (sh, oh): (Shape, usize),
+    team: &Team,
+) {
+    use super::depthwise_3x3_c8_avx512 as c8;
+    use super::depthwise_3x3_simd::{avx2, avx512};
+    let in_len = sh.h * sh.w * sh.c;
+    assert!(
+        input.len() >= in_len && output.len() >= oh * sh.ow * sh.c,
+        "depthwise: map too short"
+    );
+    assert!(
+        weight.len() >= 9 * sh.c && bias.len() >= sh.c,
+        "depthwise: weights too short"
+    );
+    let (i, w, b, o) = (
+        SharedPtr(input.as_ptr().cast_mut()),
+        SharedPtr(weight.as_ptr().cast_mut()),
+        SharedPtr(bias.as_ptr().cast_mut()),
+        SharedPtr(output.as_mut_ptr()),
+    );
+    let rows = |rows: Range<usize>| match isa {
+        // SAFETY: `new_for` only accepts a path the CPU supports; the asserts above cover
+        // what `run` reads and writes, `output` is exclusively borrowed, and the team's parts
+        // get disjoint output rows.
+        Isa::Avx512 if sh.c == c8::C && sh.s == 1 => unsafe {
+            c8::run::<ACT>(i.get(), w.get(), b.get(), o.get(), sh, rows)
+        },
+        // SAFETY: as above.
+        Isa::Avx512 => unsafe { avx512::run::<ACT>(i.get(), w.get(), b.get(), o.get(), sh, rows) },
+        // SAFETY: as above.
+        Isa::Avx2 => unsafe { avx2::run::<ACT>(i.get(), w.get(), b.get(), o.get(), sh, rows) },
+        Isa::Portable => unreachable!("the portable path is `depthwise`'s own"),
+    };
+    // Bottom to top on large maps: see `BACKWARDS_MIN_FLOATS`.
+    let rows = |range: Range<usize>| {
+        if in_len < BACKWARDS_MIN_FLOATS {
+            return rows(range);
+        }
+        let mut end = range.end;
+        while end > range.start {
+            let start = end.saturating_sub(BACKWARDS_CHUNK_ROWS).max(range.start);
+            rows(start..end);
+            end = start;
+        }
+    };
+    let madds = oh * sh.ow * sh.c * 9;
+    if team.threads() == 1 || madds < MIN_SPLIT_MADDS_DW {
+        return rows(0..oh);
+    }
+    team.split(oh, 1, madds, &rows);
 }
 
 /// One output row: border pixels with clamped column taps, the interior with `0..KW`.

@@ -46,7 +46,7 @@ impl<const IN: usize, const OUT: usize> FcParams<IN, OUT> {
             return None;
         }
         Some(Self {
-            panels: Panels::new(isa, IN, OUT, 1, |o, i| weight[o * IN + i], bias),
+            panels: Panels::new(isa, IN, OUT, 1, &|o, i| weight[o * IN + i], bias),
         })
     }
 

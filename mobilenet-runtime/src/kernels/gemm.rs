@@ -118,7 +118,7 @@ impl Panels {
         k: usize,
         n: usize,
         rows: usize,
-        at: impl Fn(usize, usize) -> f32,
+        at: &dyn Fn(usize, usize) -> f32,
         bias: &[f32],
     ) -> Self {
         assert!(isa.is_supported(), "{isa:?} kernels on a CPU without them");
@@ -334,16 +334,33 @@ impl SharedPtr {
     }
 }
 
-/// [`gemm`] on raw pointers, so that threads can fill disjoint rows or panels (column blocks)
-/// of one output, and with the reduction given as runs `segs` (see [`Seg`]).
+per_activation! {
+    /// [`gemm`] on raw pointers, so that threads can fill disjoint rows or panels (column
+    /// blocks) of one output, and with the reduction given as runs `segs` (see [`Seg`]).
+    ///
+    /// # Safety
+    /// `a` must be readable at `r * lda + s.a + j` for every row `r` in `rows`, run `s` of
+    /// `segs` and `j < s.len`, and `c` writable at `r * ldc + co` for every channel `co` of
+    /// panels `panels`, and nothing else may access those elements of `c` during the call.
+    /// `panels.end <= p.count()` and every run's `k0 + len <= p.k`.
+    pub(crate) unsafe fn gemm_raw = gemm_raw_for(
+        a: *const f32,
+        lda: usize,
+        c: *mut f32,
+        ldc: usize,
+        rows: Range<usize>,
+        p: &Panels,
+        panels: Range<usize>,
+        segs: &[Seg],
+    );
+}
+
+/// The body of [`gemm_raw`].
 ///
 /// # Safety
-/// `a` must be readable at `r * lda + s.a + j` for every row `r` in `rows`, run `s` of `segs`
-/// and `j < s.len`, and `c` writable at `r * ldc + co` for every channel `co` of panels
-/// `panels`, and nothing else may access those elements of `c` during the call.
-/// `panels.end <= p.count()` and every run's `k0 + len <= p.k`.
+/// As [`gemm_raw`].
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_raw<const ACT: u8>(
+unsafe fn gemm_raw_for<const ACT: u8>(
     a: *const f32,
     lda: usize,
     c: *mut f32,
@@ -502,7 +519,7 @@ mod tests {
         let a: Vec<f32> = rng.vec(rows * lda).iter().map(|v| v * scale).collect();
         let w = rng.vec(n * k);
         let bias = rng.vec(n);
-        let p = Panels::new(isa, k, n, rows, |co, ki| w[co * k + ki], &bias);
+        let p = Panels::new(isa, k, n, rows, &|co, ki| w[co * k + ki], &bias);
         for co in 0..n {
             for ki in 0..k {
                 assert_eq!(p.weight(co, ki).to_bits(), w[co * k + ki].to_bits());

@@ -122,7 +122,7 @@ impl<const HW: usize, const CIN: usize, const COUT: usize> PointwiseParams<HW, C
             return None;
         }
         Some(Self {
-            panels: Panels::new(isa, CIN, COUT, HW, |co, ci| weight[co * CIN + ci], bias),
+            panels: Panels::new(isa, CIN, COUT, HW, &|co, ci| weight[co * CIN + ci], bias),
         })
     }
 
