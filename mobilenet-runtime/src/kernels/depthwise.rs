@@ -219,8 +219,9 @@ pub fn depthwise<
             s: S,
             pt: PT,
             pl: PL,
+            act: ACT,
         };
-        return simd_3x3::<ACT>(params.isa, input, &params.weight, &params.bias, output, (sh, OH), team);
+        return simd_3x3(params.isa, input, &params.weight, &params.bias, output, (sh, OH), team);
     }
     let (rows, _) = input.as_chunks::<C>();
     let (out_px, _) = output.as_chunks_mut::<C>();
@@ -240,27 +241,16 @@ pub fn depthwise<
     }
 }
 
+/// The SIMD paths of [`depthwise`] (3x3, padding at most 1): `oh` output rows of shape `sh`
+/// from `input`, with tap-major `[3][3][c]` weights, on `team`.
+///
+/// Not generic, so that it is compiled once, with this crate, rather than in every crate
+/// that expands a network (see `per_activation!`).
+///
+/// # Panics
+/// If a slice is shorter than the shape needs.
 #[cfg(target_arch = "x86_64")]
-per_activation! {
-    /// The SIMD paths of [`depthwise`] (3x3, padding at most 1): `oh` output rows of shape
-    /// `sh` from `input`, with tap-major `[3][3][c]` weights, on `team`.
-    ///
-    /// # Panics
-    /// If a slice is shorter than the shape needs.
-    fn simd_3x3 = simd_3x3_for(
-        isa: Isa,
-        input: &[f32],
-        weight: &[f32],
-        bias: &[f32],
-        output: &mut [f32],
-        shape: (Shape, usize),
-        team: &Team,
-    );
-}
-
-/// The body of [`simd_3x3`].
-#[cfg(target_arch = "x86_64")]
-fn simd_3x3_for<const ACT: u8>(
+fn simd_3x3(
     isa: Isa,
     input: &[f32],
     weight: &[f32],
@@ -271,6 +261,7 @@ fn simd_3x3_for<const ACT: u8>(
 ) {
     use super::depthwise_3x3_c8_avx512 as c8;
     use super::depthwise_3x3_simd::{avx2, avx512};
+    use crate::{ACT_NONE, ACT_RELU};
     let in_len = sh.h * sh.w * sh.c;
     assert!(
         input.len() >= in_len && output.len() >= oh * sh.ow * sh.c,
@@ -291,12 +282,17 @@ fn simd_3x3_for<const ACT: u8>(
         // what `run` reads and writes, `output` is exclusively borrowed, and the team's parts
         // get disjoint output rows.
         Isa::Avx512 if sh.c == c8::C && sh.s == 1 => unsafe {
-            c8::run::<ACT>(i.get(), w.get(), b.get(), o.get(), sh, rows)
+            let (i, w, b, o) = (i.get(), w.get(), b.get(), o.get());
+            match sh.act {
+                ACT_RELU => c8::run::<ACT_RELU>(i, w, b, o, sh, rows),
+                ACT_RELU6 => c8::run::<ACT_RELU6>(i, w, b, o, sh, rows),
+                _ => c8::run::<ACT_NONE>(i, w, b, o, sh, rows),
+            }
         },
         // SAFETY: as above.
-        Isa::Avx512 => unsafe { avx512::run::<ACT>(i.get(), w.get(), b.get(), o.get(), sh, rows) },
+        Isa::Avx512 => unsafe { avx512::run(i.get(), w.get(), b.get(), o.get(), sh, rows) },
         // SAFETY: as above.
-        Isa::Avx2 => unsafe { avx2::run::<ACT>(i.get(), w.get(), b.get(), o.get(), sh, rows) },
+        Isa::Avx2 => unsafe { avx2::run(i.get(), w.get(), b.get(), o.get(), sh, rows) },
         Isa::Portable => unreachable!("the portable path is `depthwise`'s own"),
     };
     // Bottom to top on large maps: see `BACKWARDS_MIN_FLOATS`.

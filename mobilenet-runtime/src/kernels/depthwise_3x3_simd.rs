@@ -39,6 +39,10 @@ pub(crate) struct Shape {
     pub s: usize,
     pub pt: usize,
     pub pl: usize,
+    /// The activation code ([`crate::ACT_RELU`], ...). A value rather than a const parameter,
+    /// so that the kernel is compiled once for all three: it is read once per group of
+    /// outputs, a branch that always goes the same way.
+    pub act: u8,
 }
 
 impl Shape {
@@ -78,7 +82,7 @@ macro_rules! simd_depthwise {
             /// writable for output rows `rows` (`ow * c` floats each) with nothing else
             /// accessing them during the call.
             #[target_feature(enable = $feature)]
-            pub(crate) unsafe fn run<const ACT: u8>(
+            pub(crate) unsafe fn run(
                 input: *const f32,
                 weight: *const f32,
                 bias: *const f32,
@@ -89,9 +93,9 @@ macro_rules! simd_depthwise {
                 // SAFETY: the caller's contract, passed on unchanged.
                 unsafe {
                     match sh.s {
-                        1 => run_s::<1, ACT>(input, weight, bias, output, sh, rows),
-                        2 => run_s::<2, ACT>(input, weight, bias, output, sh, rows),
-                        _ => run_s::<0, ACT>(input, weight, bias, output, sh, rows),
+                        1 => run_s::<1>(input, weight, bias, output, sh, rows),
+                        2 => run_s::<2>(input, weight, bias, output, sh, rows),
+                        _ => run_s::<0>(input, weight, bias, output, sh, rows),
                     }
                 }
             }
@@ -102,7 +106,7 @@ macro_rules! simd_depthwise {
             /// # Safety
             /// As [`run`].
             #[target_feature(enable = $feature)]
-            unsafe fn run_s<const S: usize, const ACT: u8>(
+            unsafe fn run_s<const S: usize>(
                 input: *const f32,
                 weight: *const f32,
                 bias: *const f32,
@@ -125,14 +129,14 @@ macro_rules! simd_depthwise {
                         let w = weight.add(ky0 * 3 * sh.c);
                         let out = output.add(oy * sh.ow * sh.c);
                         if oy >= y_lo && oy + R <= y_hi {
-                            pass::<R, 3, S, ACT>(r, w, bias, out, sh, xs);
+                            pass::<R, 3, S>(r, w, bias, out, sh, xs);
                             oy += R;
                             continue;
                         }
                         match ky1 - ky0 {
-                            3 => pass::<1, 3, S, ACT>(r, w, bias, out, sh, xs),
-                            2 => pass::<1, 2, S, ACT>(r, w, bias, out, sh, xs),
-                            _ => pass::<1, 1, S, ACT>(r, w, bias, out, sh, xs),
+                            3 => pass::<1, 3, S>(r, w, bias, out, sh, xs),
+                            2 => pass::<1, 2, S>(r, w, bias, out, sh, xs),
+                            _ => pass::<1, 1, S>(r, w, bias, out, sh, xs),
                         }
                     }
                     oy += 1;
@@ -147,7 +151,7 @@ macro_rules! simd_depthwise {
             /// As [`run`], with `r` the first valid input row and `w` its kernel row.
             #[target_feature(enable = $feature)]
             #[inline]
-            unsafe fn pass<const RO: usize, const NR: usize, const S: usize, const ACT: u8>(
+            unsafe fn pass<const RO: usize, const NR: usize, const S: usize>(
                 r: *const f32,
                 w: *const f32,
                 bias: *const f32,
@@ -162,12 +166,12 @@ macro_rules! simd_depthwise {
                     let mut c0 = 0;
                     while c0 < full {
                         let c1 = (c0 + K * L).min(full);
-                        sweep::<RO, NR, S, ACT, false>(r, w, bias, out, sh, xs, (c0, c1), mask(L));
+                        sweep::<RO, NR, S, false>(r, w, bias, out, sh, xs, (c0, c1), mask(L));
                         c0 = c1;
                     }
                     if full < sh.c {
                         let m = mask(sh.c - full);
-                        sweep::<RO, NR, S, ACT, true>(r, w, bias, out, sh, xs, (full, full + L), m);
+                        sweep::<RO, NR, S, true>(r, w, bias, out, sh, xs, (full, full + L), m);
                     }
                 }
             }
@@ -184,7 +188,7 @@ macro_rules! simd_depthwise {
             #[target_feature(enable = $feature)]
             #[inline]
             #[allow(clippy::too_many_arguments)]
-            unsafe fn sweep<const RO: usize, const NR: usize, const S: usize, const ACT: u8, const MASKED: bool>(
+            unsafe fn sweep<const RO: usize, const NR: usize, const S: usize, const MASKED: bool>(
                 r: *const f32,
                 w: *const f32,
                 bias: *const f32,
@@ -205,8 +209,8 @@ macro_rules! simd_depthwise {
                         let (kx0, kx1) = Shape::taps(ox, sh.w, s, sh.pl);
                         let o = out.add(ox * c);
                         match (kx0, kx1) {
-                            (1, 3) => blocks::<1, RO, NR, S, ACT, MASKED, 1, 0>(w, bias, at(ox), o, sh, cs, m),
-                            (0, 2) => blocks::<1, RO, NR, S, ACT, MASKED, 0, 1>(w, bias, at(ox), o, sh, cs, m),
+                            (1, 3) => blocks::<1, RO, NR, S, MASKED, 1, 0>(w, bias, at(ox), o, sh, cs, m),
+                            (0, 2) => blocks::<1, RO, NR, S, MASKED, 0, 1>(w, bias, at(ox), o, sh, cs, m),
                             _ => {
                                 let p = r.add((ox * s + kx0 - sh.pl) * c);
                                 for c0 in (cs.0..cs.1).step_by(L) {
@@ -220,7 +224,7 @@ macro_rules! simd_depthwise {
                                                 acc = fma(ld::<MASKED>(x, m), ld::<MASKED>(wt, m), acc);
                                             }
                                         }
-                                        st::<MASKED>(o.add(ro * sh.ow * c + c0), act::<ACT>(acc), m);
+                                        st::<MASKED>(o.add(ro * sh.ow * c + c0), act(sh.act, acc), m);
                                     }
                                 }
                             }
@@ -240,9 +244,9 @@ macro_rules! simd_depthwise {
                     let join = !MASKED && (S == 1 || S == 2);
                     let mut ox = if join && x_lo == 1 && x_hi >= q && Shape::taps(0, sh.w, s, sh.pl) == (1, 3) {
                         if wide {
-                            blocks::<P, RO, NR, S, ACT, MASKED, 1, 0>(w, bias, at(0), out, sh, cs, m);
+                            blocks::<P, RO, NR, S, MASKED, 1, 0>(w, bias, at(0), out, sh, cs, m);
                         } else {
-                            blocks::<2, RO, NR, S, ACT, MASKED, 1, 0>(w, bias, at(0), out, sh, cs, m);
+                            blocks::<2, RO, NR, S, MASKED, 1, 0>(w, bias, at(0), out, sh, cs, m);
                         }
                         q
                     } else {
@@ -251,7 +255,7 @@ macro_rules! simd_depthwise {
                     };
                     if wide {
                         while ox + P <= x_hi {
-                            blocks::<P, RO, NR, S, ACT, MASKED, 0, 0>(w, bias, at(ox), out.add(ox * c), sh, cs, m);
+                            blocks::<P, RO, NR, S, MASKED, 0, 0>(w, bias, at(ox), out.add(ox * c), sh, cs, m);
                             ox += P;
                         }
                     }
@@ -263,18 +267,18 @@ macro_rules! simd_depthwise {
                     {
                         let o = out.add(ox * c);
                         match right - ox {
-                            0 => blocks::<1, RO, NR, S, ACT, MASKED, 0, 1>(w, bias, at(ox), o, sh, cs, m),
-                            1 => blocks::<2, RO, NR, S, ACT, MASKED, 0, 1>(w, bias, at(ox), o, sh, cs, m),
-                            _ => blocks::<3, RO, NR, S, ACT, MASKED, 0, 1>(w, bias, at(ox), o, sh, cs, m),
+                            0 => blocks::<1, RO, NR, S, MASKED, 0, 1>(w, bias, at(ox), o, sh, cs, m),
+                            1 => blocks::<2, RO, NR, S, MASKED, 0, 1>(w, bias, at(ox), o, sh, cs, m),
+                            _ => blocks::<3, RO, NR, S, MASKED, 0, 1>(w, bias, at(ox), o, sh, cs, m),
                         }
                         return;
                     }
                     while ox + 2 <= x_hi {
-                        blocks::<2, RO, NR, S, ACT, MASKED, 0, 0>(w, bias, at(ox), out.add(ox * c), sh, cs, m);
+                        blocks::<2, RO, NR, S, MASKED, 0, 0>(w, bias, at(ox), out.add(ox * c), sh, cs, m);
                         ox += 2;
                     }
                     if ox < x_hi {
-                        blocks::<1, RO, NR, S, ACT, MASKED, 0, 0>(w, bias, at(ox), out.add(ox * c), sh, cs, m);
+                        blocks::<1, RO, NR, S, MASKED, 0, 0>(w, bias, at(ox), out.add(ox * c), sh, cs, m);
                     }
                     for ox in x_hi.max(ox)..sh.ow {
                         edge(ox);
@@ -294,7 +298,6 @@ macro_rules! simd_depthwise {
                 const RO: usize,
                 const NR: usize,
                 const S: usize,
-                const ACT: u8,
                 const MASKED: bool,
                 const JLO: usize,
                 const JCUT: usize,
@@ -324,7 +327,7 @@ macro_rules! simd_depthwise {
                                 super::prefetchw(out.wrapping_add(ro * sh.ow * c + (q + super::PFW) * c + ch));
                             }
                         }
-                        group::<Q, RO, NR, S, ACT, MASKED, JLO, JCUT>(&wv, b, p.wrapping_add(ch), out.add(ch), sh, m);
+                        group::<Q, RO, NR, S, MASKED, JLO, JCUT>(&wv, b, p.wrapping_add(ch), out.add(ch), sh, m);
                         ch += L;
                     }
                 }
@@ -348,7 +351,6 @@ macro_rules! simd_depthwise {
                 const RO: usize,
                 const NR: usize,
                 const S: usize,
-                const ACT: u8,
                 const MASKED: bool,
                 const JLO: usize,
                 const JCUT: usize,
@@ -385,7 +387,7 @@ macro_rules! simd_depthwise {
                     }
                     for (ro, acc) in acc.into_iter().enumerate() {
                         for (q, a) in acc.into_iter().enumerate() {
-                            st::<MASKED>(out.add(ro * sh.ow * c + q * c), act::<ACT>(a), m);
+                            st::<MASKED>(out.add(ro * sh.ow * c + q * c), act(sh.act, a), m);
                         }
                     }
                 }
@@ -395,8 +397,8 @@ macro_rules! simd_depthwise {
             /// the portable path: `max` returns its second operand for a NaN).
             #[target_feature(enable = $feature)]
             #[inline]
-            fn act<const ACT: u8>(x: V) -> V {
-                match ACT {
+            fn act(code: u8, x: V) -> V {
+                match code {
                     ACT_RELU => max(x, zero()),
                     ACT_RELU6 => min(max(x, zero()), splat(6.0)),
                     _ => x,
@@ -632,7 +634,16 @@ mod tests {
     fn check(h: usize, w: usize, c: usize, s: usize, pt: usize, pl: usize, pb: usize, act: u8) {
         let oh = (h + pt + pb - 3) / s + 1;
         let ow = (w + pl + pb - 3) / s + 1;
-        let sh = Shape { h, w, c, ow, s, pt, pl };
+        let sh = Shape {
+            h,
+            w,
+            c,
+            ow,
+            s,
+            pt,
+            pl,
+            act,
+        };
         let mut seed = (h * 131 + w * 17 + c * 7 + s) as u32 | 1;
         let mut rnd = move || {
             seed ^= seed << 13;
@@ -647,24 +658,10 @@ mod tests {
         type Run = unsafe fn(*const f32, *const f32, *const f32, *mut f32, Shape, std::ops::Range<usize>);
         let mut paths: Vec<(&str, Run)> = Vec::new();
         if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
-            paths.push((
-                "avx512",
-                match act {
-                    ACT_RELU => super::avx512::run::<ACT_RELU>,
-                    ACT_RELU6 => super::avx512::run::<ACT_RELU6>,
-                    _ => super::avx512::run::<ACT_NONE>,
-                },
-            ));
+            paths.push(("avx512", super::avx512::run));
         }
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            paths.push((
-                "avx2",
-                match act {
-                    ACT_RELU => super::avx2::run::<ACT_RELU>,
-                    ACT_RELU6 => super::avx2::run::<ACT_RELU6>,
-                    _ => super::avx2::run::<ACT_NONE>,
-                },
-            ));
+            paths.push(("avx2", super::avx2::run));
         }
         for (name, run) in paths {
             for split in 0..=oh {
