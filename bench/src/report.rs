@@ -361,8 +361,8 @@ impl Report<'_> {
         for (what, peer, config, limit, strict) in targets {
             let (value, met) = match self.ratio(peer, config) {
                 None => ("not measured".to_string(), "—"),
-                Some(r) if (if strict { r < limit } else { r <= limit }) => (format!("{r:.2}"), "yes"),
-                Some(r) => (format!("{r:.2}"), "**no**"),
+                Some(r) if (if strict { r < limit } else { r <= limit }) => (ratio_near(r, limit), "yes"),
+                Some(r) => (ratio_near(r, limit), "**no**"),
             };
             let cmp = if strict { "<" } else { "≤" };
             t.push(vec![what, value, format!("{cmp} {limit:.2}"), met.to_string()]);
@@ -611,9 +611,27 @@ fn kind_group(info: &LayerInfo) -> String {
     }
 }
 
+/// `r` to two decimals, or to as many more (up to four) as it takes not to print the limit
+/// itself: a ratio of 0.8003 against a limit of 0.80 must not read "0.80, not met".
+fn ratio_near(r: f64, limit: f64) -> String {
+    (2..=4)
+        .map(|d| format!("{r:.d$}"))
+        .find(|text| *text != format!("{limit:.2}") && text.parse::<f64>() != Ok(limit))
+        .unwrap_or_else(|| format!("{r:.4}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ratios_at_the_limit_show_the_digits_that_decide() {
+        assert_eq!(ratio_near(0.8341, 0.8), "0.83");
+        assert_eq!(ratio_near(0.8003, 0.8), "0.8003");
+        assert_eq!(ratio_near(0.8021, 0.8), "0.802");
+        assert_eq!(ratio_near(0.7985, 0.8), "0.798");
+        assert_eq!(ratio_near(0.4049, 0.4), "0.405");
+    }
 
     #[test]
     fn tables_render_both_ways() {
