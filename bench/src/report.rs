@@ -302,6 +302,14 @@ impl Report<'_> {
         Some(self.ours(config)?.stats.median / peer.stats.median)
     }
 
+    /// The GFLOP/s our pass would have to reach to take exactly `limit` times the peer's median
+    /// time at `config`: what a target asks of the machine, to set beside its peak.
+    fn rate_to_meet(&self, peer: Engine, config: Config, limit: f64) -> Option<f64> {
+        let peer = self.rows.iter().find(|r| r.engine == peer && r.config == config)?;
+        let seconds = limit * peer.stats.median / 1e3;
+        Some(self.flops as f64 * config.batch as f64 / seconds / 1e9)
+    }
+
     /// Issue 4's speed targets for this spec, each with the ratio measured in this run and
     /// whether it is met. Batch 8 compares images/s, which at equal batch is the inverse of the
     /// time ratio, so every target reads as "ours ÷ peer at most the limit".
@@ -311,6 +319,7 @@ impl Report<'_> {
             ("target", Left),
             ("ours ÷ peer (median time)", Right),
             ("limit", Right),
+            ("meeting it takes", Right),
             ("met", Left),
         ]);
         let one = Config { threads: 1, batch: 1 };
@@ -365,7 +374,10 @@ impl Report<'_> {
                 Some(r) => (ratio_near(r, limit), "**no**"),
             };
             let cmp = if strict { "<" } else { "≤" };
-            t.push(vec![what, value, format!("{cmp} {limit:.2}"), met.to_string()]);
+            let takes = self.rate_to_meet(peer, config, limit).map_or("—".into(), |g| {
+                format!("{g:.0} GFLOP/s, {:.0}% of 1-core peak", 100.0 * g / self.peak.gflops)
+            });
+            t.push(vec![what, value, format!("{cmp} {limit:.2}"), takes, met.to_string()]);
         }
         t
     }
@@ -692,6 +704,14 @@ mod tests {
         assert!(lines[3].contains("1.00") && lines[3].ends_with("no"), "{big}");
         // 9 ms against tract's 20 is only 2.2x faster.
         assert!(lines[4].contains("0.45") && lines[4].ends_with("no"), "{big}");
+        // Taking 1.0x ONNX Runtime's 10 ms for 2 FLOPs is 2e-7 GFLOP/s; half of tract's 20 ms at
+        // 0.4x, 2.5e-7.
+        let r = report("1.0-224", &rows);
+        let rate = |peer, config, limit| r.rate_to_meet(peer, config, limit).unwrap();
+        assert!((rate(Engine::Ort, Config { threads: 1, batch: 1 }, 1.0) - 2e-7).abs() < 1e-15);
+        assert!((rate(Engine::Tract, Config { threads: 1, batch: 1 }, 0.4) - 2.5e-7).abs() < 1e-15);
+        // A batch of 8 in 10 ms is 8 images' FLOPs.
+        assert!((rate(Engine::Ort, Config { threads: 2, batch: 8 }, 1.0) - 1.6e-6).abs() < 1e-15);
         let small = report("0.25-128", &rows).targets().text();
         let first = small.lines().nth(1).unwrap();
         assert!(first.contains("0.90") && first.ends_with("no"), "{small}");
