@@ -250,10 +250,9 @@ impl Report<'_> {
         }
     }
 
-    fn ours(&self, config: Config) -> Option<&Measured> {
-        self.rows
-            .iter()
-            .find(|r| r.engine == Engine::Ours && r.config == config)
+    /// The row of `engine` at `config`, if it was measured.
+    fn row(&self, engine: Engine, config: Config) -> Option<&Measured> {
+        self.rows.iter().find(|r| r.engine == engine && r.config == config)
     }
 
     /// The comparison: one row per engine and configuration.
@@ -298,15 +297,13 @@ impl Report<'_> {
 
     /// Ours over a peer's median at `config`, if both were measured.
     fn ratio(&self, peer: Engine, config: Config) -> Option<f64> {
-        let peer = self.rows.iter().find(|r| r.engine == peer && r.config == config)?;
-        Some(self.ours(config)?.stats.median / peer.stats.median)
+        Some(self.row(Engine::Ours, config)?.stats.median / self.row(peer, config)?.stats.median)
     }
 
     /// The GFLOP/s our pass would have to reach to take exactly `limit` times the peer's median
     /// time at `config`: what a target asks of the machine, to set beside its peak.
     fn rate_to_meet(&self, peer: Engine, config: Config, limit: f64) -> Option<f64> {
-        let peer = self.rows.iter().find(|r| r.engine == peer && r.config == config)?;
-        let seconds = limit * peer.stats.median / 1e3;
+        let seconds = limit * self.row(peer, config)?.stats.median / 1e3;
         Some(self.flops as f64 * config.batch as f64 / seconds / 1e9)
     }
 
@@ -517,9 +514,11 @@ impl Report<'_> {
 
     fn layer_footer(&self) -> String {
         let total: f64 = self.layers.iter().map(|(_, s)| s.median).sum();
-        let forward = self.ours(Config { threads: 1, batch: 1 }).map_or(String::new(), |r| {
-            format!(" (a plain `forward` at 1 thread: {} ms)", ms(r.stats.median))
-        });
+        let forward = self
+            .row(Engine::Ours, Config { threads: 1, batch: 1 })
+            .map_or(String::new(), |r| {
+                format!(" (a plain `forward` at 1 thread: {} ms)", ms(r.stats.median))
+            });
         let n = self.layers.first().map_or(0, |(_, s)| s.n);
         format!("`Model::forward_timed`, 1 thread, batch 1, timed in the same rounds as the engines: median of {n} passes per layer; the layer medians add up to {} ms{forward}.", ms(total))
     }
