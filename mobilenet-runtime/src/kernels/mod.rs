@@ -28,39 +28,29 @@
 /// which halved this crate's own release build (35 s to 17 s) at no measurable cost.
 macro_rules! per_activation {
     ($(#[$attr:meta])* $vis:vis unsafe fn $name:ident = $body:ident($($arg:ident: $ty:ty),* $(,)?);) => {
-        per_activation!(@ [unsafe] $(#[$attr])* $vis fn $name = $body($($arg: $ty),*));
-    };
-    ($(#[$attr:meta])* $vis:vis fn $name:ident = $body:ident($($arg:ident: $ty:ty),* $(,)?);) => {
-        per_activation!(@ [] $(#[$attr])* $vis fn $name = $body($($arg: $ty),*));
-    };
-    (@ [$($unsafety:tt)?] $(#[$attr:meta])* $vis:vis fn $name:ident = $body:ident($($arg:ident: $ty:ty),*)) => {
         $(#[$attr])*
         #[inline(always)]
         #[allow(clippy::too_many_arguments)]
-        $vis $($unsafety)? fn $name<const ACT: u8>($($arg: $ty),*) {
+        $vis unsafe fn $name<const ACT: u8>($($arg: $ty),*) {
             #[inline(never)]
             #[allow(clippy::too_many_arguments)]
-            $($unsafety)? fn none($($arg: $ty),*) {
-                #[allow(unused_unsafe)]
+            unsafe fn none($($arg: $ty),*) {
                 // SAFETY: the shim's contract, which is the body's.
                 unsafe { $body::<{ $crate::ACT_NONE }>($($arg),*) }
             }
             #[inline(never)]
             #[allow(clippy::too_many_arguments)]
-            $($unsafety)? fn relu($($arg: $ty),*) {
-                #[allow(unused_unsafe)]
+            unsafe fn relu($($arg: $ty),*) {
                 // SAFETY: as above.
                 unsafe { $body::<{ $crate::ACT_RELU }>($($arg),*) }
             }
             #[inline(never)]
             #[allow(clippy::too_many_arguments)]
-            $($unsafety)? fn relu6($($arg: $ty),*) {
-                #[allow(unused_unsafe)]
+            unsafe fn relu6($($arg: $ty),*) {
                 // SAFETY: as above.
                 unsafe { $body::<{ $crate::ACT_RELU6 }>($($arg),*) }
             }
             const { assert!(ACT <= $crate::ACT_RELU6, "unknown activation code") };
-            #[allow(unused_unsafe)]
             // SAFETY: the caller's contract, passed on.
             unsafe {
                 match ACT {
