@@ -22,30 +22,55 @@ const MR: usize = 6;
 /// [`super::conv_pairs::conv_pairs`].
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn conv_pairs<const ACT: u8>(p: &Pixels) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        // The first layer of every MobileNet (a 3x3 kernel over 3 channels at stride 2: kernel
+        // rows of 9 inputs, pixels 6 inputs apart) with that geometry constant: the step loops
+        // unroll and every broadcast is a register plus an immediate. 128x128x3 to 64x64x8,
+        // A/B in one process on an AMD EPYC: 6% faster.
+        if p.w.row() == 9 && p.runs.len() == 3 && p.lda == 6 {
+            return tiles::<ACT, 9, 3, 6>(p);
+        }
+        tiles::<ACT, 0, 0, 0>(p)
+    }
+}
+
+/// [`conv_pairs`] in tiles of [`MR`] pixels, then the leftover ones; with the kernel row
+/// length, the number of kernel rows and the pixel stride `ROW`, `NRUNS` and `LDA` when they
+/// are not 0.
+///
+/// # Safety
+/// As [`conv_pairs`], with the nonzero constants equal to `p`'s values.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn tiles<const ACT: u8, const ROW: usize, const NRUNS: usize, const LDA: usize>(p: &Pixels) {
     let rows = p.rows;
     let mut r = 0;
     // SAFETY (whole block): each tile reads and writes only pixels `r .. r + R <= rows`,
     // which the caller's contract covers.
     unsafe {
         while r + MR <= rows {
-            tile::<MR, ACT>(p, r);
+            tile::<MR, ACT, ROW, NRUNS, LDA>(p, r);
             r += MR;
         }
         match rows - r {
-            1 => tile::<1, ACT>(p, r),
-            2 => tile::<2, ACT>(p, r),
-            3 => tile::<3, ACT>(p, r),
-            4 => tile::<4, ACT>(p, r),
-            5 => tile::<5, ACT>(p, r),
+            1 => tile::<1, ACT, ROW, NRUNS, LDA>(p, r),
+            2 => tile::<2, ACT, ROW, NRUNS, LDA>(p, r),
+            3 => tile::<3, ACT, ROW, NRUNS, LDA>(p, r),
+            4 => tile::<4, ACT, ROW, NRUNS, LDA>(p, r),
+            5 => tile::<5, ACT, ROW, NRUNS, LDA>(p, r),
             _ => {}
         }
     }
 }
 
-/// Pixels `r0 .. r0 + R` of [`conv_pairs`].
+/// Pixels `r0 .. r0 + R` of [`conv_pairs`] (`ROW`, `NRUNS`, `LDA` as in [`tiles`]).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn tile<const R: usize, const ACT: u8>(p: &Pixels, r0: usize) {
+unsafe fn tile<const R: usize, const ACT: u8, const ROW: usize, const NRUNS: usize, const LDA: usize>(
+    p: &Pixels,
+    r0: usize,
+) {
     let Pixels {
         a,
         lda,
@@ -63,8 +88,10 @@ unsafe fn tile<const R: usize, const ACT: u8>(p: &Pixels, r0: usize) {
         let bias = w.bias();
         let init = [_mm256_loadu_ps(bias.as_ptr()), _mm256_loadu_ps(bias.as_ptr().add(8))];
         let mut acc = [init; R];
+        let lda = if LDA == 0 { lda } else { LDA };
+        let runs = if NRUNS == 0 { runs } else { &runs[..NRUNS] };
         let a = a.add(r0 * lda);
-        let row = w.row();
+        let row = if ROW == 0 { w.row() } else { ROW };
         for g in runs {
             let x = a.add(g.a);
             let mut wp = g.w;
