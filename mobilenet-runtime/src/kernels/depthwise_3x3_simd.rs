@@ -94,28 +94,54 @@ macro_rules! simd_depthwise {
             ) {
                 // SAFETY: the caller's contract, passed on unchanged.
                 unsafe {
+                    let args = (input, weight, bias, output, sh, rows);
                     match sh.s {
-                        1 => run_s::<1>(input, weight, bias, output, sh, rows),
-                        2 => run_s::<2>(input, weight, bias, output, sh, rows),
-                        _ => run_s::<0>(input, weight, bias, output, sh, rows),
+                        1 => run_fixed::<1>(args),
+                        2 => run_fixed::<2>(args),
+                        _ => run_s::<0, 0>(args),
+                    }
+                }
+            }
+
+            /// The arguments of [`run`].
+            type Args = (
+                *const f32,
+                *const f32,
+                *const f32,
+                *mut f32,
+                Shape,
+                std::ops::Range<usize>,
+            );
+
+            /// [`run_s`] at stride `S`, with the channel count a constant when it is one of
+            /// `FIXED_C`. The choice is made here, where the stride is known, so that only
+            /// the interior passes of strides 1 and 2 get a copy of the sweeps per entry: a
+            /// const condition deeper down would still have every pass instantiate them all.
+            ///
+            /// # Safety
+            /// As [`run`], with `sh.s == S`.
+            #[target_feature(enable = $feature)]
+            unsafe fn run_fixed<const S: usize>(args: Args) {
+                // SAFETY: the caller's contract, passed on unchanged.
+                unsafe {
+                    match args.4.c {
+                        n if n == FIXED_C[0] => run_s::<S, { FIXED_C[0] }>(args),
+                        n if n == FIXED_C[1] => run_s::<S, { FIXED_C[1] }>(args),
+                        n if n == FIXED_C[2] => run_s::<S, { FIXED_C[2] }>(args),
+                        n if n == FIXED_C[3] => run_s::<S, { FIXED_C[3] }>(args),
+                        _ => run_s::<S, 0>(args),
                     }
                 }
             }
 
             /// [`run`] with the stride as the constant `S` (or `sh.s` when `S == 0`), so the
-            /// column offsets inside a group are known to the compiler.
+            /// column offsets inside a group are known to the compiler, and the interior
+            /// passes at `CC` channels (or `sh.c` when `CC == 0`).
             ///
             /// # Safety
-            /// As [`run`].
+            /// As [`run`], with `sh.c == CC` unless `CC == 0`.
             #[target_feature(enable = $feature)]
-            unsafe fn run_s<const S: usize>(
-                input: *const f32,
-                weight: *const f32,
-                bias: *const f32,
-                output: *mut f32,
-                sh: Shape,
-                rows: std::ops::Range<usize>,
-            ) {
+            unsafe fn run_s<const S: usize, const CC: usize>((input, weight, bias, output, sh, rows): Args) {
                 let s = if S == 0 { sh.s } else { S };
                 let xs = super::super::conv::interior(sh.w, sh.ow, 3, s, sh.pl);
                 let (y_lo, y_hi) = super::super::conv::interior(sh.h, rows.end, 3, s, sh.pt);
@@ -131,14 +157,14 @@ macro_rules! simd_depthwise {
                         let w = weight.add(ky0 * 3 * sh.c);
                         let out = output.add(oy * sh.ow * sh.c);
                         if oy >= y_lo && oy + R <= y_hi {
-                            pass::<R, 3, S>(r, w, bias, out, sh, xs);
+                            pass::<R, 3, S, CC>(r, w, bias, out, sh, xs);
                             oy += R;
                             continue;
                         }
                         match ky1 - ky0 {
-                            3 => pass::<1, 3, S>(r, w, bias, out, sh, xs),
-                            2 => pass::<1, 2, S>(r, w, bias, out, sh, xs),
-                            _ => pass::<1, 1, S>(r, w, bias, out, sh, xs),
+                            3 => pass::<1, 3, S, 0>(r, w, bias, out, sh, xs),
+                            2 => pass::<1, 2, S, 0>(r, w, bias, out, sh, xs),
+                            _ => pass::<1, 1, S, 0>(r, w, bias, out, sh, xs),
                         }
                     }
                     oy += 1;
@@ -147,13 +173,15 @@ macro_rules! simd_depthwise {
 
             /// `RO` output rows from `out`, each with taps over `NR` input rows, the first
             /// output row's starting at `r` (weights from kernel row `w`), in chunks of `K`
-            /// channel blocks: full blocks, then the masked remainder.
+            /// channel blocks: full blocks, then the masked remainder; or, when `CC != 0`,
+            /// all `CC` channels in one sweep with that count a constant.
             ///
             /// # Safety
-            /// As [`run`], with `r` the first valid input row and `w` its kernel row.
+            /// As [`run`], with `r` the first valid input row, `w` its kernel row, and
+            /// `sh.c == CC` unless `CC == 0`.
             #[target_feature(enable = $feature)]
             #[inline]
-            unsafe fn pass<const RO: usize, const NR: usize, const S: usize>(
+            unsafe fn pass<const RO: usize, const NR: usize, const S: usize, const CC: usize>(
                 r: *const f32,
                 w: *const f32,
                 bias: *const f32,
@@ -165,18 +193,8 @@ macro_rules! simd_depthwise {
                 // SAFETY: every chunk covers whole blocks below `full`, or the masked
                 // remainder, which touches only channels below `c`.
                 unsafe {
-                    // The most common small channel counts run with the count a constant; see
-                    // `FIXED_C`. Only the interior passes: border rows and other strides are
-                    // rare, and each variant is another copy of the sweeps.
-                    if S != 0 && RO == R && NR == 3 {
-                        let args = (r, w, bias, out, sh, xs);
-                        match sh.c {
-                            n if n == FIXED_C[0] => return fixed::<RO, NR, S, { FIXED_C[0] }>(args),
-                            n if n == FIXED_C[1] => return fixed::<RO, NR, S, { FIXED_C[1] }>(args),
-                            n if n == FIXED_C[2] => return fixed::<RO, NR, S, { FIXED_C[2] }>(args),
-                            n if n == FIXED_C[3] => return fixed::<RO, NR, S, { FIXED_C[3] }>(args),
-                            _ => {}
-                        }
+                    if CC != 0 {
+                        return sweep::<RO, NR, S, false, CC>(r, w, bias, out, sh, xs, (0, CC), mask(L));
                     }
                     let mut c0 = 0;
                     while c0 < full {
@@ -189,27 +207,6 @@ macro_rules! simd_depthwise {
                         sweep::<RO, NR, S, true, 0>(r, w, bias, out, sh, xs, (full, full + L), m);
                     }
                 }
-            }
-
-            /// All `CC` channels of a pass (one of `FIXED_C`), with the count a constant.
-            ///
-            /// # Safety
-            /// As [`pass`], with `sh.c == CC`.
-            #[target_feature(enable = $feature)]
-            #[inline]
-            #[allow(clippy::type_complexity)]
-            unsafe fn fixed<const RO: usize, const NR: usize, const S: usize, const CC: usize>(
-                (r, w, bias, out, sh, xs): (
-                    *const f32,
-                    *const f32,
-                    *const f32,
-                    *mut f32,
-                    Shape,
-                    (usize, usize),
-                ),
-            ) {
-                // SAFETY: the caller's contract; `CC` channels are whole blocks.
-                unsafe { sweep::<RO, NR, S, false, CC>(r, w, bias, out, sh, xs, (0, CC), mask(L)) }
             }
 
             /// Channels `c0..c1` (whole blocks) of a pass: interior columns `xs` in groups of
