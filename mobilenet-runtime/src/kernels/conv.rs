@@ -336,7 +336,19 @@ unsafe fn conv_row<
         let first = input.wrapping_add((iy * W + ox * S + kx0 - PL) * CIN);
         // SAFETY: kernel rows `ky0..ky1` and columns `kx0..kx1` of this pixel lie inside the
         // image (`taps` clamps them), and the output pixel is in row `oy`: the caller's contract.
-        unsafe { gemm_raw::<ACT>(first, 0, out(ox), COUT, 0..1, p, 0..p.count(), &segs(kx0, kx1)[..nky]) }
+        unsafe {
+            gemm_raw(
+                ACT,
+                first,
+                0,
+                out(ox),
+                COUT,
+                0..1,
+                p,
+                0..p.count(),
+                &segs(kx0, kx1)[..nky],
+            )
+        }
     }
     if x_lo < x_hi {
         let first = input.wrapping_add((iy * W + x_lo * S - PL) * CIN);
@@ -344,13 +356,25 @@ unsafe fn conv_row<
         if let Some(pairs) = &params.pairs {
             // SAFETY: as below; the runs are whole kernel rows, and `pairs` exists only for a
             // path (AVX-512 or AVX2) that `new_for` checked this CPU runs.
-            unsafe { conv_pairs::<ACT>(first, S * CIN, out(x_lo), COUT, x_hi - x_lo, &segs(0, KW)[..nky], pairs) };
+            unsafe {
+                conv_pairs(
+                    ACT,
+                    first,
+                    S * CIN,
+                    out(x_lo),
+                    COUT,
+                    x_hi - x_lo,
+                    &segs(0, KW)[..nky],
+                    pairs,
+                )
+            };
             return;
         }
         // SAFETY: interior pixels' whole windows (rows `ky0..ky1`) lie inside the image, and
         // pixel `ox` starts `(ox - x_lo) * S * CIN` floats after the first.
         unsafe {
-            gemm_raw::<ACT>(
+            gemm_raw(
+                ACT,
                 first,
                 S * CIN,
                 out(x_lo),

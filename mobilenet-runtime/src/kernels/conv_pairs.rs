@@ -54,6 +54,8 @@ pub(crate) struct Pixels<'a> {
     pub runs: &'a [Run],
     /// Weights and bias.
     pub w: &'a PairedWeights,
+    /// The activation code ([`crate::ACT_RELU`], ...), applied before the store.
+    pub act: u8,
 }
 
 /// Weights and bias of a narrow convolution in the paired layout (see the module docs), for
@@ -132,33 +134,22 @@ impl PairedWeights {
     }
 }
 
-per_activation! {
-    /// `rows` output pixels (rows of `a` `lda` floats apart, outputs `ldc` apart from `c`), each
-    /// the sum over runs `segs` of full kernel rows: run `g` reads `g.len == w.row()` inputs from
-    /// `a + g.a` against kernel row `g.k0 / w.row()`. Bias and activation `ACT` are applied and
-    /// the `w.channels()` channels stored.
-    ///
-    /// # Safety
-    /// For every pixel `r < rows` and run `g`, `a` must be readable at `r * lda + g.a .. + g.len`
-    /// and `c` writable at `r * ldc .. + w.channels()` with nothing else accessing it; every run
-    /// must be a whole kernel row of `w` (`g.k0` a multiple of `w.row()` below the packed rows,
-    /// `g.len == w.row()`).
-    pub(crate) unsafe fn conv_pairs = conv_pairs_for(
-        a: *const f32,
-        lda: usize,
-        c: *mut f32,
-        ldc: usize,
-        rows: usize,
-        segs: &[Seg],
-        w: &PairedWeights,
-    );
-}
-
-/// The body of [`conv_pairs`].
+/// `rows` output pixels (rows of `a` `lda` floats apart, outputs `ldc` apart from `c`), each
+/// the sum over runs `segs` of full kernel rows: run `g` reads `g.len == w.row()` inputs from
+/// `a + g.a` against kernel row `g.k0 / w.row()`. Bias and activation `act` are applied and
+/// the `w.channels()` channels stored.
+///
+/// Not generic: compiled once, with this crate, for every shape and activation (see
+/// [`super::gemm::gemm_raw`]).
 ///
 /// # Safety
-/// As [`conv_pairs`].
-unsafe fn conv_pairs_for<const ACT: u8>(
+/// For every pixel `r < rows` and run `g`, `a` must be readable at `r * lda + g.a .. + g.len`
+/// and `c` writable at `r * ldc .. + w.channels()` with nothing else accessing it; every run
+/// must be a whole kernel row of `w` (`g.k0` a multiple of `w.row()` below the packed rows,
+/// `g.len == w.row()`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn conv_pairs(
+    act: u8,
     a: *const f32,
     lda: usize,
     c: *mut f32,
@@ -189,13 +180,14 @@ unsafe fn conv_pairs_for<const ACT: u8>(
         rows,
         runs: &runs[..segs.len()],
         w,
+        act,
     };
     match w.isa {
         // SAFETY: `PairedWeights::new` packs only for these two paths, and only for a CPU
         // that runs them (its callers pack for a supported `Isa`); the runs point into `w`
         // at whole kernel rows, and the rest is forwarded.
-        Isa::Avx512 => unsafe { super::conv_pairs_avx512::conv_pairs::<ACT>(&p) },
+        Isa::Avx512 => unsafe { super::conv_pairs_avx512::conv_pairs(&p) },
         // SAFETY: as above.
-        _ => unsafe { super::conv_pairs_avx2::conv_pairs::<ACT>(&p) },
+        _ => unsafe { super::conv_pairs_avx2::conv_pairs(&p) },
     }
 }

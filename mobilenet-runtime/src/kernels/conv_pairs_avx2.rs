@@ -21,7 +21,7 @@ const MR: usize = 6;
 /// The CPU must support AVX2 and FMA; otherwise the contract of
 /// [`super::conv_pairs::conv_pairs`].
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn conv_pairs<const ACT: u8>(p: &Pixels) {
+pub(crate) unsafe fn conv_pairs(p: &Pixels) {
     // SAFETY: forwarded contract.
     unsafe {
         // The first layer of every MobileNet (a 3x3 kernel over 3 channels at stride 2: kernel
@@ -29,9 +29,9 @@ pub(crate) unsafe fn conv_pairs<const ACT: u8>(p: &Pixels) {
         // unroll and every broadcast is a register plus an immediate. 128x128x3 to 64x64x8,
         // A/B in one process on an AMD EPYC: 6% faster.
         if p.w.row() == 9 && p.runs.len() == 3 && p.lda == 6 {
-            return tiles::<ACT, 9, 3, 6>(p);
+            return tiles::<9, 3, 6>(p);
         }
-        tiles::<ACT, 0, 0, 0>(p)
+        tiles::<0, 0, 0>(p)
     }
 }
 
@@ -43,22 +43,22 @@ pub(crate) unsafe fn conv_pairs<const ACT: u8>(p: &Pixels) {
 /// As [`conv_pairs`], with the nonzero constants equal to `p`'s values.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn tiles<const ACT: u8, const ROW: usize, const NRUNS: usize, const LDA: usize>(p: &Pixels) {
+unsafe fn tiles<const ROW: usize, const NRUNS: usize, const LDA: usize>(p: &Pixels) {
     let rows = p.rows;
     let mut r = 0;
     // SAFETY (whole block): each tile reads and writes only pixels `r .. r + R <= rows`,
     // which the caller's contract covers.
     unsafe {
         while r + MR <= rows {
-            tile::<MR, ACT, ROW, NRUNS, LDA>(p, r);
+            tile::<MR, ROW, NRUNS, LDA>(p, r);
             r += MR;
         }
         match rows - r {
-            1 => tile::<1, ACT, ROW, NRUNS, LDA>(p, r),
-            2 => tile::<2, ACT, ROW, NRUNS, LDA>(p, r),
-            3 => tile::<3, ACT, ROW, NRUNS, LDA>(p, r),
-            4 => tile::<4, ACT, ROW, NRUNS, LDA>(p, r),
-            5 => tile::<5, ACT, ROW, NRUNS, LDA>(p, r),
+            1 => tile::<1, ROW, NRUNS, LDA>(p, r),
+            2 => tile::<2, ROW, NRUNS, LDA>(p, r),
+            3 => tile::<3, ROW, NRUNS, LDA>(p, r),
+            4 => tile::<4, ROW, NRUNS, LDA>(p, r),
+            5 => tile::<5, ROW, NRUNS, LDA>(p, r),
             _ => {}
         }
     }
@@ -67,10 +67,7 @@ unsafe fn tiles<const ACT: u8, const ROW: usize, const NRUNS: usize, const LDA: 
 /// Pixels `r0 .. r0 + R` of [`conv_pairs`] (`ROW`, `NRUNS`, `LDA` as in [`tiles`]).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn tile<const R: usize, const ACT: u8, const ROW: usize, const NRUNS: usize, const LDA: usize>(
-    p: &Pixels,
-    r0: usize,
-) {
+unsafe fn tile<const R: usize, const ROW: usize, const NRUNS: usize, const LDA: usize>(p: &Pixels, r0: usize) {
     let Pixels {
         a,
         lda,
@@ -120,7 +117,7 @@ unsafe fn tile<const R: usize, const ACT: u8, const ROW: usize, const NRUNS: usi
             // [c0 c1 c4 c5 | c2 c3 c6 c7] after adding each lane pair, then into channel order.
             let sums = _mm256_hadd_ps(acc[0], acc[1]);
             let y = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(sums)));
-            let y = activate::<ACT>(y);
+            let y = activate(p.act, y);
             let dst = c.add((r0 + i) * ldc);
             if n == 8 {
                 _mm256_storeu_ps(dst, y);

@@ -17,20 +17,20 @@ const MR: usize = 16;
 /// # Safety
 /// The CPU must support AVX-512F; otherwise the contract of [`super::conv_pairs::conv_pairs`].
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn conv_pairs<const ACT: u8>(p: &Pixels) {
+pub(crate) unsafe fn conv_pairs(p: &Pixels) {
     let rows = p.rows;
     let mut r = 0;
     // SAFETY (whole function): each tile reads and writes only pixels `r .. r + R < rows`,
     // which the caller's contract covers.
     unsafe {
         while r + MR <= rows {
-            tile::<MR, ACT>(p, r);
+            tile::<MR>(p, r);
             r += MR;
         }
         macro_rules! tail {
             ($($n:literal)*) => {
                 match rows - r {
-                    $($n => tile::<$n, ACT>(p, r),)*
+                    $($n => tile::<$n>(p, r),)*
                     _ => {}
                 }
             };
@@ -42,7 +42,7 @@ pub(crate) unsafe fn conv_pairs<const ACT: u8>(p: &Pixels) {
 /// Pixels `r0 .. r0 + R` of [`conv_pairs`].
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn tile<const R: usize, const ACT: u8>(p: &Pixels, r0: usize) {
+unsafe fn tile<const R: usize>(p: &Pixels, r0: usize) {
     let Pixels {
         a,
         lda,
@@ -82,7 +82,7 @@ unsafe fn tile<const R: usize, const ACT: u8>(p: &Pixels, r0: usize) {
         let mask = ((1u32 << w.channels()) - 1) as __mmask16;
         for (i, &v) in acc.iter().enumerate() {
             let sums = _mm512_add_ps(v, _mm512_permute_ps::<0b1011_0001>(v));
-            let y = activate::<ACT>(_mm512_permutexvar_ps(evens, sums));
+            let y = activate(p.act, _mm512_permutexvar_ps(evens, sums));
             _mm512_mask_storeu_ps(c.add((r0 + i) * ldc), mask, y);
         }
     }

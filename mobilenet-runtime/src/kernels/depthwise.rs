@@ -245,7 +245,7 @@ pub fn depthwise<
 /// from `input`, with tap-major `[3][3][c]` weights, on `team`.
 ///
 /// Not generic, so that it is compiled once, with this crate, rather than in every crate
-/// that expands a network (see `per_activation!`).
+/// that expands a network (see [`super::gemm::gemm_raw`]).
 ///
 /// # Panics
 /// If a slice is shorter than the shape needs.

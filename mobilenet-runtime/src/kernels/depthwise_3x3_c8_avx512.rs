@@ -119,7 +119,7 @@ impl Row {
             for (q, &a) in acc.iter().enumerate() {
                 let o = ox + 2 * q;
                 let m: __mmask16 = if o + 1 < ow { 0xFFFF } else { 0x00FF };
-                _mm512_mask_storeu_ps(out.add(o * C), m, activate::<ACT>(a));
+                _mm512_mask_storeu_ps(out.add(o * C), m, activate(ACT, a));
             }
         }
     }
@@ -152,7 +152,7 @@ impl Row {
                 }
             }
             for (q, &a) in acc.iter().enumerate() {
-                _mm512_storeu_ps(out.add((ox + 2 * q) * C), activate::<ACT>(a));
+                _mm512_storeu_ps(out.add((ox + 2 * q) * C), activate(ACT, a));
             }
         }
     }

@@ -20,6 +20,7 @@ use super::isa::Isa;
 use super::pointwise::{accumulate, store, Lane, NB, PB};
 use crate::aligned::AlignedBuf;
 use crate::parallel::{pieces_for, share, Team};
+use crate::{ACT_NONE, ACT_RELU, ACT_RELU6};
 use std::cell::Cell;
 use std::ops::Range;
 
@@ -242,7 +243,7 @@ pub(crate) fn gemm<const ACT: u8>(
     assert!(c.len() >= (rows.end - 1) * ldc + p.n, "gemm: output too short");
     // SAFETY: the asserts above keep every access of rows `rows` and panels `panels` inside
     // `a` and `c`, and `c` is exclusively borrowed.
-    unsafe { gemm_raw::<ACT>(a.as_ptr(), lda, c.as_mut_ptr(), ldc, rows, p, panels, &p.whole()) }
+    unsafe { gemm_raw(ACT, a.as_ptr(), lda, c.as_mut_ptr(), ldc, rows, p, panels, &p.whole()) }
 }
 
 /// [`gemm`] of all `rows` rows, split over the threads of `team`: by panels (each thread
@@ -279,11 +280,11 @@ pub(crate) fn gemm_team<const ACT: u8>(
         // hands out disjoint blocks of rows or panels, so no element of `c` is written twice,
         // and `c` stays exclusively borrowed until the split returns.
         team.split(p.count(), 1, madds, &|panels| unsafe {
-            gemm_raw::<ACT>(a.get(), lda, c.get(), ldc, 0..rows, p, panels, &whole)
+            gemm_raw(ACT, a.get(), lda, c.get(), ldc, 0..rows, p, panels, &whole)
         });
     } else if p.k * p.n <= ROW_PIECES_MAX_WEIGHTS {
         team.split(rows, ROW_UNIT, madds, &|rows| unsafe {
-            gemm_raw::<ACT>(a.get(), lda, c.get(), ldc, rows, p, 0..p.count(), &whole)
+            gemm_raw(ACT, a.get(), lda, c.get(), ldc, rows, p, 0..p.count(), &whole)
         });
     } else {
         // Pieces of a part's rows would each stream all the weights again: cut its panels
@@ -293,7 +294,7 @@ pub(crate) fn gemm_team<const ACT: u8>(
             let rows = share(rows, ROW_UNIT, parts, part);
             let panels = share(p.count(), 1, pieces, piece);
             // SAFETY: as above.
-            unsafe { gemm_raw::<ACT>(a.get(), lda, c.get(), ldc, rows, p, panels, &whole) }
+            unsafe { gemm_raw(ACT, a.get(), lda, c.get(), ldc, rows, p, panels, &whole) }
         });
     }
 }
@@ -334,33 +335,26 @@ impl SharedPtr {
     }
 }
 
-per_activation! {
-    /// [`gemm`] on raw pointers, so that threads can fill disjoint rows or panels (column
-    /// blocks) of one output, and with the reduction given as runs `segs` (see [`Seg`]).
-    ///
-    /// # Safety
-    /// `a` must be readable at `r * lda + s.a + j` for every row `r` in `rows`, run `s` of
-    /// `segs` and `j < s.len`, and `c` writable at `r * ldc + co` for every channel `co` of
-    /// panels `panels`, and nothing else may access those elements of `c` during the call.
-    /// `panels.end <= p.count()` and every run's `k0 + len <= p.k`.
-    pub(crate) unsafe fn gemm_raw = gemm_raw_for(
-        a: *const f32,
-        lda: usize,
-        c: *mut f32,
-        ldc: usize,
-        rows: Range<usize>,
-        p: &Panels,
-        panels: Range<usize>,
-        segs: &[Seg],
-    );
-}
-
-/// The body of [`gemm_raw`].
+/// [`gemm`] on raw pointers, so that threads can fill disjoint rows or panels (column
+/// blocks) of one output, with the reduction given as runs `segs` (see [`Seg`]) and the
+/// activation `act` as a value.
+///
+/// Not generic, unlike the shape-generic kernels that call it, which are instantiated in
+/// every crate that expands `mobilenet!`: this and everything below it compile once, with this
+/// crate. Were the activation a const parameter here, every such crate would compile the SIMD
+/// bodies again (they were 96% of the LLVM IR of a 1.0-224 user crate, whose release build
+/// took 18 s with them and 2.4 s without); and even compiled once per activation, three
+/// copies of them took much of this crate's own build. The activation is applied once per
+/// stored vector, a branch that always goes the same way.
 ///
 /// # Safety
-/// As [`gemm_raw`].
+/// `a` must be readable at `r * lda + s.a + j` for every row `r` in `rows`, run `s` of
+/// `segs` and `j < s.len`, and `c` writable at `r * ldc + co` for every channel `co` of
+/// panels `panels`, and nothing else may access those elements of `c` during the call.
+/// `panels.end <= p.count()` and every run's `k0 + len <= p.k`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_raw_for<const ACT: u8>(
+pub(crate) unsafe fn gemm_raw(
+    act: u8,
     a: *const f32,
     lda: usize,
     c: *mut f32,
@@ -411,17 +405,24 @@ unsafe fn gemm_raw_for<const ACT: u8>(
                     n,
                     ahead: &ahead,
                     from_c: block > 0,
-                    last: block + 1 == blocks,
+                    // Only the last block of a split reduction holds finished sums.
+                    act: if block + 1 == blocks { act } else { ACT_NONE },
                 };
                 match p.isa {
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: `Panels::new` only packs for a supported path, so the CPU has AVX-512F.
-                    Isa::Avx512 => unsafe { super::gemm_avx512::sweep::<ACT>(&sweep) },
+                    Isa::Avx512 => unsafe { super::gemm_avx512::sweep(&sweep) },
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: as above, the CPU has AVX2 and FMA.
-                    Isa::Avx2 => unsafe { super::gemm_avx2::sweep::<ACT>(&sweep) },
+                    Isa::Avx2 => unsafe { super::gemm_avx2::sweep(&sweep) },
                     // SAFETY: the sweep's pointers are valid per the caller's contract.
-                    _ => unsafe { sweep_portable::<ACT>(&sweep) },
+                    _ => unsafe {
+                        match act {
+                            ACT_RELU => sweep_portable::<ACT_RELU>(&sweep),
+                            ACT_RELU6 => sweep_portable::<ACT_RELU6>(&sweep),
+                            _ => sweep_portable::<ACT_NONE>(&sweep),
+                        }
+                    },
                 }
             }
         }
@@ -461,8 +462,9 @@ pub(crate) struct Sweep<'a> {
     /// Start from the partial sums in `c` instead of the bias (a later block of a reduction
     /// split in blocks; only 64-wide AVX-512 panels are).
     pub from_c: bool,
-    /// The last (or only) block of the reduction: apply the activation.
-    pub last: bool,
+    /// The activation to apply before the store ([`crate::ACT_RELU`], ...); none on a block
+    /// of a split reduction before the last.
+    pub act: u8,
 }
 
 /// Reduction rows per block when sweeping a 64-wide panel: 32 KiB of weights, which stay in L1

@@ -20,7 +20,7 @@ const MR: usize = 6;
 /// [`super::gemm::gemm_raw`] for its rows and panel (`s.w` is `k` rows of 8 or 16 floats,
 /// `s.bias` as wide).
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn sweep<const ACT: u8>(s: &Sweep) {
+pub(crate) unsafe fn sweep(s: &Sweep) {
     let width = s.bias.len();
     debug_assert!(width == 8 || width == 16);
     debug_assert!(s.w.len() == width * s.k);
@@ -28,9 +28,9 @@ pub(crate) unsafe fn sweep<const ACT: u8>(s: &Sweep) {
     // SAFETY: forwarded contract.
     unsafe {
         if width == 16 {
-            sweep_nv::<2, MR, ACT>(s)
+            sweep_nv::<2, MR>(s)
         } else {
-            sweep_nv::<1, MR_NARROW, ACT>(s)
+            sweep_nv::<1, MR_NARROW>(s)
         }
     }
 }
@@ -48,17 +48,17 @@ const S_ONE_ROW: usize = 4;
 
 /// [`sweep`] for panels of `NV` vectors, in tiles of `M` rows.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn sweep_nv<const NV: usize, const M: usize, const ACT: u8>(s: &Sweep) {
+unsafe fn sweep_nv<const NV: usize, const M: usize>(s: &Sweep) {
     let mut r = 0;
     // SAFETY: each `tile` call covers rows `r .. r + R`, all below `s.rows`.
     unsafe {
         // The first tile prefetches the next panel (see `Sweep`).
         if s.rows >= M {
-            tile::<M, NV, ACT, true, 1>(s, 0);
+            tile::<M, NV, true, 1>(s, 0);
             r = M;
         }
         while r + M <= s.rows {
-            tile::<M, NV, ACT, false, 1>(s, r);
+            tile::<M, NV, false, 1>(s, r);
             r += M;
         }
         let pf = r == 0;
@@ -67,10 +67,10 @@ unsafe fn sweep_nv<const NV: usize, const M: usize, const ACT: u8>(s: &Sweep) {
         macro_rules! tail {
             ($($n:literal)*) => {
                 match (s.rows - r, pf) {
-                    (1, true) => tile::<1, NV, ACT, true, S_ONE_ROW>(s, r),
-                    (1, false) => tile::<1, NV, ACT, false, S_ONE_ROW>(s, r),
-                    $(($n, true) if $n < M => tile::<$n, NV, ACT, true, 1>(s, r),
-                      ($n, false) if $n < M => tile::<$n, NV, ACT, false, 1>(s, r),)*
+                    (1, true) => tile::<1, NV, true, S_ONE_ROW>(s, r),
+                    (1, false) => tile::<1, NV, false, S_ONE_ROW>(s, r),
+                    $(($n, true) if $n < M => tile::<$n, NV, true, 1>(s, r),
+                      ($n, false) if $n < M => tile::<$n, NV, false, 1>(s, r),)*
                     _ => {}
                 }
             };
@@ -87,7 +87,7 @@ unsafe fn sweep_nv<const NV: usize, const M: usize, const ACT: u8>(s: &Sweep) {
 /// units idle most of the time.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, const S: usize>(s: &Sweep, r0: usize) {
+unsafe fn tile<const R: usize, const NV: usize, const PF: bool, const S: usize>(s: &Sweep, r0: usize) {
     // SAFETY (whole function): the bias has NV * 8 floats; `w` has k rows of NV * 8; row
     // `r0 + i` (i < R) of `a` is readable over every run and of `c` has `s.n` writable floats.
     unsafe {
@@ -156,27 +156,27 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, c
         if s.n >= 8 * NV {
             for (i, acc) in acc.iter().enumerate() {
                 for (v, &x) in acc.iter().enumerate() {
-                    _mm256_storeu_ps(c.add(i * s.ldc + 8 * v), activate::<ACT>(x));
+                    _mm256_storeu_ps(c.add(i * s.ldc + 8 * v), activate(s.act, x));
                 }
             }
         } else {
             let masks: [__m256i; NV] = std::array::from_fn(|v| first_lanes(s.n.saturating_sub(8 * v).min(8)));
             for (i, acc) in acc.iter().enumerate() {
                 for (v, &x) in acc.iter().enumerate() {
-                    _mm256_maskstore_ps(c.add(i * s.ldc + 8 * v), masks[v], activate::<ACT>(x));
+                    _mm256_maskstore_ps(c.add(i * s.ldc + 8 * v), masks[v], activate(s.act, x));
                 }
             }
         }
     }
 }
 
-/// Applies the activation `ACT` in registers. `max` returns its second operand for a NaN `x`,
+/// Applies the activation `act` in registers. `max` returns its second operand for a NaN `x`,
 /// so a NaN becomes 0 under both ReLUs, as on the portable path.
 #[target_feature(enable = "avx2")]
 #[inline]
-pub(crate) fn activate<const ACT: u8>(x: __m256) -> __m256 {
+pub(crate) fn activate(act: u8, x: __m256) -> __m256 {
     let zero = _mm256_setzero_ps();
-    match ACT {
+    match act {
         ACT_RELU => _mm256_max_ps(x, zero),
         ACT_RELU6 => _mm256_min_ps(_mm256_max_ps(x, zero), _mm256_set1_ps(6.0)),
         _ => x,

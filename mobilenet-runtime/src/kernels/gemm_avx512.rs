@@ -9,7 +9,7 @@
 #![cfg(target_arch = "x86_64")]
 
 use super::gemm::Sweep;
-use crate::{ACT_NONE, ACT_RELU, ACT_RELU6};
+use crate::{ACT_RELU, ACT_RELU6};
 use std::arch::x86_64::*;
 
 /// Rows per tile: 12 x 2 = 24 accumulators, plus 2 weight registers, of 32 zmm; enough
@@ -22,7 +22,7 @@ const MR: usize = 12;
 /// The CPU must support AVX-512F; `s` must satisfy the contract of [`super::gemm::gemm_raw`]
 /// for its rows and panel (`s.w` is `k` rows of 16 or 32 floats, `s.bias` as wide).
 #[target_feature(enable = "avx512f,fma")]
-pub(crate) unsafe fn sweep<const ACT: u8>(s: &Sweep) {
+pub(crate) unsafe fn sweep(s: &Sweep) {
     let width = s.bias.len();
     debug_assert!(width == 16 || width == 32 || width == 64);
     debug_assert!(s.w.len() == width * s.k);
@@ -31,16 +31,15 @@ pub(crate) unsafe fn sweep<const ACT: u8>(s: &Sweep) {
     // same rows of `c`, all inside `0..s.rows`, which the caller guarantees.
     unsafe {
         if width == 64 {
-            match (s.from_c, s.last) {
-                (false, true) => sweep_wide::<ACT, false>(s),
-                (false, false) => sweep_wide::<ACT_NONE, false>(s),
-                (true, false) => sweep_wide::<ACT_NONE, true>(s),
-                (true, true) => sweep_wide::<ACT, true>(s),
+            if s.from_c {
+                sweep_wide::<true>(s)
+            } else {
+                sweep_wide::<false>(s)
             }
         } else if width == 32 {
-            sweep_nv::<2, ACT>(s)
+            sweep_nv::<2>(s)
         } else {
-            sweep_nv::<1, ACT>(s)
+            sweep_nv::<1>(s)
         }
     }
 }
@@ -53,7 +52,7 @@ pub(crate) unsafe fn sweep<const ACT: u8>(s: &Sweep) {
 /// of them: 49 rows (a 7x7 map) run as 13 + 3 x 12 instead of 4 x 12 + 1. Otherwise the
 /// leftover runs as one short tile at the end.
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
+unsafe fn sweep_nv<const NV: usize>(s: &Sweep) {
     let (full, rest) = (s.rows / MR, s.rows % MR);
     let (wide, tail) = if rest <= full { (rest, 0) } else { (0, rest) };
     let mut r = 0;
@@ -62,10 +61,10 @@ unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
         for t in 0..full {
             // The first tile prefetches the next panel (see `Sweep`).
             if t < wide {
-                full_tile::<{ MR + 1 }, NV, ACT, false>(s, r, t == 0);
+                full_tile::<{ MR + 1 }, NV, false>(s, r, t == 0);
                 r += MR + 1;
             } else {
-                full_tile::<MR, NV, ACT, false>(s, r, t == 0);
+                full_tile::<MR, NV, false>(s, r, t == 0);
                 r += MR;
             }
         }
@@ -73,8 +72,8 @@ unsafe fn sweep_nv<const NV: usize, const ACT: u8>(s: &Sweep) {
         macro_rules! tail {
             ($($n:literal)*) => {
                 match (tail, pf) {
-                    $(($n, true) => tile::<$n, NV, ACT, true, false, false>(s, r, std::ptr::null()),
-                      ($n, false) => tile::<$n, NV, ACT, false, false, false>(s, r, std::ptr::null()),)*
+                    $(($n, true) => tile::<$n, NV, true, false, false>(s, r, std::ptr::null()),
+                      ($n, false) => tile::<$n, NV, false, false, false>(s, r, std::ptr::null()),)*
                     _ => {}
                 }
             };
@@ -90,7 +89,7 @@ const MR_WIDE: usize = 6;
 /// spreading as in [`sweep_nv`]: 7 x 4 accumulators and 4 weight vectors would fill all 32
 /// registers).
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn sweep_wide<const ACT: u8, const FC: bool>(s: &Sweep) {
+unsafe fn sweep_wide<const FC: bool>(s: &Sweep) {
     // A leftover of one row would be a tile of 4 FMA chains, half what two FMA units need:
     // from 25 rows on, five 5-row tiles take the place of four 6-row ones and that row.
     let short = if s.rows % MR_WIDE == 1 && s.rows >= 25 { 5 } else { 0 };
@@ -98,19 +97,19 @@ unsafe fn sweep_wide<const ACT: u8, const FC: bool>(s: &Sweep) {
     // SAFETY: see `sweep`; the tiles cover `0..s.rows` exactly once.
     unsafe {
         for t in 0..short {
-            full_tile::<{ MR_WIDE - 1 }, 4, ACT, FC>(s, r, t == 0);
+            full_tile::<{ MR_WIDE - 1 }, 4, FC>(s, r, t == 0);
             r += MR_WIDE - 1;
         }
         while r + MR_WIDE <= s.rows {
-            full_tile::<MR_WIDE, 4, ACT, FC>(s, r, r == 0);
+            full_tile::<MR_WIDE, 4, FC>(s, r, r == 0);
             r += MR_WIDE;
         }
         let pf = r == 0;
         macro_rules! tail {
             ($($n:literal)*) => {
                 match (s.rows - r, pf) {
-                    $(($n, true) => tile::<$n, 4, ACT, true, false, FC>(s, r, std::ptr::null()),
-                      ($n, false) => tile::<$n, 4, ACT, false, false, FC>(s, r, std::ptr::null()),)*
+                    $(($n, true) => tile::<$n, 4, true, false, FC>(s, r, std::ptr::null()),
+                      ($n, false) => tile::<$n, 4, false, false, FC>(s, r, std::ptr::null()),)*
                     _ => {}
                 }
             };
@@ -126,19 +125,19 @@ unsafe fn sweep_wide<const ACT: u8, const FC: bool>(s: &Sweep) {
 /// As [`tile`].
 #[target_feature(enable = "avx512f,fma")]
 #[inline]
-unsafe fn full_tile<const R: usize, const NV: usize, const ACT: u8, const FC: bool>(s: &Sweep, r: usize, first: bool) {
+unsafe fn full_tile<const R: usize, const NV: usize, const FC: bool>(s: &Sweep, r: usize, first: bool) {
     // SAFETY: the caller's contract is `tile`'s.
     unsafe {
         if first {
-            return tile::<R, NV, ACT, true, false, FC>(s, r, std::ptr::null());
+            return tile::<R, NV, true, false, FC>(s, r, std::ptr::null());
         }
         let (cursor, end) = s.ahead.get();
         if cursor < end {
-            tile::<R, NV, ACT, false, true, FC>(s, r, cursor as *const i8);
+            tile::<R, NV, false, true, FC>(s, r, cursor as *const i8);
             let steps: usize = s.segs.iter().map(|g| g.len).sum();
             s.ahead.set((cursor + ahead_per_step(NV) * steps * 64, end));
         } else {
-            tile::<R, NV, ACT, false, false, FC>(s, r, std::ptr::null());
+            tile::<R, NV, false, false, FC>(s, r, std::ptr::null());
         }
     }
 }
@@ -160,7 +159,7 @@ const fn ahead_per_step(nv: usize) -> usize {
 /// of the next panel are prefetched; with `AH`, [`ahead_per_step`] lines per step from `ahead`.
 #[target_feature(enable = "avx512f,fma")]
 #[inline]
-unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, const AH: bool, const FC: bool>(
+unsafe fn tile<const R: usize, const NV: usize, const PF: bool, const AH: bool, const FC: bool>(
     s: &Sweep,
     r0: usize,
     ahead: *const i8,
@@ -211,7 +210,7 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, c
         let c = s.c.add(r0 * s.ldc);
         for (i, acc) in acc.iter().enumerate() {
             for (v, &x) in acc.iter().enumerate() {
-                let y = activate::<ACT>(x);
+                let y = activate(s.act, x);
                 let dst = c.add(i * s.ldc + 16 * v);
                 let valid = s.n.saturating_sub(16 * v).min(16);
                 if valid == 16 {
@@ -224,13 +223,13 @@ unsafe fn tile<const R: usize, const NV: usize, const ACT: u8, const PF: bool, c
     }
 }
 
-/// Applies activation `ACT` to a vector, for every AVX-512 kernel. `max(x, 0)` returns its
+/// Applies activation `act` to a vector, for every AVX-512 kernel. `max(x, 0)` returns its
 /// second operand for a NaN `x`, so a NaN becomes 0 under both ReLUs, as on the portable path.
 #[target_feature(enable = "avx512f")]
 #[inline]
-pub(crate) fn activate<const ACT: u8>(x: __m512) -> __m512 {
+pub(crate) fn activate(act: u8, x: __m512) -> __m512 {
     let zero = _mm512_setzero_ps();
-    match ACT {
+    match act {
         ACT_RELU => _mm512_max_ps(x, zero),
         ACT_RELU6 => _mm512_min_ps(_mm512_max_ps(x, zero), _mm512_set1_ps(6.0)),
         _ => x,

@@ -13,56 +13,6 @@
 //!   PyTorch-layout folded weights; they hold whatever packed layout the kernel wants and can
 //!   give the PyTorch layout back (`unpack`).
 
-/// Defines `$name::<ACT>`, the entry to the SIMD bodies that shape-generic code calls, over
-/// `$body::<ACT>`: a shim that calls one of three non-generic functions, each `$body` for one
-/// activation code.
-///
-/// The shape-generic kernels (`pointwise`, `conv2d`, ...) are instantiated in the crate that
-/// expands `mobilenet!`. If they named `$body::<ACT>` directly, every such crate (each user
-/// crate, each test binary) would compile all of the bodies below it again: they were 96% of
-/// the LLVM IR of a 1.0-224 user crate, whose release build took 18 s with them and 2.4 s
-/// without (dependencies built). The three functions are not generic, so they are compiled
-/// once, with this crate; `ACT` is a constant in the shim, so a binary links only the
-/// activations it uses (the binary's size did not change). The depthwise kernel goes further
-/// and takes the activation as a value (`Shape::act`): it is compiled once for all three,
-/// which halved this crate's own release build (35 s to 17 s) at no measurable cost.
-macro_rules! per_activation {
-    ($(#[$attr:meta])* $vis:vis unsafe fn $name:ident = $body:ident($($arg:ident: $ty:ty),* $(,)?);) => {
-        $(#[$attr])*
-        #[inline(always)]
-        #[allow(clippy::too_many_arguments)]
-        $vis unsafe fn $name<const ACT: u8>($($arg: $ty),*) {
-            #[inline(never)]
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn none($($arg: $ty),*) {
-                // SAFETY: the shim's contract, which is the body's.
-                unsafe { $body::<{ $crate::ACT_NONE }>($($arg),*) }
-            }
-            #[inline(never)]
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn relu($($arg: $ty),*) {
-                // SAFETY: as above.
-                unsafe { $body::<{ $crate::ACT_RELU }>($($arg),*) }
-            }
-            #[inline(never)]
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn relu6($($arg: $ty),*) {
-                // SAFETY: as above.
-                unsafe { $body::<{ $crate::ACT_RELU6 }>($($arg),*) }
-            }
-            const { assert!(ACT <= $crate::ACT_RELU6, "unknown activation code") };
-            // SAFETY: the caller's contract, passed on.
-            unsafe {
-                match ACT {
-                    $crate::ACT_NONE => none($($arg),*),
-                    $crate::ACT_RELU => relu($($arg),*),
-                    _ => relu6($($arg),*),
-                }
-            }
-        }
-    };
-}
-
 pub mod conv;
 mod conv_pairs;
 mod conv_pairs_avx2;
