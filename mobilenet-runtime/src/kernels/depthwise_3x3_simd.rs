@@ -590,8 +590,9 @@ mod avx2_ops {
     /// width 0.25, 0.5 and 1.0. Depthwise alone, A/B in one process on an AMD EPYC: 64x64x8
     /// 22% faster, 80x80x16 and 32x32x32 14%, 40x40x64 9-13%, 112x112x32 10%; stride 2
     /// 64x64x16 15%, 80x80x32 16%, 112x112x64 8%; 128 channels are not affected. Every entry
-    /// is another copy of the sweeps: these four add 2.5 s to this crate's release build
-    /// (19 to 21 s), and 0.75's 24 and 48 would add as much again.
+    /// is another copy of the interior sweeps at strides 1 and 2: these four add about 1.5 s
+    /// to this crate's release build (17.2 s without them, 18.3-18.7 s with). Width 0.75's
+    /// 24 and 48 are left out: no benchmark measures them.
     pub(crate) const FIXED_C: [usize; 4] = [L, 2 * L, 4 * L, 8 * L];
     /// The lanes a masked load or store touches (sign bit set).
     pub(crate) type Mask = __m256i;
