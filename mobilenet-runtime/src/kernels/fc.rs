@@ -5,8 +5,9 @@
 //! packed at load time like pointwise weights, `[ceil(OUT / NB)][IN][NB]`, so the product is
 //! a sum of broadcast-multiply-adds over contiguous output lanes (no horizontal reductions,
 //! which the compiler could not vectorise without reassociating float sums). On the SIMD
-//! paths the product is `gemm` (`kernels/gemm.rs`) with a single row (panels of 32 or 16 lanes, one
-//! FMA chain per vector).
+//! paths the product is `gemm` (`kernels/gemm.rs`) with a single row: panels of 32 or 16
+//! lanes, on AVX2 four panels side by side (`gemm_avx2::gemv`), so that four weight streams
+//! are in flight.
 
 use super::gemm::{gemm_team, prefetch_ahead, stop_prefetch_ahead, Panels};
 use super::isa::Isa;

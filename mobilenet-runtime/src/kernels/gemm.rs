@@ -365,6 +365,21 @@ pub(crate) unsafe fn gemm_raw(
     segs: &[Seg],
 ) {
     debug_assert!(segs.iter().all(|s| s.k0 + s.len <= p.k));
+    #[cfg(target_arch = "x86_64")]
+    let panels = if p.isa == Isa::Avx2 && rows.len() == 1 && segs.len() == 1 && segs[0].len == p.k {
+        // SAFETY: one row, the whole reduction: the caller's contract covers every panel.
+        unsafe {
+            gemv_avx2(
+                act,
+                a.add(rows.start * lda + segs[0].a),
+                c.add(rows.start * ldc),
+                p,
+                panels,
+            )
+        }
+    } else {
+        panels
+    };
     let pass = pass_rows(rows.len(), p.k);
     let ahead = Cell::new(AHEAD.get());
     let mut r0 = rows.start;
@@ -429,6 +444,44 @@ pub(crate) unsafe fn gemm_raw(
         r0 = r1;
     }
     AHEAD.set(ahead.get());
+}
+
+/// Full 16-wide panels run this many at a time by [`gemv_avx2`].
+#[cfg(target_arch = "x86_64")]
+const GEMV_PANELS: usize = 4;
+
+/// One row `a` (the whole reduction) against the leading panels of `panels` on AVX2,
+/// [`GEMV_PANELS`] full panels at a time (see `gemm_avx2::gemv`), into `c` (the row's output,
+/// channel 0); returns the panels left for the sweeps: a last group of fewer, or a partial
+/// last panel.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA (`p` was packed for it); `a` readable for `p.k` floats,
+/// `c` writable at every channel of `panels`, nothing else accessing those.
+#[cfg(target_arch = "x86_64")]
+unsafe fn gemv_avx2(act: u8, a: *const f32, c: *mut f32, p: &Panels, mut panels: Range<usize>) -> Range<usize> {
+    const W: usize = super::gemm_avx2::GEMV_WIDTH;
+    if p.nr != W {
+        return panels;
+    }
+    while panels.start + GEMV_PANELS <= panels.end && (panels.start + GEMV_PANELS) * W <= p.n {
+        let b = panels.start;
+        // SAFETY: panels `b .. b + GEMV_PANELS` are full (all `W` channels below `p.n`) and
+        // lie back to back from `p.offset(b)`, `W * p.k` floats each; their bias is `W` per
+        // panel; the rest is the caller's contract.
+        unsafe {
+            super::gemm_avx2::gemv::<GEMV_PANELS>(
+                act,
+                a,
+                p.data.as_ptr().add(p.offset(b)),
+                p.bias.as_ptr().add(b * W),
+                p.k,
+                c.add(b * W),
+            );
+        }
+        panels.start += GEMV_PANELS;
+    }
+    panels
 }
 
 /// One panel over a block of rows: what every path's `sweep` computes.
@@ -610,6 +663,12 @@ mod tests {
             check::<ACT_RELU6>(isa, 39, 30, 8, 30, 8, 16);
             // More rows than one pass (`pass_rows`).
             check::<ACT_RELU6>(isa, 2100, 65, 40, 65, 40, 9);
+            // One row (fc at batch 1): on AVX2 groups of four full panels, then the panels
+            // left, a partial one last; the split calls start a group mid-matrix (panel 6 of
+            // 13, or of 4).
+            check::<ACT_RELU6>(isa, 1, 40, 200, 40, 203, 17);
+            check::<ACT_RELU>(isa, 1, 129, 64, 129, 64, 18);
+            check::<ACT_NONE>(isa, 1, 256, 1001, 256, 1001, 19);
         }
     }
 }
