@@ -19,9 +19,9 @@
 //! Row and column offsets are const generics wherever they decide control flow: the stride
 //! (1 and 2; others run generically), the group size, the valid kernel rows of a border row
 //! (`NR`) and the padded columns of a border pixel (`JLO`, `JCUT`), so every tap loop
-//! unrolls fully and skipped taps cost nothing. On AVX2 the channel counts of the first
-//! layers (8 to 64) are constants too (`FIXED_C`): a group's offsets become immediates and a
-//! single block keeps its weights in registers. Full channel blocks run unmasked; a channel
+//! unrolls fully and skipped taps cost nothing. On AVX2 the channel counts of widths 0.25,
+//! 0.5 and 1.0 (8 to 1024) are constants too (`FIXED_C`): a group's offsets become immediates
+//! and a single block keeps its weights in registers. Full channel blocks run unmasked; a channel
 //! count that is not a multiple of `L` finishes with one masked block (`MASKED`), so the hot
 //! loop never branches on the lane count.
 //!
@@ -129,6 +129,10 @@ macro_rules! simd_depthwise {
                         n if n == FIXED_C[1] => run_s::<S, { FIXED_C[1] }>(args),
                         n if n == FIXED_C[2] => run_s::<S, { FIXED_C[2] }>(args),
                         n if n == FIXED_C[3] => run_s::<S, { FIXED_C[3] }>(args),
+                        n if n == FIXED_C[4] => run_s::<S, { FIXED_C[4] }>(args),
+                        n if n == FIXED_C[5] => run_s::<S, { FIXED_C[5] }>(args),
+                        n if n == FIXED_C[6] => run_s::<S, { FIXED_C[6] }>(args),
+                        n if n == FIXED_C[7] => run_s::<S, { FIXED_C[7] }>(args),
                         _ => run_s::<S, 0>(args),
                     }
                 }
@@ -174,7 +178,7 @@ macro_rules! simd_depthwise {
             /// `RO` output rows from `out`, each with taps over `NR` input rows, the first
             /// output row's starting at `r` (weights from kernel row `w`), in chunks of `K`
             /// channel blocks: full blocks, then the masked remainder; or, when `CC != 0`,
-            /// all `CC` channels in one sweep with that count a constant.
+            /// chunks of all `CC` channels with that count a constant.
             ///
             /// # Safety
             /// As [`run`], with `r` the first valid input row, `w` its kernel row, and
@@ -194,7 +198,13 @@ macro_rules! simd_depthwise {
                 // remainder, which touches only channels below `c`.
                 unsafe {
                     if CC != 0 {
-                        return sweep::<RO, NR, S, false, CC>(r, w, bias, out, sh, xs, (0, CC), mask(L));
+                        let mut c0 = 0;
+                        while c0 < CC {
+                            let c1 = (c0 + K * L).min(CC);
+                            sweep::<RO, NR, S, false, CC>(r, w, bias, out, sh, xs, (c0, c1), mask(L));
+                            c0 = c1;
+                        }
+                        return;
                     }
                     let mut c0 = 0;
                     while c0 < full {
@@ -491,7 +501,7 @@ mod avx512_ops {
     pub(crate) const P_STRIDED_MAX_C: usize = usize::MAX;
     /// Channel counts with a sweep of their own (see the AVX2 `FIXED_C`): none, since that was
     /// measured only on AVX2 (0 never matches a layer, and is the generic sweep anyway).
-    pub(crate) const FIXED_C: [usize; 4] = [0; 4];
+    pub(crate) const FIXED_C: [usize; 8] = [0; 8];
     /// The lanes a masked load or store touches.
     pub(crate) type Mask = __mmask16;
 
@@ -586,14 +596,16 @@ mod avx2_ops {
     pub(crate) const K: usize = 8;
     /// Channel counts whose interior sweeps are compiled with the count a constant, so that
     /// every input, weight and output offset of a group is an immediate, the blocks of a
-    /// chunk unroll, and a single block keeps its weights in registers: the first layers at
-    /// width 0.25, 0.5 and 1.0. Depthwise alone, A/B in one process on an AMD EPYC: 64x64x8
-    /// 22% faster, 80x80x16 and 32x32x32 14%, 40x40x64 9-13%, 112x112x32 10%; stride 2
-    /// 64x64x16 15%, 80x80x32 16%, 112x112x64 8%; 128 channels are not affected. Every entry
-    /// is another copy of the interior sweeps at strides 1 and 2: these four add about 1.5 s
-    /// to this crate's release build (17.2 s without them, 18.3-18.7 s with). Width 0.75's
-    /// 24 and 48 are left out: no benchmark measures them.
-    pub(crate) const FIXED_C: [usize; 4] = [L, 2 * L, 4 * L, 8 * L];
+    /// chunk unroll, and a single block keeps its weights in registers: every depthwise layer
+    /// at width 0.25, 0.5 and 1.0. Depthwise alone, A/B in one process on an AMD EPYC:
+    /// 64x64x8 22% faster, 80x80x16 and 32x32x32 14%, 40x40x64 9-13%, 112x112x32 10%; stride
+    /// 2 64x64x16 15%, 80x80x32 16%, 112x112x64 8%. In the network (A/B in one process),
+    /// 128 channels 6-12% faster, 256 2-7%, 512 5-8%, 1024 3%. Every entry is another copy of
+    /// the interior sweeps at strides 1 and 2: the first four added about 1.5 s to this
+    /// crate's release build (17.2 s without them, 18.3-18.7 s with), the four from 128 up
+    /// took its LLVM IR from 0.72M to 0.80M lines. Width 0.75's counts (24 to 768) are left
+    /// out: no benchmark measures them.
+    pub(crate) const FIXED_C: [usize; 8] = [L, 2 * L, 4 * L, 8 * L, 16 * L, 32 * L, 64 * L, 128 * L];
     /// The lanes a masked load or store touches (sign bit set).
     pub(crate) type Mask = __m256i;
 
@@ -777,6 +789,19 @@ mod tests {
             for c in [1, 8, 16, 24, 32, 40, 48, 64, 72, 81] {
                 check(h, w, c, 1, 1, 1, 1, ACT_RELU);
                 check(h, w, c, 2, 1, 1, 1, ACT_RELU6);
+            }
+        }
+    }
+
+    #[test]
+    fn fixed_channel_counts() {
+        // Every count of `FIXED_C` from 128 up (the smaller ones are above), over several
+        // chunks, at both strides, with border rows and columns on every side.
+        for (h, w) in [(5, 4), (7, 7), (9, 12), (4, 17)] {
+            for c in [128, 256, 512, 1024] {
+                check(h, w, c, 1, 1, 1, 1, ACT_RELU6);
+                check(h, w, c, 2, 1, 1, 1, ACT_RELU);
+                check(h, w, c, 2, 0, 0, 1, ACT_NONE);
             }
         }
     }
