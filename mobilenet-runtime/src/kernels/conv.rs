@@ -278,13 +278,20 @@ fn direct_gemm<
 ) {
     assert!(input.len() >= H * W * CIN && output.len() >= OH * OW * COUT);
     let (i, o) = (SharedPtr(input.as_ptr().cast_mut()), SharedPtr(output.as_mut_ptr()));
+    let (y_lo, y_hi) = interior(H, OH, KH, S, PT);
     let rows = |oys: Range<usize>| {
+        // Rows whose windows lie inside the image vertically leave their border pixels to
+        // `border_columns`, one product per border column instead of one per pixel.
+        let (b_lo, b_hi) = (oys.start.max(y_lo), oys.end.min(y_hi).max(oys.start.max(y_lo)));
         for oy in oys {
+            let border = !(b_lo..b_hi).contains(&oy);
             // SAFETY: `oy < OH`; the runs built by `conv_row` stay inside the `H x W x CIN`
             // input (the asserts above) and it writes only output row `oy`, which no other
             // part of the team touches.
-            unsafe { conv_row::<H, W, CIN, OW, COUT, KH, KW, S, PT, PL, ACT>(i.get(), o.get(), params, oy) }
+            unsafe { conv_row::<H, W, CIN, OW, COUT, KH, KW, S, PT, PL, ACT>(i.get(), o.get(), params, oy, border) }
         }
+        // SAFETY: rows `b_lo..b_hi` are this part's and vertically interior.
+        unsafe { border_columns::<H, W, CIN, OW, COUT, KH, KW, S, PT, PL, ACT>(i.get(), o.get(), params, b_lo..b_hi) }
     };
     if team.threads() == 1 || OH * OW * COUT * KH * KW * CIN < MIN_SPLIT_MADDS {
         return rows(0..OH);
@@ -292,7 +299,67 @@ fn direct_gemm<
     team.split(OH, 1, OH * OW * COUT * KH * KW * CIN, &rows);
 }
 
-/// Output row `oy` of [`direct_gemm`].
+/// The border pixels (columns outside `interior`) of output rows `oys`, all of whose windows
+/// lie inside the image vertically: per border column, one product over the rows, whose
+/// windows are `S * W * CIN` floats apart, with that column's clamped runs. One call per
+/// pixel cost as much as a sixth of the 0.25 models' first layer (64 columns of 8 channels).
+///
+/// # Safety
+/// `input` readable for `H * W * CIN` floats, `output` writable for rows `oys` (`oys.end <=`
+/// the end of `interior(H, OH, KH, S, PT)`, `oys.start` at or after its start) with nobody
+/// else accessing their border pixels; `p` packed for `KH * KW * CIN` x `COUT`.
+unsafe fn border_columns<
+    const H: usize,
+    const W: usize,
+    const CIN: usize,
+    const OW: usize,
+    const COUT: usize,
+    const KH: usize,
+    const KW: usize,
+    const S: usize,
+    const PT: usize,
+    const PL: usize,
+    const ACT: u8,
+>(
+    input: *const f32,
+    output: *mut f32,
+    params: &ConvParams<KH, KW, CIN, COUT>,
+    oys: Range<usize>,
+) {
+    if oys.is_empty() {
+        return;
+    }
+    let p = &params.panels;
+    let (x_lo, x_hi) = interior(W, OW, KW, S, PL);
+    for ox in (0..OW).filter(|ox| !(x_lo..x_hi).contains(ox)) {
+        let (kx0, kx1) = taps(ox, W, KW, S, PL);
+        let segs: [Seg; KH] = std::array::from_fn(|d| Seg {
+            a: d * W * CIN,
+            k0: (d * KW + kx0) * CIN,
+            len: (kx1 - kx0) * CIN,
+        });
+        let first = input.wrapping_add(((oys.start * S - PT) * W + ox * S + kx0 - PL) * CIN);
+        // SAFETY: every row's window covers kernel rows `0..KH` inside the image (the rows are
+        // vertically interior) and columns `kx0..kx1` (clamped by `taps`); row `r` of the
+        // product is output pixel `(oys.start + r, ox)`, `OW * COUT` floats after the last.
+        unsafe {
+            gemm_raw(
+                ACT,
+                first,
+                S * W * CIN,
+                output.wrapping_add((oys.start * OW + ox) * COUT),
+                OW * COUT,
+                0..oys.len(),
+                p,
+                0..p.count(),
+                &segs,
+            )
+        }
+    }
+}
+
+/// Output row `oy` of [`direct_gemm`], its border pixels too when `border` (otherwise
+/// [`border_columns`] computes them).
 ///
 /// # Safety
 /// `input` readable for `H * W * CIN` floats, `output` writable for row `oy < OH`
@@ -315,6 +382,7 @@ unsafe fn conv_row<
     output: *mut f32,
     params: &ConvParams<KH, KW, CIN, COUT>,
     oy: usize,
+    border: bool,
 ) {
     let p = &params.panels;
     let (ky0, ky1) = taps(oy, H, KH, S, PT);
@@ -331,7 +399,7 @@ unsafe fn conv_row<
         })
     };
     let nky = ky1 - ky0;
-    for ox in (0..OW).filter(|ox| !(x_lo..x_hi).contains(ox)) {
+    for ox in (0..OW).filter(|ox| border && !(x_lo..x_hi).contains(ox)) {
         let (kx0, kx1) = taps(ox, W, KW, S, PL);
         let first = input.wrapping_add((iy * W + ox * S + kx0 - PL) * CIN);
         // SAFETY: kernel rows `ky0..ky1` and columns `kx0..kx1` of this pixel lie inside the
