@@ -302,7 +302,8 @@ fn direct_gemm<
 /// The border pixels (columns outside `interior`) of output rows `oys`, all of whose windows
 /// lie inside the image vertically: per border column, one product over the rows, whose
 /// windows are `S * W * CIN` floats apart, with that column's clamped runs. One call per
-/// pixel cost as much as a sixth of the 0.25 models' first layer (64 columns of 8 channels).
+/// pixel cost about a tenth of the 0.25 models' first layer (a border pixel in each of 64
+/// rows, 8 channels): alone on an AMD EPYC 30.2 us, batched 27.1 us.
 ///
 /// # Safety
 /// `input` readable for `H * W * CIN` floats, `output` writable for rows `oys` (`oys.end <=`
