@@ -254,7 +254,8 @@ pub fn conv2d<
 /// kernel row), and horizontally adjacent interior pixels' runs are `S * CIN` floats apart, so
 /// the interior of a row is one [`gemm_raw`] call with `lda = S * CIN` and one [`Seg`] per
 /// kernel row (only the kernel rows inside the image, so the top and bottom rows need no
-/// zeros). Border pixels clamp their runs and go one at a time. No im2col copy is made.
+/// zeros). Border pixels clamp their runs and go a column at a time ([`border_columns`]). No
+/// im2col copy is made.
 ///
 /// A `team` splits the output rows.
 fn direct_gemm<
@@ -280,18 +281,32 @@ fn direct_gemm<
     let (i, o) = (SharedPtr(input.as_ptr().cast_mut()), SharedPtr(output.as_mut_ptr()));
     let (y_lo, y_hi) = interior(H, OH, KH, S, PT);
     let rows = |oys: Range<usize>| {
-        // Rows whose windows lie inside the image vertically leave their border pixels to
-        // `border_columns`, one product per border column instead of one per pixel.
-        let (b_lo, b_hi) = (oys.start.max(y_lo), oys.end.min(y_hi).max(oys.start.max(y_lo)));
+        // The border pixels of the rows whose windows lie inside the image vertically go in
+        // one product per border column; the other rows' one row at a time.
+        let b_lo = oys.start.max(y_lo);
+        let b_hi = oys.end.min(y_hi).max(b_lo);
         for oy in oys {
-            let border = !(b_lo..b_hi).contains(&oy);
-            // SAFETY: `oy < OH`; the runs built by `conv_row` stay inside the `H x W x CIN`
-            // input (the asserts above) and it writes only output row `oy`, which no other
-            // part of the team touches.
-            unsafe { conv_row::<H, W, CIN, OW, COUT, KH, KW, S, PT, PL, ACT>(i.get(), o.get(), params, oy, border) }
+            // SAFETY (both calls): `oy < OH`; the runs they build stay inside the
+            // `H x W x CIN` input (the asserts above) and they write only output row `oy`
+            // (the rows `b_lo..b_hi`), which no other part of the team touches.
+            unsafe {
+                conv_row::<H, W, CIN, OW, COUT, KH, KW, S, PT, PL, ACT>(i.get(), o.get(), params, oy);
+                if !(b_lo..b_hi).contains(&oy) {
+                    let taps = taps(oy, H, KH, S, PT);
+                    border_columns::<H, W, CIN, OW, COUT, KH, KW, S, PT, PL, ACT>(
+                        i.get(),
+                        o.get(),
+                        params,
+                        oy..oy + 1,
+                        taps,
+                    );
+                }
+            }
         }
-        // SAFETY: rows `b_lo..b_hi` are this part's and vertically interior.
-        unsafe { border_columns::<H, W, CIN, OW, COUT, KH, KW, S, PT, PL, ACT>(i.get(), o.get(), params, b_lo..b_hi) }
+        // SAFETY: as above.
+        unsafe {
+            border_columns::<H, W, CIN, OW, COUT, KH, KW, S, PT, PL, ACT>(i.get(), o.get(), params, b_lo..b_hi, (0, KH))
+        }
     };
     if team.threads() == 1 || OH * OW * COUT * KH * KW * CIN < MIN_SPLIT_MADDS {
         return rows(0..OH);
@@ -299,16 +314,16 @@ fn direct_gemm<
     team.split(OH, 1, OH * OW * COUT * KH * KW * CIN, &rows);
 }
 
-/// The border pixels (columns outside `interior`) of output rows `oys`, all of whose windows
-/// lie inside the image vertically: per border column, one product over the rows, whose
-/// windows are `S * W * CIN` floats apart, with that column's clamped runs. One call per
-/// pixel cost about a tenth of the 0.25 models' first layer (a border pixel in each of 64
-/// rows, 8 channels): alone on an AMD EPYC 30.2 us, batched 27.1 us.
+/// The border pixels (columns outside `interior`) of output rows `oys`, whose windows all
+/// cover kernel rows `ky0..ky1` inside the image: per border column, one product over the
+/// rows, whose windows are `S * W * CIN` floats apart, with that column's clamped runs. One
+/// call per pixel cost about a tenth of the 0.25 models' first layer (a border pixel in each
+/// of 64 rows, 8 channels): alone on an AMD EPYC 30.2 us, batched 27.1 us.
 ///
 /// # Safety
-/// `input` readable for `H * W * CIN` floats, `output` writable for rows `oys` (`oys.end <=`
-/// the end of `interior(H, OH, KH, S, PT)`, `oys.start` at or after its start) with nobody
-/// else accessing their border pixels; `p` packed for `KH * KW * CIN` x `COUT`.
+/// `input` readable for `H * W * CIN` floats, `output` writable for the border pixels of rows
+/// `oys < OH` with nobody else accessing them; `(ky0, ky1)` is `taps(oy, H, KH, S, PT)` for
+/// every `oy` in `oys`; `p` packed for `KH * KW * CIN` x `COUT`.
 unsafe fn border_columns<
     const H: usize,
     const W: usize,
@@ -326,6 +341,7 @@ unsafe fn border_columns<
     output: *mut f32,
     params: &ConvParams<KH, KW, CIN, COUT>,
     oys: Range<usize>,
+    (ky0, ky1): (usize, usize),
 ) {
     if oys.is_empty() {
         return;
@@ -336,13 +352,13 @@ unsafe fn border_columns<
         let (kx0, kx1) = taps(ox, W, KW, S, PL);
         let segs: [Seg; KH] = std::array::from_fn(|d| Seg {
             a: d * W * CIN,
-            k0: (d * KW + kx0) * CIN,
+            k0: ((ky0 + d) * KW + kx0) * CIN,
             len: (kx1 - kx0) * CIN,
         });
-        let first = input.wrapping_add(((oys.start * S - PT) * W + ox * S + kx0 - PL) * CIN);
-        // SAFETY: every row's window covers kernel rows `0..KH` inside the image (the rows are
-        // vertically interior) and columns `kx0..kx1` (clamped by `taps`); row `r` of the
-        // product is output pixel `(oys.start + r, ox)`, `OW * COUT` floats after the last.
+        let first = input.wrapping_add(((oys.start * S + ky0 - PT) * W + ox * S + kx0 - PL) * CIN);
+        // SAFETY: every row's window covers kernel rows `ky0..ky1` and columns `kx0..kx1`
+        // inside the image (`taps` clamps them); row `r` of the product is output pixel
+        // `(oys.start + r, ox)`, `OW * COUT` floats after the last.
         unsafe {
             gemm_raw(
                 ACT,
@@ -353,14 +369,14 @@ unsafe fn border_columns<
                 0..oys.len(),
                 p,
                 0..p.count(),
-                &segs,
+                &segs[..ky1 - ky0],
             )
         }
     }
 }
 
-/// Output row `oy` of [`direct_gemm`], its border pixels too when `border` (otherwise
-/// [`border_columns`] computes them).
+/// The interior pixels of output row `oy` of [`direct_gemm`] ([`border_columns`] computes
+/// the others).
 ///
 /// # Safety
 /// `input` readable for `H * W * CIN` floats, `output` writable for row `oy < OH`
@@ -383,77 +399,32 @@ unsafe fn conv_row<
     output: *mut f32,
     params: &ConvParams<KH, KW, CIN, COUT>,
     oy: usize,
-    border: bool,
 ) {
     let p = &params.panels;
     let (ky0, ky1) = taps(oy, H, KH, S, PT);
     // Input row of kernel row `ky0`.
     let iy = oy * S + ky0 - PT;
     let (x_lo, x_hi) = interior(W, OW, KW, S, PL);
-    let out = |ox: usize| output.wrapping_add((oy * OW + ox) * COUT);
-    // Runs for output pixels whose kernel columns `kx0..kx1` are inside the image.
-    let segs = |kx0: usize, kx1: usize| -> [Seg; KH] {
-        std::array::from_fn(|d| Seg {
-            a: d * W * CIN,
-            k0: ((ky0 + d) * KW + kx0) * CIN,
-            len: (kx1 - kx0) * CIN,
-        })
-    };
-    let nky = ky1 - ky0;
-    for ox in (0..OW).filter(|ox| border && !(x_lo..x_hi).contains(ox)) {
-        let (kx0, kx1) = taps(ox, W, KW, S, PL);
-        let first = input.wrapping_add((iy * W + ox * S + kx0 - PL) * CIN);
-        // SAFETY: kernel rows `ky0..ky1` and columns `kx0..kx1` of this pixel lie inside the
-        // image (`taps` clamps them), and the output pixel is in row `oy`: the caller's contract.
-        unsafe {
-            gemm_raw(
-                ACT,
-                first,
-                0,
-                out(ox),
-                COUT,
-                0..1,
-                p,
-                0..p.count(),
-                &segs(kx0, kx1)[..nky],
-            )
-        }
-    }
+    let out = output.wrapping_add((oy * OW + x_lo) * COUT);
+    // One run per kernel row inside the image, whole: interior windows lie inside it.
+    let segs: [Seg; KH] = std::array::from_fn(|d| Seg {
+        a: d * W * CIN,
+        k0: (ky0 + d) * KW * CIN,
+        len: KW * CIN,
+    });
+    let segs = &segs[..ky1 - ky0];
     if x_lo < x_hi {
         let first = input.wrapping_add((iy * W + x_lo * S - PL) * CIN);
         #[cfg(target_arch = "x86_64")]
         if let Some(pairs) = &params.pairs {
             // SAFETY: as below; the runs are whole kernel rows, and `pairs` exists only for a
             // path (AVX-512 or AVX2) that `new_for` checked this CPU runs.
-            unsafe {
-                conv_pairs(
-                    ACT,
-                    first,
-                    S * CIN,
-                    out(x_lo),
-                    COUT,
-                    x_hi - x_lo,
-                    &segs(0, KW)[..nky],
-                    pairs,
-                )
-            };
+            unsafe { conv_pairs(ACT, first, S * CIN, out, COUT, x_hi - x_lo, segs, pairs) };
             return;
         }
         // SAFETY: interior pixels' whole windows (rows `ky0..ky1`) lie inside the image, and
         // pixel `ox` starts `(ox - x_lo) * S * CIN` floats after the first.
-        unsafe {
-            gemm_raw(
-                ACT,
-                first,
-                S * CIN,
-                out(x_lo),
-                COUT,
-                0..x_hi - x_lo,
-                p,
-                0..p.count(),
-                &segs(0, KW)[..nky],
-            )
-        }
+        unsafe { gemm_raw(ACT, first, S * CIN, out, COUT, 0..x_hi - x_lo, p, 0..p.count(), segs) }
     }
 }
 

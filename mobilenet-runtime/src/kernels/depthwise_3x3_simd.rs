@@ -373,6 +373,8 @@ macro_rules! simd_depthwise {
                 m: Mask,
             ) {
                 let c = if CC == 0 { sh.c } else { CC };
+                // The same range the caller passes, as constants: a single block then runs
+                // without a loop around it.
                 let (c0, c1) = if CC == L { (0, L) } else { (c0, c1) };
                 let mut ch = c0;
                 // SAFETY: the caller's contract.
