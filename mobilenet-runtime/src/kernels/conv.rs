@@ -16,7 +16,7 @@
 //! 0.25-128 forward pass), on AVX2 instead of one input broadcast per multiply-add (18% less
 //! time for that layer, 1-2.5% of the pass; A/B in one process).
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 use super::conv_pairs::{conv_pairs, PairedWeights};
 use super::gemm::{gemm_raw, Panels, Seg, SharedPtr, MIN_SPLIT_MADDS};
 use super::isa::Isa;
@@ -60,7 +60,7 @@ pub struct ConvParams<const KH: usize, const KW: usize, const CIN: usize, const 
     panels: Panels,
     /// On AVX-512 and AVX2 with at most 8 output channels, the same weights for the interior
     /// pixels' kernel (`kernels/conv_pairs.rs`); the border pixels still use `panels`.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(x86_simd)]
     pairs: Option<PairedWeights>,
 }
 
@@ -93,7 +93,7 @@ impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> Conv
         };
         Some(Self {
             panels: Panels::new(isa, KH * KW * CIN, COUT, 0, &at, bias),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(x86_simd)]
             pairs: PairedWeights::new(isa, KH, KW * CIN, COUT, &at, bias),
         })
     }
@@ -415,7 +415,7 @@ unsafe fn conv_row<
     let segs = &segs[..ky1 - ky0];
     if x_lo < x_hi {
         let first = input.wrapping_add((iy * W + x_lo * S - PL) * CIN);
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(x86_simd)]
         if let Some(pairs) = &params.pairs {
             // SAFETY: as below; the runs are whole kernel rows, and `pairs` exists only for a
             // path (AVX-512 or AVX2) that `new_for` checked this CPU runs.

@@ -16,7 +16,7 @@
 //! ([`super::conv_pairs_avx512`]) or two AVX2 ones, channels 0-3 and 4-7
 //! ([`super::conv_pairs_avx2`]).
 
-#![cfg(target_arch = "x86_64")]
+#![cfg(x86_simd)]
 
 use super::gemm::Seg;
 use super::isa::Isa;

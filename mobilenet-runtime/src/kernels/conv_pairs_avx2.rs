@@ -6,7 +6,7 @@
 //! two weight vectors and one 64-bit broadcast per pixel, as many loads per multiply-add as
 //! the 6 x 16 tile of [`super::gemm_avx2`] on a 16-channel layer.
 
-#![cfg(target_arch = "x86_64")]
+#![cfg(x86_simd)]
 
 use super::conv_pairs::Pixels;
 use super::gemm_avx2::{activate, first_lanes};

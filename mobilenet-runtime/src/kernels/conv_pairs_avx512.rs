@@ -2,7 +2,7 @@
 //! 16-lane vector per pixel holds its 8 channels' step pairs. At the end, adjacent lanes are
 //! added and the even lanes gathered into the channel order.
 
-#![cfg(target_arch = "x86_64")]
+#![cfg(x86_simd)]
 
 use super::conv_pairs::Pixels;
 use super::gemm_avx512::activate;

@@ -7,14 +7,13 @@
 //! channels of both the input pixel and the weights, which the compiler vectorises.
 
 use super::conv::{interior, taps};
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 use super::depthwise_3x3_simd::Shape;
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 use super::gemm::SharedPtr;
 use super::isa::Isa;
 use super::pointwise::activate;
 use crate::aligned::AlignedBuf;
-#[cfg(target_arch = "x86_64")]
 use crate::parallel::Team;
 use crate::ACT_RELU6;
 use std::ops::Range;
@@ -23,7 +22,7 @@ use std::ops::Range;
 /// products' threshold: a depthwise layer reads a map that the team's threads wrote in
 /// parts, and on one thread it pulls the other parts from the other cores' caches, which
 /// measured two to three times slower than the split, wake-up included, on small maps.
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 const MIN_SPLIT_MADDS_DW: usize = 1 << 15;
 
 /// From this input size (1 MiB, half of a 2 MiB L2) the SIMD paths walk the output rows
@@ -35,12 +34,12 @@ const MIN_SPLIT_MADDS_DW: usize = 1 << 15;
 /// layers 2, 4 and 6 (their input, written bottom to top, starts in L2) and about 2% off the
 /// forward pass (A/B in one process, alternating passes). On maps that fit in L2 with room to
 /// spare it cost 3-10%, hence the threshold.
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 const BACKWARDS_MIN_FLOATS: usize = 1 << 18;
 
 /// Output rows per step of a bottom-to-top walk; each step runs top to bottom inside, so
 /// the row kernel's register blocking and prefetching work as usual.
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 const BACKWARDS_CHUNK_ROWS: usize = 8;
 
 /// Channels accumulated together in registers (four SSE or two AVX registers), so each
@@ -207,9 +206,9 @@ pub fn depthwise<
     let input = &input[..H * W * C];
     let output = &mut output[..OH * OW * C];
     // Only the SIMD paths split over a team.
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(x86_simd))]
     let _ = team;
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(x86_simd)]
     if KH == 3 && KW == 3 && PT <= 1 && PL <= 1 && params.isa != Isa::Portable {
         let sh = Shape {
             h: H,
@@ -249,7 +248,7 @@ pub fn depthwise<
 ///
 /// # Panics
 /// If a slice is shorter than the shape needs.
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 fn simd_3x3(
     isa: Isa,
     input: &[f32],

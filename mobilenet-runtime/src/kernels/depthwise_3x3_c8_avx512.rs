@@ -11,7 +11,7 @@
 //! kernel row for all the taps and pairs it feeds. On 0.25-128 this took about 30% off the
 //! layer against the general kernel (A/B in one process).
 
-#![cfg(target_arch = "x86_64")]
+#![cfg(x86_simd)]
 
 use super::depthwise_3x3_simd::Shape;
 use super::gemm_avx512::activate;

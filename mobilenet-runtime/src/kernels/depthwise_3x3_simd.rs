@@ -28,7 +28,7 @@
 //! One body, two instruction sets: `simd_depthwise!` expands the algorithm into a module per
 //! path over that path's handful of vector operations, so both paths stay identical.
 
-#![cfg(target_arch = "x86_64")]
+#![cfg(x86_simd)]
 
 /// Shapes of one depthwise 3x3 call, as runtime values (the const-generic entry point in
 /// [`super::depthwise()`] fills them in).

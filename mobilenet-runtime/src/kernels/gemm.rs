@@ -365,7 +365,7 @@ pub(crate) unsafe fn gemm_raw(
     segs: &[Seg],
 ) {
     debug_assert!(segs.iter().all(|s| s.k0 + s.len <= p.k));
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(x86_simd)]
     let panels = if p.isa == Isa::Avx2 && rows.len() == 1 && segs.len() == 1 && segs[0].len == p.k {
         // SAFETY: one row, the whole reduction: the caller's contract covers every panel.
         unsafe {
@@ -424,10 +424,10 @@ pub(crate) unsafe fn gemm_raw(
                     act: if block + 1 == blocks { act } else { ACT_NONE },
                 };
                 match p.isa {
-                    #[cfg(target_arch = "x86_64")]
+                    #[cfg(x86_simd)]
                     // SAFETY: `Panels::new` only packs for a supported path, so the CPU has AVX-512F.
                     Isa::Avx512 => unsafe { super::gemm_avx512::sweep(&sweep) },
-                    #[cfg(target_arch = "x86_64")]
+                    #[cfg(x86_simd)]
                     // SAFETY: as above, the CPU has AVX2 and FMA.
                     Isa::Avx2 => unsafe { super::gemm_avx2::sweep(&sweep) },
                     // SAFETY: the sweep's pointers are valid per the caller's contract.
@@ -447,7 +447,7 @@ pub(crate) unsafe fn gemm_raw(
 }
 
 /// Full 16-wide panels run this many at a time by [`gemv_avx2`].
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 const GEMV_PANELS: usize = 4;
 
 /// One row `a` (the whole reduction) against the leading panels of `panels` on AVX2,
@@ -458,7 +458,7 @@ const GEMV_PANELS: usize = 4;
 /// # Safety
 /// The CPU must support AVX2 and FMA (`p` was packed for it); `a` readable for `p.k` floats,
 /// `c` writable at every channel of `panels`, nothing else accessing those.
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 unsafe fn gemv_avx2(act: u8, a: *const f32, c: *mut f32, p: &Panels, mut panels: Range<usize>) -> Range<usize> {
     const W: usize = super::gemm_avx2::GEMV_WIDTH;
     if p.nr != W {
@@ -490,7 +490,7 @@ unsafe fn gemv_avx2(act: u8, a: *const f32, c: *mut f32, p: &Panels, mut panels:
 /// next panel (the panels lie back to back), so that a layer whose weights do not fit in L2
 /// streams them from memory while it computes instead of stalling at every panel's start.
 // Only the SIMD sweeps read every field.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[cfg_attr(not(x86_simd), allow(dead_code))]
 pub(crate) struct Sweep<'a> {
     /// First row of `a`.
     pub a: *const f32,

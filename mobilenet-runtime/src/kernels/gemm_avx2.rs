@@ -5,7 +5,7 @@
 //! over the whole reduction takes several full panels at once instead ([`gemv`]). Bias and
 //! activation are applied in registers; a partial last vector is stored under a lane mask.
 
-#![cfg(target_arch = "x86_64")]
+#![cfg(x86_simd)]
 
 use super::gemm::Sweep;
 use crate::{ACT_RELU, ACT_RELU6};

@@ -6,7 +6,7 @@
 //! six broadcasts per 24 FMAs. Bias and activation are applied in registers; a partial last
 //! panel is written with masked stores.
 
-#![cfg(target_arch = "x86_64")]
+#![cfg(x86_simd)]
 
 use super::gemm::Sweep;
 use crate::{ACT_RELU, ACT_RELU6};

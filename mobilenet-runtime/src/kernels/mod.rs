@@ -12,6 +12,12 @@
 //! - Parameters come in per-family types (`ConvParams`, ...) built once, at load time, from
 //!   PyTorch-layout folded weights; they hold whatever packed layout the kernel wants and can
 //!   give the PyTorch layout back (`unpack`).
+//!
+//! # Paths
+//! Each family has portable code, which every architecture compiles, and on x86-64 AVX2 and
+//! AVX-512 code chosen at run time ([`isa`]). The x86 code is compiled under the cfg
+//! `x86_simd`, which `build.rs` sets on x86-64; `--cfg mobilenet_portable_only` leaves it out,
+//! so that an x86 machine can compile the runtime as aarch64 does (`tests/portable_build.rs`).
 
 pub mod conv;
 mod conv_pairs;

@@ -32,10 +32,10 @@ fn softmax_on<const N: usize>(isa: Isa, input: &[f32; N], output: &mut [f32; N])
     assert!(isa.is_supported(), "{isa:?} softmax on a CPU without it");
     match isa {
         // SAFETY: the CPU supports the path (asserted above).
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(x86_simd)]
         Isa::Avx512 => unsafe { softmax_avx512(input, output) },
         // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(x86_simd)]
         Isa::Avx2 => unsafe { softmax_avx2(input, output) },
         _ => softmax_body(input, output),
     }
@@ -45,7 +45,7 @@ fn softmax_on<const N: usize>(isa: Isa, input: &[f32; N], output: &mut [f32; N])
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 #[target_feature(enable = "avx512f")]
 unsafe fn softmax_avx512<const N: usize>(input: &[f32; N], output: &mut [f32; N]) {
     softmax_body(input, output)
@@ -55,7 +55,7 @@ unsafe fn softmax_avx512<const N: usize>(input: &[f32; N], output: &mut [f32; N]
 ///
 /// # Safety
 /// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 #[target_feature(enable = "avx2")]
 unsafe fn softmax_avx2<const N: usize>(input: &[f32; N], output: &mut [f32; N]) {
     softmax_body(input, output)

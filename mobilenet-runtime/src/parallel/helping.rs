@@ -197,7 +197,9 @@ mod tests {
                     start.elapsed() < Duration::from_secs(60),
                     "the idle thread never helped"
                 );
-                let parts = team.threads();
+                // The other thread may go idle between this read and the layer's own, so the
+                // layer may see one more thread than `before` (never fewer: the count only grows).
+                let before = team.threads();
                 let hits: Vec<AtomicUsize> = (0..8).map(|_| AtomicUsize::new(0)).collect();
                 team.run_pieces(4, &|p, j| {
                     hits[p * 4 + j].fetch_add(1, Relaxed);
@@ -206,11 +208,16 @@ mod tests {
                     }
                     thread::sleep(Duration::from_micros(50));
                 });
-                for (i, h) in hits.iter().enumerate() {
-                    // A layer that saw one thread runs part 0 only.
-                    let want = usize::from(i < 4 * parts);
-                    assert_eq!(h.load(Relaxed), want, "piece {i} of a {parts}-part layer");
-                }
+                let after = team.threads();
+                let counts: Vec<usize> = hits.iter().map(|h| h.load(Relaxed)).collect();
+                // Part 0 always runs; part 1 runs whole or, in a layer that saw one thread, not
+                // at all.
+                let one_part = counts[..4] == [1; 4] && counts[4..] == [0; 4] && before == 1;
+                let two_parts = counts == [1; 8] && after == 2;
+                assert!(
+                    one_part || two_parts,
+                    "pieces run {counts:?} with {before} thread(s) before the layer, {after} after"
+                );
             }
             assert_eq!(team.threads(), 2);
         });

@@ -331,8 +331,13 @@ fn work(shared: &Shared, part: usize) {
             if !spins.is_multiple_of(64) {
                 std::hint::spin_loop();
             } else if start.elapsed() > SPIN {
-                parked.store(true, SeqCst);
                 // Re-check after announcing: `run` bumps the epoch before reading `parked`.
+                // A swap, where the memory model is content with a store: under QEMU's aarch64
+                // emulation on an x86 host, the runtime's tests hung with a store in 3 of 62
+                // runs (this worker parked, the caller waiting for it). The likely cause: the
+                // emulation lets the store pass the load after it, which ARM itself forbids.
+                // With the swap, a read-modify-write that no host reorders so, 0 of 101 hung.
+                parked.swap(true, SeqCst);
                 while shared.epoch.load(SeqCst) == seen {
                     thread::park();
                 }
