@@ -292,13 +292,13 @@ fn direct_gemm<
             unsafe {
                 conv_row::<H, W, CIN, OW, COUT, KH, KW, S, PT, PL, ACT>(i.get(), o.get(), params, oy);
                 if !(b_lo..b_hi).contains(&oy) {
-                    let taps = taps(oy, H, KH, S, PT);
+                    let kys = taps(oy, H, KH, S, PT);
                     border_columns::<H, W, CIN, OW, COUT, KH, KW, S, PT, PL, ACT>(
                         i.get(),
                         o.get(),
                         params,
                         oy..oy + 1,
-                        taps,
+                        kys,
                     );
                 }
             }

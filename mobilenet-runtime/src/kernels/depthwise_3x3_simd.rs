@@ -193,27 +193,21 @@ macro_rules! simd_depthwise {
                 sh: Shape,
                 xs: (usize, usize),
             ) {
-                let full = sh.c / L * L;
+                // Every count of `FIXED_C` is whole blocks, so with `CC != 0` there is no
+                // masked remainder and the condition below folds away.
+                let c = if CC == 0 { sh.c } else { CC };
+                let full = c / L * L;
                 // SAFETY: every chunk covers whole blocks below `full`, or the masked
                 // remainder, which touches only channels below `c`.
                 unsafe {
-                    if CC != 0 {
-                        let mut c0 = 0;
-                        while c0 < CC {
-                            let c1 = (c0 + K * L).min(CC);
-                            sweep::<RO, NR, S, false, CC>(r, w, bias, out, sh, xs, (c0, c1), mask(L));
-                            c0 = c1;
-                        }
-                        return;
-                    }
                     let mut c0 = 0;
                     while c0 < full {
                         let c1 = (c0 + K * L).min(full);
-                        sweep::<RO, NR, S, false, 0>(r, w, bias, out, sh, xs, (c0, c1), mask(L));
+                        sweep::<RO, NR, S, false, CC>(r, w, bias, out, sh, xs, (c0, c1), mask(L));
                         c0 = c1;
                     }
-                    if full < sh.c {
-                        let m = mask(sh.c - full);
+                    if full < c {
+                        let m = mask(c - full);
                         sweep::<RO, NR, S, true, 0>(r, w, bias, out, sh, xs, (full, full + L), m);
                     }
                 }

@@ -198,23 +198,24 @@ pub(crate) unsafe fn gemv<const G: usize>(
     k: usize,
     c: *mut f32,
 ) {
-    // SAFETY (whole function): the caller's contract; panel `g` is `w + g * 16 * k`, weight
-    // row `kk` of it 16 floats from `kk * 16`.
+    const W: usize = GEMV_WIDTH;
+    // SAFETY (whole function): the caller's contract; panel `g` is `w + g * W * k`, weight
+    // row `kk` of it `W` floats from `kk * W`.
     unsafe {
         let mut acc: [[__m256; 2]; G] =
-            std::array::from_fn(|g| [_mm256_loadu_ps(bias.add(16 * g)), _mm256_loadu_ps(bias.add(16 * g + 8))]);
-        let panels: [*const f32; G] = std::array::from_fn(|g| w.add(g * GEMV_WIDTH * k));
+            std::array::from_fn(|g| [_mm256_loadu_ps(bias.add(W * g)), _mm256_loadu_ps(bias.add(W * g + 8))]);
+        let panels: [*const f32; G] = std::array::from_fn(|g| w.add(g * W * k));
         for kk in 0..k {
             let x = _mm256_broadcast_ss(&*a.add(kk));
             for (acc, panel) in acc.iter_mut().zip(&panels) {
-                let row = panel.add(kk * GEMV_WIDTH);
+                let row = panel.add(kk * W);
                 acc[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(row), acc[0]);
                 acc[1] = _mm256_fmadd_ps(x, _mm256_loadu_ps(row.add(8)), acc[1]);
             }
         }
         for (g, acc) in acc.iter().enumerate() {
-            _mm256_storeu_ps(c.add(GEMV_WIDTH * g), activate(act, acc[0]));
-            _mm256_storeu_ps(c.add(GEMV_WIDTH * g + 8), activate(act, acc[1]));
+            _mm256_storeu_ps(c.add(W * g), activate(act, acc[0]));
+            _mm256_storeu_ps(c.add(W * g + 8), activate(act, acc[1]));
         }
     }
 }
