@@ -1,9 +1,11 @@
 //! How runs are scheduled and summarised.
 //!
 //! The machine is shared and noisy, so no engine gets a quiet stretch to itself: after a
-//! warm-up, every runner gets a short slice of calls in turn (A B C A B C ...), round after
-//! round, until each has used its time budget. A burst of outside load then lands on all
-//! engines alike instead of on whichever was running. Results are the median and the
+//! warm-up, every runner gets a short slice of calls in turn, round after round, until each
+//! has used its time budget. A burst of outside load then lands on all engines alike instead
+//! of on whichever was running. Every other round runs in reverse order (A B C, C B A, A B C,
+//! ...), so that a machine speeding up or slowing down over a round (its slow spells last
+//! seconds, a round about as long) favours no position in it. Results are the median and the
 //! 10th-90th percentile spread of the individual calls.
 
 use std::thread::sleep;
@@ -151,13 +153,14 @@ pub fn warm_up(entries: &mut [Entry], budget: Duration) -> Result<(), Error> {
 }
 
 /// Interleaved timing: [`rounds_for`] `budget` rounds, each giving every entry one slice of
-/// `budget / rounds`.
+/// `budget / rounds`, in [`round_order`].
 /// `progress` is told after each round.
 pub fn interleaved(entries: &mut [Entry], budget: Duration, mut progress: impl FnMut(u32, u32)) -> Result<(), Error> {
     let rounds = rounds_for(budget);
     let slice = budget / rounds;
     for round in 1..=rounds {
-        for entry in entries.iter_mut() {
+        for i in round_order(round, entries.len()) {
+            let entry = &mut entries[i];
             let n = entry.calls_for(slice) + usize::from(entry.discard_first);
             let result = entry.runner.run(n)?;
             entry.record(result);
@@ -166,6 +169,17 @@ pub fn interleaved(entries: &mut [Entry], budget: Duration, mut progress: impl F
         progress(round, rounds);
     }
     Ok(())
+}
+
+/// The order in which round `round` (from 1) visits `n` entries: forward in odd rounds,
+/// backward in even ones, so that over each pair of rounds every entry's slices sit, on
+/// average, at the middle of the pair.
+pub fn round_order(round: u32, n: usize) -> Box<dyn Iterator<Item = usize>> {
+    if round % 2 == 1 {
+        Box::new(0..n)
+    } else {
+        Box::new((0..n).rev())
+    }
 }
 
 /// CPU time of the whole machine so far (the `cpu` line of /proc/stat, all cores), to tell
@@ -230,6 +244,21 @@ impl CpuLoad {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounds_alternate_direction() {
+        let order = |round| round_order(round, 3).collect::<Vec<_>>();
+        assert_eq!(order(1), [0, 1, 2]);
+        assert_eq!(order(2), [2, 1, 0]);
+        assert_eq!(order(3), [0, 1, 2]);
+        // A drift that grows linearly over a pair of rounds reaches every entry equally.
+        let positions = |i: usize| -> usize {
+            (1..=2)
+                .map(|r| round_order(r, 3).position(|j| j == i).unwrap() + 3 * (r as usize - 1))
+                .sum()
+        };
+        assert!((0..3).all(|i| positions(i) == positions(0)));
+    }
 
     #[test]
     fn quantiles_interpolate() {

@@ -405,7 +405,7 @@ impl Report<'_> {
     /// What the reader should know to read the table; some notes depend on what was measured.
     pub fn notes(&self) -> Vec<String> {
         let mut notes = vec![format!(
-            "Same graph, weights (seeded, float16-exact) and input for all three; {:.1} s of calls per row after a warm-up, in {} rounds that visit every row in turn, so machine noise falls on all engines alike. Spread is the 10th–90th percentile of single calls.",
+            "Same graph, weights (seeded, float16-exact) and input for all three; {:.1} s of calls per row after a warm-up, in {} rounds that visit every row in turn, forward and backward alternately, so machine noise falls on all engines alike. Spread is the 10th–90th percentile of single calls.",
             self.seconds,
             crate::measure::rounds_for(std::time::Duration::from_secs_f64(self.seconds))
         )];

@@ -1,8 +1,9 @@
 //! AVX2+FMA tiles of the paired-step convolution kernel (see [`super::conv_pairs`]).
 //!
-//! A pixel's 8 channels take two 8-lane vectors: the first holds channels 0-3, the second
-//! channels 4-7, each as `[step k, step k + 1]` lane pairs, which is the 16-lane paired layout
-//! cut in halves. A tile of [`MR`] pixels keeps 12 accumulators; per step pair it loads the
+//! A pixel's 8 channel slots take two 8-lane vectors, slots 0-3 and 4-7, each as
+//! `[step k, step k + 1]` lane pairs, which is the 16-lane paired layout cut in halves. The
+//! slots hold channels 0, 1, 4, 5 and 2, 3, 6, 7 ([`super::conv_pairs::slot_channels`]), so
+//! that the horizontal add of the two vectors leaves the sums in channel order. A tile of [`MR`] pixels keeps 12 accumulators; per step pair it loads the
 //! two weight vectors and one 64-bit broadcast per pixel, as many loads per multiply-add as
 //! the 6 x 16 tile of [`super::gemm_avx2`] on a 16-channel layer.
 
@@ -114,10 +115,8 @@ unsafe fn tile<const R: usize, const ROW: usize, const NRUNS: usize, const LDA: 
         let n = w.channels();
         let mask = first_lanes(n);
         for (i, acc) in acc.iter().enumerate() {
-            // [c0 c1 c4 c5 | c2 c3 c6 c7] after adding each lane pair, then into channel order.
-            let sums = _mm256_hadd_ps(acc[0], acc[1]);
-            let y = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(sums)));
-            let y = activate(p.act, y);
+            // Adds each lane pair: slots [s0 s1 s4 s5 | s2 s3 s6 s7], channels 0 to 7.
+            let y = activate(p.act, _mm256_hadd_ps(acc[0], acc[1]));
             let dst = c.add((r0 + i) * ldc);
             if n == 8 {
                 _mm256_storeu_ps(dst, y);
