@@ -93,11 +93,40 @@ pub fn ms(v: f64) -> String {
     }
 }
 
+/// The data and unified caches of CPU 0 as Linux lists them (`L1d 32K`, `L2 512K`, ...), in
+/// level order; none where sysfs does not say.
+fn data_caches() -> Vec<String> {
+    let dir = Path::new("/sys/devices/system/cpu/cpu0/cache");
+    let read = |index: &Path, name: &str| {
+        std::fs::read_to_string(index.join(name))
+            .ok()
+            .map(|v| v.trim().to_string())
+    };
+    let mut caches: Vec<(String, String)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let index = entry.ok()?.path();
+            let (level, kind, size) = (read(&index, "level")?, read(&index, "type")?, read(&index, "size")?);
+            let name = match kind.as_str() {
+                "Data" => format!("L{level}d"),
+                "Unified" => format!("L{level}"),
+                _ => return None,
+            };
+            Some((name, size))
+        })
+        .collect();
+    caches.sort();
+    caches.into_iter().map(|(name, size)| format!("{name} {size}")).collect()
+}
+
 /// The facts about the run that go in every header.
 pub struct Machine {
     /// UTC date of the run, `YYYY-MM-DD`.
     pub date: String,
-    /// CPU model from /proc/cpuinfo, with the widest vector extension it reports.
+    /// CPU model from /proc/cpuinfo, with the widest vector extension it reports, its family
+    /// and model numbers and its data caches: virtual machines often report one model name
+    /// ("AMD EPYC") for quite different hosts.
     pub cpu: String,
     /// Logical CPUs.
     pub cores: usize,
@@ -130,7 +159,21 @@ impl Machine {
         } else {
             ""
         };
-        let cpu = format!("{}{isa}", field("model name").unwrap_or_else(|| "unknown CPU".into()));
+        let mut details: Vec<String> = field("cpu family")
+            .zip(field("model"))
+            .map(|(f, m)| format!("family {f} model {m}"))
+            .into_iter()
+            .collect();
+        details.extend(data_caches());
+        let details = if details.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", details.join(", "))
+        };
+        let cpu = format!(
+            "{}{isa}{details}",
+            field("model name").unwrap_or_else(|| "unknown CPU".into())
+        );
         let git = |args: &[&str]| {
             Command::new("git")
                 .arg("-C")
