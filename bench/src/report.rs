@@ -117,7 +117,10 @@ fn data_caches() -> Vec<String> {
         })
         .collect();
     caches.sort();
-    caches.into_iter().map(|(name, size)| format!("{name} {size}")).collect()
+    caches
+        .into_iter()
+        .map(|(name, size)| format!("{name} {size}"))
+        .collect()
 }
 
 /// The facts about the run that go in every header.
