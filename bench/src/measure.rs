@@ -174,12 +174,9 @@ pub fn interleaved(entries: &mut [Entry], budget: Duration, mut progress: impl F
 /// The order in which round `round` (from 1) visits `n` entries: forward in odd rounds,
 /// backward in even ones, so that over each pair of rounds every entry's slices sit, on
 /// average, at the middle of the pair.
-pub fn round_order(round: u32, n: usize) -> Box<dyn Iterator<Item = usize>> {
-    if round % 2 == 1 {
-        Box::new(0..n)
-    } else {
-        Box::new((0..n).rev())
-    }
+pub fn round_order(round: u32, n: usize) -> impl Iterator<Item = usize> {
+    let forward = round % 2 == 1;
+    (0..n).map(move |i| if forward { i } else { n - 1 - i })
 }
 
 /// CPU time of the whole machine so far (the `cpu` line of /proc/stat, all cores), to tell

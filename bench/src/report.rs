@@ -162,12 +162,12 @@ impl Machine {
         } else {
             ""
         };
-        let mut details: Vec<String> = field("cpu family")
+        let details: Vec<String> = field("cpu family")
             .zip(field("model"))
             .map(|(f, m)| format!("family {f} model {m}"))
             .into_iter()
+            .chain(data_caches())
             .collect();
-        details.extend(data_caches());
         let details = if details.is_empty() {
             String::new()
         } else {

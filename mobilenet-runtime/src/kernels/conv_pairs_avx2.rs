@@ -3,9 +3,10 @@
 //! A pixel's 8 channel slots take two 8-lane vectors, slots 0-3 and 4-7, each as
 //! `[step k, step k + 1]` lane pairs, which is the 16-lane paired layout cut in halves. The
 //! slots hold channels 0, 1, 4, 5 and 2, 3, 6, 7 ([`super::conv_pairs::slot_channels`]), so
-//! that the horizontal add of the two vectors leaves the sums in channel order. A tile of [`MR`] pixels keeps 12 accumulators; per step pair it loads the
-//! two weight vectors and one 64-bit broadcast per pixel, as many loads per multiply-add as
-//! the 6 x 16 tile of [`super::gemm_avx2`] on a 16-channel layer.
+//! that the horizontal add of the two vectors leaves the sums in channel order. A tile of
+//! [`MR`] pixels keeps 12 accumulators; per step pair it loads the two weight vectors and one
+//! 64-bit broadcast per pixel, as many loads per multiply-add as the 6 x 16 tile of
+//! [`super::gemm_avx2`] on a 16-channel layer.
 
 #![cfg(x86_simd)]
 
