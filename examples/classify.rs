@@ -2,17 +2,19 @@
 //! five most likely ImageNet classes of each, with their probabilities and the time taken.
 //!
 //! ```sh
-//! cargo run --release --example classify -- --weights mobilenet.safetensors cat.jpg dog.png
+//! cargo run --release --example classify -- assets/tflite-support/burger.jpg
+//! cargo run --release --example classify -- --weights mobilenet_v1_0.5_160.tflite cat.jpg
 //! cargo run --release --example classify -- --spec specs/keras/v1_alpha0.25_128.yaml \
 //!     --weights keras_0.25_128.safetensors photos/*.jpg
 //! cargo run --release --example classify -- --list-specs
 //! ```
 //!
 //! `mobilenet!` reads its spec at compile time, so this program compiles a fixed set of specs,
-//! each in its own module, and `--spec` picks one of them at run time. Weights come from a
-//! safetensors file (`tools/convert_weights.py` makes one from Keras or timm); without one the
-//! model runs on seeded random weights, which the program says loudly, since its labels then
-//! mean nothing. `--help` lists every option.
+//! each in its own module, and `--spec` picks one of them at run time; for a `.tflite` file the
+//! program finds the spec whose shapes fit. Without `--weights` it runs the trained TFLite
+//! MobileNet-V1 0.25-224 compiled into it. Seeded random weights run only when asked for
+//! (`--random-weights`), and the program then says loudly that its labels mean nothing.
+//! `--help` lists every option.
 //!
 //! The image pipeline (decode, resize, centre crop, normalise) and the ranking live in
 //! `classify/preprocess.rs`, the command line in `classify/cli.rs`; `tests/classify.rs` tests
@@ -31,8 +33,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use mobilenet::runtime::interop::Network;
 use mobilenet::runtime::ndarray::ArrayView4;
-use mobilenet::runtime::weights::{Tensor, TensorSet};
-use mobilenet::runtime::{Activation, Padding};
+use mobilenet::runtime::weights::{Tensor, TensorSet, WeightsFormat};
+use mobilenet::runtime::{Activation, LayerInfo, Padding};
 use rayon::prelude::*;
 
 use cli::{Command, Options};
@@ -47,6 +49,16 @@ const PROGRESS_ABOVE: usize = 8;
 /// The 1000 ImageNet classes in output order (see `assets/README.md` for where they come from).
 const IMAGENET_CLASSES: &str = include_str!("../assets/imagenet_classes.tsv");
 
+/// The trained model compiled into the program, run when no `--weights` is given: TF-slim's
+/// MobileNet-V1 0.25-224 as TFLite, from tflite-support (Apache-2.0; see `assets/README.md`).
+const BUNDLED_MODEL: &[u8] = include_bytes!("../assets/tflite-support/mobilenet_v1_0.25_224_1_metadata_1.tflite");
+
+/// Where [`BUNDLED_MODEL`] came from, for the header.
+const BUNDLED_MODEL_NAME: &str = "mobilenet_v1_0.25_224 (TFLite float32, compiled in; tflite-support, Apache-2.0)";
+
+/// The spec [`BUNDLED_MODEL`] fits.
+const BUNDLED_SPEC: &str = "specs/tflite/v1_alpha0.25_224.yaml";
+
 /// One compiled-in spec: its constants, and the entry point that runs its model.
 struct Spec {
     path: &'static str,
@@ -58,7 +70,29 @@ struct Spec {
     probabilities: bool,
     /// How the images its weights were trained on were scaled.
     preprocess: Normalization,
+    layers: &'static [LayerInfo],
+    bn_eps: f32,
     run: fn(&Job<'_>) -> Result<Summary, String>,
+}
+
+/// Where the weights of a run come from.
+#[derive(Clone, Debug, PartialEq)]
+enum WeightsSource {
+    /// A file the user named, in the format its content shows.
+    File(PathBuf, WeightsFormat),
+    /// [`BUNDLED_MODEL`].
+    Bundled,
+    /// Seeded random weights (`--random-weights`).
+    Random,
+}
+
+impl WeightsSource {
+    fn is_tflite(&self) -> bool {
+        matches!(
+            self,
+            WeightsSource::Bundled | WeightsSource::File(_, WeightsFormat::Tflite)
+        )
+    }
 }
 
 /// Expands each spec in its own module, with a `run` that loads that model's weights and hands
@@ -71,13 +105,15 @@ macro_rules! specs {
             /// Loads the weights (or makes random ones) and classifies the job's images.
             pub fn run(job: &crate::Job<'_>) -> Result<crate::Summary, String> {
                 let start = ::std::time::Instant::now();
-                let weights = match job.opts.weights.as_deref() {
-                    Some(path) => {
+                let weights = match &job.source {
+                    crate::WeightsSource::File(path, _) => {
                         let w = Weights::load(path).map_err(|e| crate::weights_error(path, &e))?;
                         crate::warn_if_converted_for_another_spec(path, job.spec);
                         w
                     }
-                    None => Weights::random(crate::RANDOM_SEED),
+                    crate::WeightsSource::Bundled => Weights::from_static(crate::BUNDLED_MODEL)
+                        .map_err(|e| format!("the compiled-in model does not load, a bug: {e}"))?,
+                    crate::WeightsSource::Random => Weights::random(crate::RANDOM_SEED),
                 };
                 // Batches are spread over every core; an unavailable thread is not fatal.
                 let mut model = Model::new(weights);
@@ -108,6 +144,8 @@ macro_rules! specs {
             activation: $module::ACTIVATION,
             probabilities: $module::OUTPUTS_PROBABILITIES,
             preprocess: specs!(@pre $module $($pre)?),
+            layers: $module::LAYERS,
+            bn_eps: $module::BN_EPS,
             run: $module::run,
         }),*];
     };
@@ -146,12 +184,31 @@ specs! {
     keras_025_128 => "specs/keras/v1_alpha0.25_128.yaml";
     // timm's mobilenetv1_100: symmetric padding, but its weights were trained on [-1, 1] inputs.
     timm_100_224 => "specs/timm/v1_100_224.yaml", preprocess: Keras;
+    // TF-slim's exports as .tflite files, 1001 classes (0 is "background"): the grid Google
+    // published, every width at every resolution.
+    tflite_100_224 => "specs/tflite/v1_alpha1_224.yaml", preprocess: Tflite;
+    tflite_100_192 => "specs/tflite/v1_alpha1_192.yaml", preprocess: Tflite;
+    tflite_100_160 => "specs/tflite/v1_alpha1_160.yaml", preprocess: Tflite;
+    tflite_100_128 => "specs/tflite/v1_alpha1_128.yaml", preprocess: Tflite;
+    tflite_075_224 => "specs/tflite/v1_alpha0.75_224.yaml", preprocess: Tflite;
+    tflite_075_192 => "specs/tflite/v1_alpha0.75_192.yaml", preprocess: Tflite;
+    tflite_075_160 => "specs/tflite/v1_alpha0.75_160.yaml", preprocess: Tflite;
+    tflite_075_128 => "specs/tflite/v1_alpha0.75_128.yaml", preprocess: Tflite;
+    tflite_050_224 => "specs/tflite/v1_alpha0.5_224.yaml", preprocess: Tflite;
+    tflite_050_192 => "specs/tflite/v1_alpha0.5_192.yaml", preprocess: Tflite;
+    tflite_050_160 => "specs/tflite/v1_alpha0.5_160.yaml", preprocess: Tflite;
+    tflite_050_128 => "specs/tflite/v1_alpha0.5_128.yaml", preprocess: Tflite;
+    tflite_025_224 => "specs/tflite/v1_alpha0.25_224.yaml", preprocess: Tflite;
+    tflite_025_192 => "specs/tflite/v1_alpha0.25_192.yaml", preprocess: Tflite;
+    tflite_025_160 => "specs/tflite/v1_alpha0.25_160.yaml", preprocess: Tflite;
+    tflite_025_128 => "specs/tflite/v1_alpha0.25_128.yaml", preprocess: Tflite;
 }
 
 /// Everything a spec's `run` needs besides its own model.
 struct Job<'a> {
     opts: &'a Options,
     spec: &'a Spec,
+    source: WeightsSource,
     preprocess: Preprocess,
     labels: Option<Vec<Label>>,
 }
@@ -181,19 +238,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let paths: Vec<&str> = SPECS.iter().map(|s| s.path).collect();
-    let names: Vec<&str> = SPECS.iter().map(|s| s.name).collect();
-    let Some(index) = cli::find_spec(&opts.spec, &paths, &names, Path::new(env!("CARGO_MANIFEST_DIR"))) else {
-        eprintln!(
-            "error: `{}` is not one of the specs this program was compiled with. mobilenet! reads its spec at \
-             compile time, so a new spec needs a line in the specs! list of examples/classify.rs. Available:",
-            opts.spec
-        );
-        list_specs(&mut std::io::stderr());
-        return ExitCode::from(2);
+    let (spec, source) = match choose_model(&opts) {
+        Ok(chosen) => chosen,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
     };
-    let spec = &SPECS[index];
-    let normalization = opts.preprocess.unwrap_or(spec.preprocess);
+    let normalization = opts.preprocess.unwrap_or(if source.is_tflite() {
+        Normalization::Tflite
+    } else {
+        spec.preprocess
+    });
     let [h, w, _] = spec.input_shape;
     let resolution = u32::try_from(h).unwrap_or(u32::MAX);
     if h != w {
@@ -203,14 +259,13 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let labels = if spec.num_classes == 1000 {
-        preprocess::parse_labels(IMAGENET_CLASSES, 1000).ok()
-    } else {
-        None
-    };
+    let labels = preprocess::parse_labels(IMAGENET_CLASSES, 1000)
+        .ok()
+        .and_then(|l| preprocess::labels_for(l, spec.num_classes));
     let job = Job {
         opts: &opts,
         spec,
+        source,
         preprocess: Preprocess {
             resolution,
             normalization,
@@ -218,7 +273,7 @@ fn main() -> ExitCode {
         labels,
     };
 
-    let random = opts.weights.is_none();
+    let random = job.source == WeightsSource::Random;
     if random {
         eprintln!("{}", random_banner());
     }
@@ -242,6 +297,77 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The spec and weights the options ask for: `--spec` as given, or the spec a `.tflite` file
+/// fits, or the compiled-in model when neither `--weights` nor `--random-weights` is given.
+fn choose_model(opts: &Options) -> Result<(&'static Spec, WeightsSource), String> {
+    let named = match opts.spec.as_deref() {
+        Some(arg) => Some(find_spec(arg)?),
+        None => None,
+    };
+    match (&opts.weights, opts.random_weights) {
+        (Some(path), _) => {
+            let bytes = mobilenet::runtime::weights::read_file(path).map_err(|e| weights_error(path, &e))?;
+            let format = WeightsFormat::detect(&bytes, Some(path));
+            let source = WeightsSource::File(path.clone(), format);
+            match (named, format) {
+                (Some(spec), _) => Ok((spec, source)),
+                (None, WeightsFormat::Tflite) => Ok((spec_for_tflite(path, &bytes)?, source)),
+                (None, WeightsFormat::Safetensors) => Ok((find_spec(cli::DEFAULT_SPEC)?, source)),
+            }
+        }
+        (None, true) => Ok((
+            named.map_or_else(|| find_spec(cli::DEFAULT_SPEC), Ok)?,
+            WeightsSource::Random,
+        )),
+        (None, false) => {
+            let bundled = find_spec(BUNDLED_SPEC)?;
+            match named {
+                Some(spec) if !std::ptr::eq(spec, bundled) => Err(format!(
+                    "no weights for {}: the compiled-in model fits {BUNDLED_SPEC} only. Give --weights FILE \
+                     (a .tflite or safetensors file for that spec), or --random-weights to run it on \
+                     meaningless seeded weights",
+                    spec.path
+                )),
+                _ => Ok((bundled, WeightsSource::Bundled)),
+            }
+        }
+    }
+}
+
+/// The compiled-in spec `arg` names (a path or a model name).
+fn find_spec(arg: &str) -> Result<&'static Spec, String> {
+    let paths: Vec<&str> = SPECS.iter().map(|s| s.path).collect();
+    let names: Vec<&str> = SPECS.iter().map(|s| s.name).collect();
+    match cli::find_spec(arg, &paths, &names, Path::new(env!("CARGO_MANIFEST_DIR"))) {
+        Some(i) => Ok(&SPECS[i]),
+        None => {
+            let mut list = Vec::new();
+            list_specs(&mut list);
+            Err(format!(
+                "`{arg}` is not one of the specs this program was compiled with. mobilenet! reads its spec at \
+                 compile time, so a new spec needs a line in the specs! list of examples/classify.rs. Available:\n{}",
+                String::from_utf8_lossy(&list)
+            ))
+        }
+    }
+}
+
+/// The first compiled-in spec whose every layer the TFLite model at `path` fits, or an error
+/// that says what the file holds.
+fn spec_for_tflite(path: &Path, bytes: &[u8]) -> Result<&'static Spec, String> {
+    use mobilenet::runtime::weights::tflite;
+    let fits = |s: &Spec| tflite::tensors_from_tflite(bytes, s.layers, s.padding, s.activation, s.bn_eps).is_ok();
+    if let Some(spec) = SPECS.iter().find(|s| fits(s)) {
+        return Ok(spec);
+    }
+    let summary = tflite::tflite_summary(bytes).map_err(|e| weights_error(path, &e))?;
+    Err(format!(
+        "`{}` holds {summary}\nNo compiled-in spec has these shapes (see --list-specs). Name one with --spec \
+         to see which operator disagrees with it.",
+        path.display()
+    ))
 }
 
 fn list_specs(out: &mut dyn std::io::Write) {
@@ -279,8 +405,8 @@ fn random_banner() -> String {
     let rule = "!".repeat(80);
     format!(
         "{rule}\n\
-         !!  NO --weights GIVEN: RANDOM WEIGHTS (seed {RANDOM_SEED}). THE LABELS BELOW MEAN NOTHING.\n\
-         !!  Real weights: tools/convert_weights.py (Keras or timm), see tools/README.md.\n\
+         !!  --random-weights: RANDOM WEIGHTS (seed {RANDOM_SEED}). THE LABELS BELOW MEAN NOTHING.\n\
+         !!  Real weights: a .tflite file, or tools/convert_weights.py (Keras or timm).\n\
          {rule}"
     )
 }
@@ -295,16 +421,26 @@ fn print_header(job: &Job<'_>) {
         padding_str(s.padding),
         activation_str(s.activation)
     );
-    match &job.opts.weights {
-        Some(p) => println!("weights:    {}", p.display()),
-        None => println!("weights:    RANDOM (seed {RANDOM_SEED}) -- not a trained model, the labels mean nothing"),
+    match &job.source {
+        WeightsSource::File(p, _) => println!("weights:    {}", p.display()),
+        WeightsSource::Bundled => println!("weights:    {BUNDLED_MODEL_NAME}"),
+        WeightsSource::Random => {
+            println!("weights:    RANDOM (seed {RANDOM_SEED}) -- not a trained model, the labels mean nothing")
+        }
     }
     let res = job.preprocess.resolution;
-    println!(
-        "preprocess: shorter side to {}, centre crop {res}x{res}, {}",
-        preprocess::resized_dims(res, res, res).0,
-        job.preprocess.normalization.describe()
-    );
+    if job.preprocess.normalization.resizes_whole() {
+        println!(
+            "preprocess: whole image resized to {res}x{res} (bilinear), {}",
+            job.preprocess.normalization.describe()
+        );
+    } else {
+        println!(
+            "preprocess: shorter side to {}, centre crop {res}x{res}, {}",
+            preprocess::resized_dims(res, res, res).0,
+            job.preprocess.normalization.describe()
+        );
+    }
     if !s.probabilities {
         println!("output:     logits (the spec ends at the fc); softmax applied for display");
     }
@@ -405,6 +541,7 @@ fn print_prediction(path: &Path, output: &[f32], job: &Job<'_>) {
     println!("\n{}", path.display());
     for (rank, (class, p)) in preprocess::top_k(&probs, job.opts.top).into_iter().enumerate() {
         let label = match job.labels.as_ref().and_then(|l| l.get(class)) {
+            Some(l) if l.synset.is_empty() => l.name.clone(),
             Some(l) => format!("{}  ({})", l.name, l.synset),
             None => format!("class {class}"),
         };
@@ -427,7 +564,7 @@ fn print_summary(s: &Summary, random: bool) {
         rayon::current_num_threads(),
     );
     if random {
-        println!("REMINDER: these predictions come from RANDOM weights (no --weights given); they mean nothing.");
+        println!("REMINDER: these predictions come from RANDOM weights (--random-weights); they mean nothing.");
     }
 }
 

@@ -298,7 +298,8 @@ fn classify(args: &[&str]) -> cli::Options {
 #[test]
 fn command_line() {
     let o = classify(&["cat.jpg"]);
-    assert_eq!(o.spec, cli::DEFAULT_SPEC);
+    assert_eq!(o.spec, None);
+    assert!(!o.random_weights);
     assert_eq!((o.weights, o.preprocess, o.top, o.raw_output), (None, None, 5, None));
     assert_eq!(o.images, vec![PathBuf::from("cat.jpg")]);
 
@@ -315,7 +316,7 @@ fn command_line() {
         "out.safetensors",
         "b.webp",
     ]);
-    assert_eq!(o.spec, "specs/keras/v1_alpha0.25_128.yaml");
+    assert_eq!(o.spec.as_deref(), Some("specs/keras/v1_alpha0.25_128.yaml"));
     assert_eq!(o.weights, Some(PathBuf::from("w.safetensors")));
     assert_eq!(o.preprocess, Some(Normalization::Torch));
     assert_eq!(o.top, 3);
@@ -326,7 +327,13 @@ fn command_line() {
     assert_eq!(cli::parse_args(["--list-specs"]), Ok(cli::Command::ListSpecs));
     let err = |args: &[&str]| cli::parse_args(args).unwrap_err();
     assert!(err(&[]).contains("no image given"));
-    assert!(err(&["--preprocess", "caffe", "a.png"]).contains("`keras` or `torch`"));
+    assert!(err(&["--preprocess", "caffe", "a.png"]).contains("`keras`, `torch` or `tflite`"));
+    assert_eq!(
+        classify(&["--preprocess", "tflite", "a.png"]).preprocess,
+        Some(Normalization::Tflite)
+    );
+    assert!(classify(&["--random-weights", "a.png"]).random_weights);
+    assert!(err(&["--random-weights", "--weights", "w.tflite", "a.png"]).contains("exclude each other"));
     assert!(err(&["--top", "0", "a.png"]).contains("positive"));
     assert!(err(&["--weights"]).contains("--weights"));
     assert!(err(&["--colour", "a.png"]).contains("--colour"));
@@ -345,4 +352,57 @@ fn spec_lookup_by_path_or_name() {
     assert_eq!(find(absolute.to_str().unwrap()), Some(1));
     assert_eq!(find("specs/v1_alpha0.5_224.yaml"), None);
     assert_eq!(find("nonsense"), None);
+}
+
+#[test]
+fn tflite_preprocessing_resizes_the_whole_image() {
+    // Left third red, the rest blue: a crop would cut the red band, a whole resize keeps it.
+    let img = RgbImage::from_fn(
+        300,
+        100,
+        |x, _| if x < 100 { Rgb([255, 0, 0]) } else { Rgb([0, 0, 255]) },
+    );
+    let how = Preprocess {
+        resolution: 32,
+        normalization: Normalization::Tflite,
+    };
+    let t = how.apply(&img);
+    assert_eq!(t.len(), 32 * 32 * 3);
+    // Pixel (row 16, column 2) is deep in the red third; (16, 28) in the blue.
+    let at = |row: usize, col: usize, c: usize| t[(row * 32 + col) * 3 + c];
+    assert!(
+        at(16, 2, 0) > 0.99 && at(16, 2, 2) < -0.99,
+        "{} {}",
+        at(16, 2, 0),
+        at(16, 2, 2)
+    );
+    assert!(
+        at(16, 28, 0) < -0.99 && at(16, 28, 2) > 0.99,
+        "{} {}",
+        at(16, 28, 0),
+        at(16, 28, 2)
+    );
+    // (x - 127.5) / 127.5, the float input of TF-slim's TFLite exports.
+    assert_eq!(Normalization::Tflite.apply(0, 0), -1.0);
+    assert_eq!(Normalization::Tflite.apply(255, 1), 1.0);
+    assert_eq!(Normalization::Tflite.apply(128, 2), 0.5 / 127.5);
+}
+
+#[test]
+fn labels_of_1001_class_models_start_with_background() {
+    let text = include_str!("../assets/imagenet_classes.tsv");
+    let imagenet = preprocess::parse_labels(text, 1000).unwrap();
+    let labels = preprocess::labels_for(imagenet.clone(), 1001).unwrap();
+    assert_eq!(labels[0].name, "background");
+    assert_eq!(labels[934].name, "cheeseburger");
+    assert_eq!(labels[1..], imagenet[..]);
+    assert_eq!(preprocess::labels_for(imagenet.clone(), 1000).unwrap(), imagenet);
+    assert_eq!(preprocess::labels_for(imagenet, 2), None);
+    // TF-slim's own list, shipped with the TFLite model, agrees name for name.
+    let tf: Vec<&str> = include_str!("../assets/tflite-support/labels.txt").lines().collect();
+    assert_eq!(tf.len(), 1001);
+    for (i, name) in tf.iter().enumerate() {
+        let ours = labels[i].name.split(',').next().unwrap().to_lowercase();
+        assert_eq!(ours, name.split(',').next().unwrap().to_lowercase(), "class {i}");
+    }
 }

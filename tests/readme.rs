@@ -58,3 +58,73 @@ fn readme_summary_is_current() {
         "paste this between the summary markers:\n{want}"
     );
 }
+
+/// One engine's row of a `bench/results/<spec>.md` table: (engine, threads, batch, median ms,
+/// ours ÷ this).
+fn bench_rows(results: &str) -> Vec<(String, String, String, String, String)> {
+    results
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| engine") && !l.starts_with("| ---"))
+        .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>())
+        .filter(|c| c.len() == 12)
+        .map(|c| {
+            (
+                c[1].to_owned(),
+                c[2].to_owned(),
+                c[3].to_owned(),
+                c[4].to_owned(),
+                c[10].to_owned(),
+            )
+        })
+        .take_while(|r| r.1.parse::<u32>().is_ok())
+        .collect()
+}
+
+/// The README's speed table, made from the recorded runs in `bench/results/`.
+fn speed_summary() -> String {
+    let mut out = String::from(
+        "| spec | ours, 1 thread | ÷ ONNX Runtime: 1 thread | 2 threads | batch 8 | ÷ tract: 1 thread | 2 threads |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    let mut machines = Vec::new();
+    for spec in ["1.0-224", "0.5-160", "0.25-128"] {
+        let path = format!("{}/bench/results/{spec}.md", env!("CARGO_MANIFEST_DIR"));
+        let results = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let rows = bench_rows(&results);
+        let find = |engine: &str, threads: &str, batch: &str| {
+            rows.iter()
+                .find(|r| r.0.starts_with(engine) && r.1 == threads && r.2 == batch)
+                .unwrap_or_else(|| panic!("{path} has no {engine} row at {threads} threads, batch {batch}"))
+        };
+        let ours = find("**ours**", "1", "1");
+        out.push_str(&format!(
+            "| {spec} | {} ms | {} | {} | {} | {} | {} |\n",
+            ours.3,
+            find("ONNX Runtime", "1", "1").4,
+            find("ONNX Runtime", "2", "1").4,
+            find("ONNX Runtime", "2", "8").4,
+            find("tract", "1", "1").4,
+            find("tract", "2", "1").4,
+        ));
+        // The header's second field is the machine, its fourth the commit measured.
+        let header = results.lines().find(|l| l.contains(" · commit ")).unwrap_or_default();
+        let fields: Vec<&str> = header.split(" · ").collect();
+        if let (Some(machine), Some(commit)) = (fields.get(1), fields.get(2)) {
+            let line = format!("{machine}, {commit}");
+            if !machines.contains(&line) {
+                machines.push(line);
+            }
+        }
+    }
+    out.push_str(&format!("\nMeasured on {}.\n", machines.join("; ")));
+    out
+}
+
+#[test]
+fn readme_speed_table_is_the_recorded_runs() {
+    let want = speed_summary();
+    assert!(
+        block(&readme(), "speed") == want,
+        "paste this between the speed markers:\n{want}"
+    );
+}

@@ -51,6 +51,9 @@ models! {
     a050_160 => "specs/v1_alpha0.5_160.yaml",
     conv_224 => "specs/v1_conv_224.yaml",
     shallow_224 => "specs/v1_shallow_224.yaml",
+    tflite_025_224 => "specs/tflite/v1_alpha0.25_224.yaml",
+    tflite_025_128 => "specs/tflite/v1_alpha0.25_128.yaml",
+    tflite_050_160 => "specs/tflite/v1_alpha0.5_160.yaml",
 }
 
 /// One layer of the test's own description of MobileNet: (depthwise?, kernel, stride, output
@@ -80,8 +83,9 @@ fn architecture(shallow: bool, full_conv: bool) -> Vec<Row> {
     rows
 }
 
-/// (mult-adds, weights) counted directly: k*k*cin*cout (or k*k*c) per output pixel, plus fc.
-fn count(rows: &[Row], alpha: f64, resolution: usize) -> (u64, u64) {
+/// (mult-adds, weights) counted directly: k*k*cin*cout (or k*k*c) per output pixel, plus an fc
+/// to `classes`.
+fn count(rows: &[Row], alpha: f64, resolution: usize, classes: usize) -> (u64, u64) {
     let (mut size, mut c) = (resolution, 3usize);
     let (mut madds, mut params) = (0u64, 0u64);
     for &(dw, k, s, cout) in rows {
@@ -97,29 +101,34 @@ fn count(rows: &[Row], alpha: f64, resolution: usize) -> (u64, u64) {
         params += p as u64;
         madds += (p * size * size) as u64;
     }
-    let fc = (c * 1000) as u64;
+    let fc = (c * classes) as u64;
     (madds + fc, params + fc)
 }
 
 #[test]
 fn constants_match_independent_counts() {
-    let cases: [(&str, bool, bool, f64, usize); 10] = [
-        ("specs/v1_alpha1_224.yaml", false, false, 1.0, 224),
-        ("specs/v1_alpha0.75_224.yaml", false, false, 0.75, 224),
-        ("specs/v1_alpha0.5_224.yaml", false, false, 0.5, 224),
-        ("specs/v1_alpha0.25_224.yaml", false, false, 0.25, 224),
-        ("specs/v1_alpha1_192.yaml", false, false, 1.0, 192),
-        ("specs/v1_alpha1_160.yaml", false, false, 1.0, 160),
-        ("specs/v1_alpha1_128.yaml", false, false, 1.0, 128),
-        ("specs/v1_alpha0.5_160.yaml", false, false, 0.5, 160),
-        ("specs/v1_conv_224.yaml", false, true, 1.0, 224),
-        ("specs/v1_shallow_224.yaml", true, false, 1.0, 224),
+    let cases: [(&str, bool, bool, f64, usize, usize); 13] = [
+        ("specs/v1_alpha1_224.yaml", false, false, 1.0, 224, 1000),
+        ("specs/v1_alpha0.75_224.yaml", false, false, 0.75, 224, 1000),
+        ("specs/v1_alpha0.5_224.yaml", false, false, 0.5, 224, 1000),
+        ("specs/v1_alpha0.25_224.yaml", false, false, 0.25, 224, 1000),
+        ("specs/v1_alpha1_192.yaml", false, false, 1.0, 192, 1000),
+        ("specs/v1_alpha1_160.yaml", false, false, 1.0, 160, 1000),
+        ("specs/v1_alpha1_128.yaml", false, false, 1.0, 128, 1000),
+        ("specs/v1_alpha0.5_160.yaml", false, false, 0.5, 160, 1000),
+        ("specs/v1_conv_224.yaml", false, true, 1.0, 224, 1000),
+        ("specs/v1_shallow_224.yaml", true, false, 1.0, 224, 1000),
+        // TF-slim's TFLite exports: Table 1 with a 1001-class head.
+        ("specs/tflite/v1_alpha0.25_224.yaml", false, false, 0.25, 224, 1001),
+        ("specs/tflite/v1_alpha0.25_128.yaml", false, false, 0.25, 128, 1001),
+        ("specs/tflite/v1_alpha0.5_160.yaml", false, false, 0.5, 160, 1001),
     ];
     let all = all();
     assert_eq!(all.len(), cases.len());
-    for (file, shallow, full, alpha, res) in cases {
+    for (file, shallow, full, alpha, res, classes) in cases {
         let m = all.iter().find(|m| m.file == file).unwrap();
-        let (madds, params) = count(&architecture(shallow, full), alpha, res);
+        assert_eq!(m.classes, classes, "{file}");
+        let (madds, params) = count(&architecture(shallow, full), alpha, res, classes);
         assert_eq!((m.mult_adds, m.params), (madds, params), "{file}");
     }
 }

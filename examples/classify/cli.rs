@@ -14,22 +14,30 @@ Classify photos with a MobileNet compiled from a spec.
 
 usage: cargo run --release --example classify -- [OPTIONS] IMAGE...
 
+With no options it runs the trained MobileNet-V1 0.25-224 compiled into the program (TFLite,
+from tflite-support; 1001 classes).
+
 options:
-  --spec PATH            the model's spec (default specs/v1_alpha1_224.yaml); --list-specs shows
-                         the compiled-in choices. A spec's name (e.g. keras_mobilenet_0.25_128)
-                         works too
-  --weights FILE         a safetensors weights file for that spec (tools/convert_weights.py
-                         writes them); without it the model runs on seeded RANDOM weights
-  --preprocess MODE      keras: pixels to [-1, 1]; torch: ImageNet mean/std on [0, 1]. Default:
-                         what the spec's weights were trained with (keras for tf_same specs and
-                         timm, torch for the other symmetric ones)
+  --weights FILE         a .tflite model (float32 MobileNet-V1, e.g. mobilenet_v1_0.5_160.tflite)
+                         or a safetensors file (tools/convert_weights.py writes them). For a
+                         .tflite file the spec whose shapes match is found by itself
+  --spec PATH            the model's spec; --list-specs shows the compiled-in choices. A spec's
+                         name (e.g. keras_mobilenet_0.25_128) works too. Default: the one that
+                         fits a .tflite file, specs/v1_alpha1_224.yaml for safetensors
+  --random-weights       run the spec on seeded RANDOM weights (benchmarks, demos of shapes);
+                         its labels mean nothing
+  --preprocess MODE      keras: pixels to [-1, 1]; torch: ImageNet mean/std on [0, 1], both after
+                         a resize and centre crop; tflite: the whole image resized bilinearly to
+                         the input, (x - 127.5) / 127.5. Default: tflite for .tflite weights,
+                         else what the spec's weights were trained with (keras for tf_same specs
+                         and timm, torch for the other symmetric ones)
   --top K                how many classes to print per image (default 5)
   --raw-output FILE      also write the preprocessed inputs [N, H, W, 3], the logits and the
                          outputs [N, classes] of the images that loaded, as safetensors
   --list-specs           list the compiled-in specs and exit
   -h, --help             this text
 
-Images are JPEG, PNG or WebP files (recognised by content). They run as one batch across the
+Images are JPEG, PNG, WebP or BMP files (recognised by content). They run as one batch across the
 cores; one that cannot be read is reported and the others still run (the exit code is then 1).";
 
 /// What the command line asks for.
@@ -46,10 +54,12 @@ pub enum Command {
 /// The options of a classification run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
-    /// The `--spec` argument as given.
-    pub spec: String,
+    /// The `--spec` argument as given, if any.
+    pub spec: Option<String>,
     /// The weights file, if any.
     pub weights: Option<PathBuf>,
+    /// Whether `--random-weights` asked for seeded random weights.
+    pub random_weights: bool,
     /// The `--preprocess` override, if any.
     pub preprocess: Option<Normalization>,
     /// Classes printed per image.
@@ -60,7 +70,7 @@ pub struct Options {
     pub images: Vec<PathBuf>,
 }
 
-/// The spec used when `--spec` is not given.
+/// The spec used for a safetensors file or random weights when `--spec` is not given.
 pub const DEFAULT_SPEC: &str = "specs/v1_alpha1_224.yaml";
 
 /// Parses the arguments after the program name.
@@ -72,8 +82,9 @@ pub fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result
 
     let mut parser = lexopt::Parser::from_args(args);
     let mut opts = Options {
-        spec: DEFAULT_SPEC.to_owned(),
+        spec: None,
         weights: None,
+        random_weights: false,
         preprocess: None,
         top: 5,
         raw_output: None,
@@ -84,14 +95,15 @@ pub fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
             Long("list-specs") => return Ok(Command::ListSpecs),
-            Long("spec") => opts.spec = text(parser.value().map_err(|e| e.to_string())?, "--spec")?,
+            Long("spec") => opts.spec = Some(text(parser.value().map_err(|e| e.to_string())?, "--spec")?),
+            Long("random-weights") => opts.random_weights = true,
             Long("weights") => opts.weights = Some(parser.value().map_err(|e| e.to_string())?.into()),
             Long("raw-output") => opts.raw_output = Some(parser.value().map_err(|e| e.to_string())?.into()),
             Long("preprocess") => {
                 let v = text(parser.value().map_err(|e| e.to_string())?, "--preprocess")?;
                 opts.preprocess = Some(
                     Normalization::parse(&v)
-                        .ok_or_else(|| format!("--preprocess takes `keras` or `torch`, not `{v}`"))?,
+                        .ok_or_else(|| format!("--preprocess takes `keras`, `torch` or `tflite`, not `{v}`"))?,
                 );
             }
             Long("top") => {
@@ -107,7 +119,10 @@ pub fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result
         }
     }
     if opts.images.is_empty() {
-        return Err("no image given: name one or more JPEG, PNG or WebP files".to_owned());
+        return Err("no image given: name one or more JPEG, PNG, WebP or BMP files".to_owned());
+    }
+    if opts.random_weights && opts.weights.is_some() {
+        return Err("--random-weights and --weights exclude each other: pick one".to_owned());
     }
     Ok(Command::Classify(opts))
 }

@@ -1,13 +1,17 @@
 //! From a photo on disk to the `f32` tensor a MobileNet takes, and from its output to labels.
 //!
 //! The steps are the standard ImageNet evaluation pipeline:
-//! 1. decode (JPEG, PNG or WebP, recognised by content, not by extension), turn the picture
+//! 1. decode (JPEG, PNG, WebP or BMP, recognised by content, not by extension), turn the picture
 //!    upright as its EXIF orientation says, drop any alpha channel;
 //! 2. resize so that the shorter side is `floor(resolution / 0.875)` (256 for 224), keeping the
 //!    aspect ratio, with an antialiasing bicubic filter ([`FILTER`]);
 //! 3. cut the centre `resolution` x `resolution` square;
 //! 4. scale the bytes the way the weights were trained ([`Normalization`]), height x width x
 //!    RGB (HWC) order, as `Model::forward` takes them.
+//!
+//! TFLite's classification examples do it their own way ([`Normalization::Tflite`]): the whole
+//! image is resized to the input size with a bilinear filter ([`TFLITE_FILTER`]), no crop, and
+//! each byte becomes `(x - 127.5) / 127.5`.
 //!
 //! The example `classify` uses this module and `tests/classify.rs` includes it with `#[path]`,
 //! so it depends on nothing but `image`, `std` and the runtime's `Padding`. Nothing here panics on bad input: every
@@ -28,13 +32,20 @@ pub const CROP_FRACTION: f64 = 0.875;
 /// TensorFlow's evaluation used bilinear; the difference is a fraction of a point of accuracy.
 pub const FILTER: FilterType = FilterType::CatmullRom;
 
-/// How pixel values were scaled when the weights were trained.
+/// The filter of TFLite-style preprocessing: bilinear, widened when shrinking as PIL's is.
+pub const TFLITE_FILTER: FilterType = FilterType::Triangle;
+
+/// How pixel values were scaled when the weights were trained, and with it how the image is
+/// fitted to the input.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Normalization {
     /// Keras / TensorFlow-Slim: `x / 127.5 - 1`, so every channel lies in [-1, 1].
     Keras,
     /// PyTorch / timm: `(x / 255 - mean) / std` with the ImageNet mean and std per channel.
     Torch,
+    /// TFLite's classification examples: the whole image resized bilinearly to the input size
+    /// (no crop), then `(x - 127.5) / 127.5`, the float input of TF-slim's `.tflite` exports.
+    Tflite,
 }
 
 /// ImageNet channel means (RGB) on [0, 1], as torchvision and timm use them.
@@ -43,11 +54,12 @@ pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 impl Normalization {
-    /// Parses `keras` or `torch` (the `--preprocess` values).
+    /// Parses `keras`, `torch` or `tflite` (the `--preprocess` values).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "keras" => Some(Normalization::Keras),
             "torch" => Some(Normalization::Torch),
+            "tflite" => Some(Normalization::Tflite),
             _ => None,
         }
     }
@@ -66,6 +78,7 @@ impl Normalization {
         match self {
             Normalization::Keras => "keras",
             Normalization::Torch => "torch",
+            Normalization::Tflite => "tflite",
         }
     }
 
@@ -74,7 +87,14 @@ impl Normalization {
         match self {
             Normalization::Keras => "keras: x / 127.5 - 1, range [-1, 1]",
             Normalization::Torch => "torch: (x / 255 - ImageNet mean) / ImageNet std",
+            Normalization::Tflite => "tflite: (x - 127.5) / 127.5, range [-1, 1]",
         }
+    }
+
+    /// Whether the image is resized whole to the input size (TFLite) rather than resized and
+    /// centre-cropped.
+    pub fn resizes_whole(self) -> bool {
+        self == Normalization::Tflite
     }
 
     /// Scales one 8-bit value of channel `c` (0 = R, 1 = G, 2 = B).
@@ -83,6 +103,7 @@ impl Normalization {
         match self {
             Normalization::Keras => v / 127.5 - 1.0,
             Normalization::Torch => (v / 255.0 - IMAGENET_MEAN[c % 3]) / IMAGENET_STD[c % 3],
+            Normalization::Tflite => (v - 127.5) / 127.5,
         }
     }
 }
@@ -125,7 +146,7 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageError> {
         .with_guessed_format()
         .map_err(|e| fail(io_reason(&e)))?;
     if reader.format().is_none() {
-        return Err(fail("not an image: the content is not JPEG, PNG or WebP".into()));
+        return Err(fail("not an image: the content is not JPEG, PNG, WebP or BMP".into()));
     }
     let mut decoder = reader.into_decoder().map_err(|e| fail(decode_reason(&e)))?;
     // A broken EXIF block should not cost the picture; it just stays as stored.
@@ -159,7 +180,7 @@ fn decode_reason(e: &image::ImageError) -> String {
         }
         image::ImageError::IoError(io) => io_reason(io),
         image::ImageError::Unsupported(_) => {
-            format!("not an image this program reads (JPEG, PNG or WebP), or not an image at all ({e})")
+            format!("not an image this program reads (JPEG, PNG, WebP or BMP), or not an image at all ({e})")
         }
         image::ImageError::Limits(_) => format!("the image is too large to decode ({e})"),
         _ => format!("corrupt or truncated image ({e})"),
@@ -214,6 +235,12 @@ pub fn resize_and_crop(img: &RgbImage, resolution: u32, filter: FilterType) -> R
     imageops::crop_imm(&resized, x, y, resolution, resolution).to_image()
 }
 
+/// TFLite's geometry: the whole image resized to `resolution` x `resolution` with `filter`,
+/// whatever its aspect ratio.
+pub fn resize_whole(img: &RgbImage, resolution: u32, filter: FilterType) -> RgbImage {
+    imageops::resize(img, resolution, resolution, filter)
+}
+
 /// Step 4: HWC `f32` values of a square RGB image, scaled by `norm`.
 pub fn to_tensor(img: &RgbImage, norm: Normalization) -> Vec<f32> {
     img.as_raw()
@@ -235,7 +262,11 @@ pub struct Preprocess {
 impl Preprocess {
     /// The whole pipeline on an image already in memory: resize, crop, scale.
     pub fn apply(&self, img: &RgbImage) -> Vec<f32> {
-        let square = resize_and_crop(img, self.resolution, FILTER);
+        let square = if self.normalization.resizes_whole() {
+            resize_whole(img, self.resolution, TFLITE_FILTER)
+        } else {
+            resize_and_crop(img, self.resolution, FILTER)
+        };
         to_tensor(&square, self.normalization)
     }
 }
@@ -299,4 +330,21 @@ pub fn parse_labels(text: &str, expected: usize) -> Result<Vec<Label>, String> {
         return Err(format!("{} classes listed, the model has {expected}", labels.len()));
     }
     Ok(labels)
+}
+
+/// The labels of a model with `classes` outputs, from the 1000 ImageNet classes: as they are
+/// for 1000, with "background" first for 1001 (TF-slim's numbering, where class i is ImageNet
+/// class i - 1), none for any other count.
+pub fn labels_for(imagenet: Vec<Label>, classes: usize) -> Option<Vec<Label>> {
+    match classes {
+        1000 => Some(imagenet),
+        1001 => {
+            let background = Label {
+                synset: String::new(),
+                name: "background".to_owned(),
+            };
+            Some(std::iter::once(background).chain(imagenet).collect())
+        }
+        _ => None,
+    }
 }

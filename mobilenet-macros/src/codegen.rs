@@ -368,20 +368,49 @@ pub fn generate(c: &Compiled) -> TokenStream {
                 Self::from_tensors(&#rt::weights::TensorSet::from_safetensors(bytes)?)
             }
 
-            /// Loads weights compiled into the binary (`include_bytes!`); the bytes are read once.
+            /// Reads a float32 TensorFlow Lite model (a `.tflite` file's bytes), checking every
+            /// operator against this model's table: kernel, stride, padding, fused activation and
+            /// tensor shapes. Batch norm is already folded into the file's biases.
             ///
             /// # Errors
-            /// As [`Weights::from_safetensors`].
-            pub fn from_static(bytes: &'static [u8]) -> ::core::result::Result<Self, #rt::WeightsError> {
-                Self::from_safetensors(bytes)
+            /// Bytes that are not TFLite, a quantized model, or an operator that does not fit the
+            /// table: each names the operator, its type and tensor, and both sides.
+            pub fn from_tflite(bytes: &[u8]) -> ::core::result::Result<Self, #rt::WeightsError> {
+                Self::from_tensors(&#rt::weights::tflite::tensors_from_tflite(bytes, LAYERS, PADDING, ACTIVATION, BN_EPS)?)
             }
 
-            /// Reads a safetensors file.
+            /// Reads either format, told apart by content: TFLite files carry the identifier
+            /// `TFL3`, anything else is read as safetensors.
             ///
             /// # Errors
-            /// An unreadable file (named), and as [`Weights::from_safetensors`].
+            /// As [`Weights::from_tflite`] or [`Weights::from_safetensors`].
+            pub fn from_bytes(bytes: &[u8]) -> ::core::result::Result<Self, #rt::WeightsError> {
+                match #rt::weights::WeightsFormat::detect(bytes, ::core::option::Option::None) {
+                    #rt::weights::WeightsFormat::Tflite => Self::from_tflite(bytes),
+                    #rt::weights::WeightsFormat::Safetensors => Self::from_safetensors(bytes),
+                }
+            }
+
+            /// Loads weights compiled into the binary (`include_bytes!`), in either format.
+            ///
+            /// # Errors
+            /// As [`Weights::from_bytes`].
+            pub fn from_static(bytes: &'static [u8]) -> ::core::result::Result<Self, #rt::WeightsError> {
+                Self::from_bytes(bytes)
+            }
+
+            /// Reads a weights file: TFLite when the content (or, failing that, a `.tflite`
+            /// extension) says so, safetensors otherwise.
+            ///
+            /// # Errors
+            /// An unreadable file (named), and as [`Weights::from_bytes`].
             pub fn load(path: impl AsRef<::std::path::Path>) -> ::core::result::Result<Self, #rt::WeightsError> {
-                Self::from_safetensors(&#rt::weights::read_file(path.as_ref())?)
+                let path = path.as_ref();
+                let bytes = #rt::weights::read_file(path)?;
+                match #rt::weights::WeightsFormat::detect(&bytes, ::core::option::Option::Some(path)) {
+                    #rt::weights::WeightsFormat::Tflite => Self::from_tflite(&bytes),
+                    #rt::weights::WeightsFormat::Safetensors => Self::from_safetensors(&bytes),
+                }
             }
 
             /// Deterministic He-initialised weights (with non-trivial batch norm) for demos, tests
@@ -671,6 +700,8 @@ pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
         impl Weights {
             pub fn from_tensors(set: &#rt::weights::TensorSet) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
             pub fn from_safetensors(bytes: &[u8]) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
+            pub fn from_tflite(bytes: &[u8]) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
+            pub fn from_bytes(bytes: &[u8]) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
             pub fn from_static(bytes: &'static [u8]) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
             pub fn load(path: impl AsRef<::std::path::Path>) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
             pub fn random(seed: u64) -> Self { unreachable!() }

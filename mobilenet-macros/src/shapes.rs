@@ -254,7 +254,7 @@ fn table_global_pools(spec: &Spec, ds: &mut Diagnostics) -> Vec<bool> {
         }
     }
     if let Some(last) = spec.rows.last() {
-        if shape[2] != spec.classes {
+        if shape[2] != spec.table_classes {
             ds.push(
                 Diagnostic::at(
                     &last.loc,
@@ -262,14 +262,46 @@ fn table_global_pools(spec: &Spec, ds: &mut Diagnostics) -> Vec<bool> {
                         "the table ends with {} ({}), but `classes` is {}",
                         fmt_shape(shape),
                         last.label(),
-                        spec.classes
+                        spec.table_classes
                     ),
                 )
-                .hint(format!("`classes` is set at {}", spec.classes_loc)),
+                .hint(format!("`classes` is set at {}", spec.table_classes_loc)),
             );
+        } else if spec.classes != spec.table_classes {
+            check_classifier_head(spec, ds);
         }
     }
     global
+}
+
+/// The row whose output width `classes` sets: the last fc row, when nothing after it changes
+/// the channel count.
+fn classifier_row(spec: &Spec) -> Option<usize> {
+    let fc = spec.rows.iter().rposition(|r| r.kind == Kind::Fc)?;
+    spec.rows[fc + 1..]
+        .iter()
+        .all(|r| matches!(r.kind, Kind::Softmax | Kind::AvgPool))
+        .then_some(fc)
+}
+
+/// An extending spec may give the classifier another width only when the table has one.
+fn check_classifier_head(spec: &Spec, ds: &mut Diagnostics) {
+    if classifier_row(spec).is_none() {
+        ds.push(
+            Diagnostic::at(
+                &spec.classes_loc,
+                format!(
+                    "`classes` is {}, but the table's rows end with {} classes and have no fc row \
+                     whose output it could replace",
+                    spec.classes, spec.table_classes
+                ),
+            )
+            .hint(format!(
+                "the table's class count is set at {}; restate `layers` with {} classes instead",
+                spec.table_classes_loc, spec.classes
+            )),
+        );
+    }
 }
 
 fn mismatch_hint(prev: &Row, got: [usize; 3], declared: [usize; 3], at: &Loc) -> String {
@@ -313,6 +345,7 @@ pub fn infer(spec: &Spec, ds: &mut Diagnostics) -> Option<Plan> {
     };
     let mut shape = input;
     let mut layers = Vec::with_capacity(spec.rows.len());
+    let head = classifier_row(spec);
     for (i, row) in spec.rows.iter().enumerate() {
         let mut filter = row.filter.clone();
         match row.kind {
@@ -321,7 +354,12 @@ pub fn infer(spec: &Spec, ds: &mut Diagnostics) -> Option<Plan> {
                 filter[3] = scale(row.filter[3]);
             }
             Kind::ConvDw => filter[2] = shape[2],
-            Kind::Fc => filter[0] = shape[2],
+            Kind::Fc => {
+                filter[0] = shape[2];
+                if Some(i) == head {
+                    filter[1] = spec.classes;
+                }
+            }
             Kind::AvgPool | Kind::Softmax => {}
         }
         if matches!(row.kind, Kind::Conv) && filter[3] == 0 {
@@ -471,6 +509,59 @@ mod tests {
         let e = plan(&SMALL.replace("classes: 10", "classes: 11")).unwrap_err();
         assert!(
             e[0].contains("the table ends with 1x1x10 (row 5 (softmax)), but `classes` is 11"),
+            "{e:?}"
+        );
+    }
+
+    fn plan_files(files: &[(&str, &str)]) -> Result<Plan, Vec<String>> {
+        let spec = crate::spec::load(Path::new("c.yaml"), "c.yaml", &mem(files))
+            .map_err(|e| e.iter().map(|d| d.to_string()).collect::<Vec<_>>())?;
+        let mut ds = Diagnostics::new();
+        let p = infer(&spec, &mut ds);
+        ds.into_result(p)
+            .map(|p| p.unwrap())
+            .map_err(|e| e.iter().map(|d| d.to_string()).collect())
+    }
+
+    #[test]
+    fn an_extending_spec_sets_the_classifier_width() {
+        let child = "extends: s.yaml\nname: c\nclasses: 11\nwidth_multiplier: 0.5\n";
+        let p = plan_files(&[("s.yaml", SMALL), ("c.yaml", child)]).unwrap();
+        assert_eq!(p.output(), [1, 1, 11]);
+        let fc = &p.layers[6];
+        assert_eq!((fc.input[2], fc.output[2]), (4, 11));
+        assert_eq!(p.layers[7].input, [1, 1, 11]);
+        // A grandchild without `classes` keeps its parent's head; one with `layers` of its
+        // own checks them against its own `classes`.
+        let grandchild = "extends: c.yaml\nname: g\n";
+        let spec = crate::spec::load(
+            Path::new("g.yaml"),
+            "g.yaml",
+            &mem(&[("s.yaml", SMALL), ("c.yaml", child), ("g.yaml", grandchild)]),
+        )
+        .unwrap();
+        assert_eq!((spec.classes, spec.table_classes), (11, 10));
+        let restated = format!(
+            "extends: s.yaml\nname: r\nclasses: 11\n{}",
+            &SMALL[SMALL.find("layers:").unwrap()..]
+        );
+        let e = plan_files(&[("s.yaml", SMALL), ("c.yaml", &restated)]).unwrap_err();
+        assert!(
+            e[0].contains("the table ends with 1x1x10 (row 5 (softmax)), but `classes` is 11"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_class_count_needs_an_fc_row_to_set() {
+        let no_fc = SMALL
+            .replace("  - { type: fc, filter: [8, 10], name: classifier }\n", "")
+            .replace("  - { type: softmax }\n", "")
+            .replace("classes: 10", "classes: 8");
+        let child = "extends: s.yaml\nname: c\nclasses: 11\n";
+        let e = plan_files(&[("s.yaml", &no_fc), ("c.yaml", child)]).unwrap_err();
+        assert!(
+            e[0].starts_with("c.yaml:3:1: `classes` is 11, but the table's rows end with 8 classes and have no fc row"),
             "{e:?}"
         );
     }

@@ -177,10 +177,17 @@ pub struct Spec {
     pub input: [usize; 3],
     /// Where `input` is written.
     pub input_loc: Loc,
-    /// Number of classes.
+    /// Number of classes the model outputs: the last fc row's width after the multipliers.
     pub classes: usize,
     /// Where `classes` is written.
     pub classes_loc: Loc,
+    /// The class count the rows are written for: `classes` of the file that wrote `layers`
+    /// (or of an ancestor of it). An extending spec that sets another `classes` changes the
+    /// classifier's width the way `width_multiplier` changes the others: after the table has
+    /// been checked as written.
+    pub table_classes: usize,
+    /// Where `table_classes` is written.
+    pub table_classes_loc: Loc,
     /// Width multiplier alpha.
     pub alpha: f64,
     /// Where alpha is written (or the file's start when defaulted).
@@ -232,6 +239,9 @@ impl SourceFiles for Disk {
 /// Top-level keys of one file with the file they came from.
 struct Layered {
     entries: Vec<(String, Node, Loc)>,
+    /// `classes` as the file that wrote `layers` has it, when a descendant without `layers`
+    /// set another value (see [`Spec::table_classes`]).
+    table_classes: Option<(Node, Loc)>,
 }
 
 impl Layered {
@@ -315,7 +325,10 @@ fn load_layers(
         }
         own.push((key.to_string(), v, key_loc));
     }
-    let mut layered = Layered { entries: own };
+    let mut layered = Layered {
+        entries: own,
+        table_classes: None,
+    };
     if let Some((node, loc)) = layered.get(top::EXTENDS) {
         let (node, loc) = (node.clone(), loc.clone());
         let Some(parent) = node.as_scalar().filter(|s| !s.is_empty()) else {
@@ -353,7 +366,16 @@ fn load_layers(
         }
         let parent_layers = load_layers(&parent_path, &parent_display, files, chain, read, ds);
         chain.pop();
-        for (key, node, ploc) in parent_layers?.entries {
+        let parent_layers = parent_layers?;
+        // Rows inherited from the parent were written for the parent's class count; a file
+        // that restates `layers` writes its rows for its own.
+        if layered.get(top::LAYERS).is_none() {
+            layered.table_classes = parent_layers
+                .table_classes
+                .clone()
+                .or_else(|| parent_layers.get(top::CLASSES).map(|(n, l)| (n.clone(), l.clone())));
+        }
+        for (key, node, ploc) in parent_layers.entries {
             // A parent's figures describe the parent only: a variant must state its own.
             if key == top::PAPER || key == top::EXTENDS {
                 continue;
@@ -506,14 +528,19 @@ fn build(l: &Layered, files: Vec<PathBuf>, ds: &mut Diagnostics) -> Option<Spec>
     let input = required(top::INPUT, ds).and_then(|(n, loc)| {
         dims(n, loc, "`input`", 3, "[height, width, channels]", ds).map(|d| ([d[0], d[1], d[2]], loc.clone()))
     });
-    let classes = required(top::CLASSES, ds).and_then(|(n, loc)| match whole(n, loc, "`classes`", ds) {
+    let class_count = |n: &Node, loc: &Loc, ds: &mut Diagnostics| match whole(n, loc, "`classes`", ds) {
         Some(0) => {
             ds.push(Diagnostic::at(loc, "`classes` must be at least 1"));
             None
         }
         Some(c) => Some((c, loc.clone())),
         None => None,
-    });
+    };
+    let classes = required(top::CLASSES, ds).and_then(|(n, loc)| class_count(n, loc, ds));
+    let table_classes = match &l.table_classes {
+        Some((n, loc)) => class_count(n, loc, ds),
+        None => classes.clone(),
+    };
     let (alpha, alpha_loc) = match l.get(top::WIDTH_MULTIPLIER) {
         None => (Some(1.0), root_loc.clone()),
         Some((n, loc)) => {
@@ -594,12 +621,15 @@ fn build(l: &Layered, files: Vec<PathBuf>, ds: &mut Diagnostics) -> Option<Spec>
     let paper = l.get(top::PAPER).and_then(|(n, loc)| parse_paper(n, loc, ds));
     let (input, input_loc) = input?;
     let (classes, classes_loc) = classes?;
+    let (table_classes, table_classes_loc) = table_classes?;
     Some(Spec {
         name: name?,
         input,
         input_loc,
         classes,
         classes_loc,
+        table_classes,
+        table_classes_loc,
         alpha: alpha?,
         alpha_loc,
         resolution: resolution?,

@@ -27,15 +27,18 @@
 //! never panics.
 
 mod error;
+mod format;
 mod random;
 mod reader;
 mod save;
 mod tensors;
+pub mod tflite;
 
 #[cfg(test)]
 mod tests;
 
 pub use error::WeightsError;
+pub use format::WeightsFormat;
 pub use random::random_tensors;
 pub use reader::{Folded, TensorReader};
 pub use save::{insert_conv_bn, insert_fc};
