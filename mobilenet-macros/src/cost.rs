@@ -7,6 +7,7 @@
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::limits::{self, MAX_ARENA_FLOATS, MAX_MULT_ADDS, MAX_STORED_PARAMS};
+use crate::paper::group_digits;
 use crate::shapes::{fmt_shape, Layer, Plan};
 use crate::spec::Kind;
 
@@ -126,12 +127,17 @@ pub fn count(plan: &Plan, ds: &mut Diagnostics) -> Option<Totals> {
         };
         total = sum;
         for (what, value, limit) in [
-            ("the weights' stored numbers", total.stored, MAX_STORED_PARAMS),
-            ("the mult-adds of one image", total.mult_adds, MAX_MULT_ADDS),
+            ("the weights' stored numbers to", total.stored, MAX_STORED_PARAMS),
+            ("one image's mult-adds to", total.mult_adds, MAX_MULT_ADDS),
         ] {
             if value > limit {
-                let what = format!("{}: counted up to this row, {what}", layer.row.label());
-                ds.push(limits::over(&layer.row.loc, &what, value, limit));
+                let message = format!(
+                    "{} brings {what} {}, above the limit of {}",
+                    layer.row.label(),
+                    group_digits(value as i64),
+                    group_digits(limit as i64)
+                );
+                ds.push(limits::beyond(&layer.row.loc, message));
                 return None;
             }
         }
@@ -152,12 +158,14 @@ pub fn count(plan: &Plan, ds: &mut Diagnostics) -> Option<Totals> {
             .layers
             .iter()
             .max_by_key(|l| l.output.iter().map(|&x| x as u64).product::<u64>())?;
-        let what = format!(
-            "{} outputs {}, so the activation arena's size in floats,",
+        let message = format!(
+            "{} outputs {}: the activation arena would hold {} floats, above the limit of {}",
             largest.row.label(),
-            fmt_shape(largest.output)
+            fmt_shape(largest.output),
+            group_digits(floats as i64),
+            group_digits(MAX_ARENA_FLOATS as i64)
         );
-        ds.push(limits::over(&largest.row.loc, &what, floats, MAX_ARENA_FLOATS));
+        ds.push(limits::beyond(&largest.row.loc, message));
         return None;
     }
     Some(Totals {

@@ -46,7 +46,12 @@ pub const MAX_MULT_ADDS: u64 = 1_000_000_000_000_000;
 
 /// `{what} {value} is above the limit of {limit}`, at `loc`, with the README's section as hint.
 pub fn over(loc: &Loc, what: &str, value: impl std::fmt::Display, limit: impl std::fmt::Display) -> Diagnostic {
-    Diagnostic::at(loc, format!("{what} {value} is above the limit of {limit}"))
+    beyond(loc, format!("{what} {value} is above the limit of {limit}"))
+}
+
+/// A limit's diagnostic with its own wording, at `loc`.
+pub fn beyond(loc: &Loc, message: String) -> Diagnostic {
+    Diagnostic::at(loc, message)
         .hint("mobilenet! bounds every size so that a typo cannot exhaust the compiler (README, \"Reliability\")")
 }
 
@@ -107,5 +112,42 @@ mod tests {
         // Per-layer mult-adds below the params limit times a whole map fit too.
         assert!(MAX_STORED_PARAMS.checked_mul(side * side).is_some());
         assert!(MAX_MULT_ADDS.checked_mul(2).is_some_and(|f| f < i64::MAX as u64));
+    }
+
+    /// The README's table states these values.
+    #[test]
+    fn the_readme_states_the_limits() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let power = |v: u64, base: u64| {
+            let e = v.ilog(base);
+            assert_eq!(base.pow(e), v, "{v} is not a power of {base}");
+            format!("{base}^{e}")
+        };
+        let rows = [
+            format!(
+                "| spec file; YAML nesting | {} MiB; {MAX_NESTING} levels |",
+                MAX_FILE_BYTES >> 20
+            ),
+            format!("| `repeat`; rows after expansion | {MAX_REPEAT}; {MAX_ROWS} |"),
+            format!("| height, width, `resolution`, kernel side | {MAX_SIDE} |"),
+            format!(
+                "| channels, `classes` | {} |",
+                crate::paper::group_digits(MAX_CHANNELS as i64)
+            ),
+            format!(
+                "| activation arena, input image (f32) | {} ({} GiB) |",
+                power(MAX_ARENA_FLOATS, 2),
+                MAX_ARENA_FLOATS * 4 >> 30
+            ),
+            format!(
+                "| stored weights (f32) | {} ({} GiB) |",
+                power(MAX_STORED_PARAMS, 2),
+                MAX_STORED_PARAMS * 4 >> 30
+            ),
+            format!("| mult-adds per image | {} |", power(MAX_MULT_ADDS, 10)),
+        ];
+        for row in rows {
+            assert!(readme.contains(&row), "the README's Reliability table lacks {row}");
+        }
     }
 }
