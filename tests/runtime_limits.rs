@@ -42,7 +42,9 @@ fn predict_batch_refuses_empty_and_misshapen_batches() {
 #[test]
 fn thread_counts_past_the_limit_are_errors() {
     for threads in [MAX_THREADS + 1, usize::MAX] {
-        let e = Team::new(threads).err().expect("refused");
+        let Err(e) = Team::new(threads) else {
+            panic!("{threads} threads were accepted")
+        };
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
         let mut model = tiny::Model::new(tiny::Weights::random(3));
         assert!(model.set_threads(threads).is_err());

@@ -151,7 +151,7 @@ pub fn count(plan: &Plan, ds: &mut Diagnostics) -> Option<Totals> {
         }
     }
     let arena = arena_plan(plan);
-    let floats = arena.iter().map(|&n| n as u64).sum::<u64>();
+    let floats = arena.iter().sum::<u64>();
     if floats > MAX_ARENA_FLOATS {
         // The largest map decides it: that row is what to change.
         let largest = plan
