@@ -480,7 +480,12 @@ fn classify<N: Network + Clone>(
         let batch: Vec<f32> = ok.concat();
         let view = ArrayView4::from_shape((ok.len(), h, w, c), &batch).map_err(|e| e.to_string())?;
         let start = Instant::now();
-        let outputs = mobilenet::runtime::interop::predict_batch(model, view).map_err(|e| e.to_string())?;
+        // A chunk whose every image failed has nothing to run (and an empty batch is an error).
+        let outputs = if ok.is_empty() {
+            mobilenet::runtime::ndarray::Array2::zeros((0, 0))
+        } else {
+            mobilenet::runtime::interop::predict_batch(model, view).map_err(|e| e.to_string())?
+        };
         summary.inference += start.elapsed();
 
         let mut rows = outputs.outer_iter();

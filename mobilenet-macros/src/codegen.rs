@@ -463,13 +463,27 @@ pub fn generate(c: &Compiled) -> TokenStream {
             /// A model over `weights` (an owned [`Weights`] or a shared `Arc<Weights>`), with its
             /// activation arena allocated once, here. It runs on the calling thread; see
             /// [`Model::set_threads`].
+            ///
+            /// # Panics
+            /// If the system refuses the arena's memory; [`Model::try_new`] returns that as an error.
             pub fn new(weights: impl Into<::std::sync::Arc<Weights>>) -> Self {
-                Self {
+                match Self::try_new(weights) {
+                    Ok(m) => m,
+                    Err(e) => panic!("{e}; Model::try_new reports this as an error"),
+                }
+            }
+
+            /// [`Model::new`], but a refused allocation of the arena is an error rather than a panic.
+            ///
+            /// # Errors
+            /// If the system cannot give the arena's `ARENA_LEN` floats.
+            pub fn try_new(weights: impl Into<::std::sync::Arc<Weights>>) -> ::core::result::Result<Self, #rt::aligned::AllocError> {
+                Ok(Self {
                     weights: weights.into(),
-                    arena: #rt::aligned::AlignedBuf::zeroed(ARENA_LEN),
+                    arena: #rt::aligned::AlignedBuf::try_zeroed(ARENA_LEN)?,
                     team: #rt::Team::single(),
                     spare: #rt::interop::Arenas::default(),
-                }
+                })
             }
 
             /// Splits every large layer of [`Model::forward`] over `threads` threads: the calling
@@ -552,7 +566,8 @@ pub fn generate(c: &Compiled) -> TokenStream {
             /// arenas are kept for the next call.
             ///
             /// # Errors
-            /// If the images' shape is not N x `INPUT_SHAPE`.
+            /// If the images' shape is not N x `INPUT_SHAPE`, N is 0, or the threads' arenas
+            /// cannot be allocated.
             pub fn predict_batch(&self, images: #rt::ndarray::ArrayView4<'_, f32>) -> ::core::result::Result<#rt::ndarray::Array2<f32>, #rt::interop::InputError> {
                 #rt::interop::predict_batch(self, images)
             }
@@ -669,13 +684,19 @@ pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
     for d in &f.diagnostics {
         errors.extend(syn::Error::new(span, d.to_string()).to_compile_error());
     }
+    // Sizes past the limits are left out: the stubs' constant arithmetic must not overflow.
     let [ih, iw, ic] = f
         .spec
         .as_ref()
         .and_then(Spec::scaled_input)
+        .filter(|&[h, w, c]| h.max(w) <= crate::limits::MAX_SIDE && c <= crate::limits::MAX_CHANNELS)
         .unwrap_or_default()
         .map(lit);
-    let classes = lit(f.spec.as_ref().map_or(0, |s| s.classes));
+    let classes = lit(f
+        .spec
+        .as_ref()
+        .map_or(0, |s| s.classes)
+        .min(crate::limits::MAX_CHANNELS));
     let track = track_files(&f.spec.as_ref().map(|s| s.files.clone()).unwrap_or_default());
     quote! {
         #errors
@@ -712,6 +733,7 @@ pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
         #[allow(unused_variables)]
         impl Model {
             pub fn new(weights: impl Into<::std::sync::Arc<Weights>>) -> Self { unreachable!() }
+            pub fn try_new(weights: impl Into<::std::sync::Arc<Weights>>) -> ::core::result::Result<Self, #rt::aligned::AllocError> { unreachable!() }
             pub fn set_threads(&mut self, threads: usize) -> ::std::io::Result<()> { unreachable!() }
             pub fn with_threads(self, threads: usize) -> ::std::io::Result<Self> { unreachable!() }
             pub fn threads(&self) -> usize { unreachable!() }

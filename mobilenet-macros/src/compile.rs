@@ -39,10 +39,12 @@ pub fn compile(path: &Path, display: &str, files: &dyn SourceFiles) -> Result<Co
         spec: None,
     })?;
     let mut ds = Diagnostics::new();
-    let plan = shapes::infer(&spec, &mut ds);
+    // Sizes past the limits are not worth shapes: the arithmetic would only be refused later.
+    let plan = crate::limits::check_spec(&spec, &mut ds)
+        .then(|| shapes::infer(&spec, &mut ds))
+        .flatten();
     let mut out = None;
-    if let Some(plan) = plan {
-        let totals = cost::count(&plan);
+    if let Some((plan, totals)) = plan.and_then(|p| cost::count(&p, &mut ds).map(|t| (p, t))) {
         let verdicts = match &spec.paper {
             Some(p) => paper::check(p, &totals, &mut ds),
             None => Vec::new(),

@@ -5,7 +5,10 @@
 //! convention reproduces Table 2's shares to the digit. `stored` counts what a weights file
 //! holds on top of that: four batch-norm vectors per convolution and the fc bias.
 
-use crate::shapes::{Layer, Plan};
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::limits::{self, MAX_ARENA_FLOATS, MAX_MULT_ADDS, MAX_STORED_PARAMS};
+use crate::paper::group_digits;
+use crate::shapes::{fmt_shape, Layer, Plan};
 use crate::spec::Kind;
 
 /// Costs of one layer.
@@ -30,37 +33,50 @@ pub fn group(layer: &Layer) -> Option<String> {
     }
 }
 
-/// Counts one layer.
-pub fn layer_cost(layer: &Layer) -> Cost {
+/// Counts one layer; `None` if a count overflows `u64` (impossible within the limits, but a
+/// count that cannot be made is an error, not a wrapped number).
+pub fn layer_cost(layer: &Layer) -> Option<Cost> {
     let [kh, kw] = layer.kernel.map(|k| k as u64);
     let [_, _, cin] = layer.input.map(|x| x as u64);
     let [oh, ow, cout] = layer.output.map(|x| x as u64);
-    match layer.row.kind {
+    let mul = |a: u64, b: u64| a.checked_mul(b);
+    Some(match layer.row.kind {
         Kind::Conv => {
-            let params = kh * kw * cin * cout;
+            let params = mul(mul(mul(kh, kw)?, cin)?, cout)?;
             Cost {
                 params,
-                stored: params + 4 * cout,
-                mult_adds: params * oh * ow,
+                stored: params.checked_add(mul(4, cout)?)?,
+                mult_adds: mul(mul(params, oh)?, ow)?,
             }
         }
         Kind::ConvDw => {
-            let params = kh * kw * cin;
+            let params = mul(mul(kh, kw)?, cin)?;
             Cost {
                 params,
-                stored: params + 4 * cin,
-                mult_adds: params * oh * ow,
+                stored: params.checked_add(mul(4, cin)?)?,
+                mult_adds: mul(mul(params, oh)?, ow)?,
             }
         }
         Kind::Fc => {
-            let params = cin * cout;
+            let params = mul(cin, cout)?;
             Cost {
                 params,
-                stored: params + cout,
+                stored: params.checked_add(cout)?,
                 mult_adds: params,
             }
         }
         Kind::AvgPool | Kind::Softmax => Cost::default(),
+    })
+}
+
+impl Cost {
+    /// The sum of two costs, `None` on overflow.
+    fn checked_add(self, other: Cost) -> Option<Cost> {
+        Some(Cost {
+            params: self.params.checked_add(other.params)?,
+            stored: self.stored.checked_add(other.stored)?,
+            mult_adds: self.mult_adds.checked_add(other.mult_adds)?,
+        })
     }
 }
 
@@ -84,43 +100,92 @@ impl Totals {
     }
 }
 
-/// Counts every layer and plans the activation buffers.
-pub fn count(plan: &Plan) -> Totals {
-    let layers: Vec<Cost> = plan.layers.iter().map(layer_cost).collect();
+/// Counts every layer and plans the activation buffers. A total past its limit
+/// ([`MAX_STORED_PARAMS`], [`MAX_MULT_ADDS`], [`MAX_ARENA_FLOATS`]) or a count that
+/// overflows is reported at the row that takes it there, and gives `None`.
+pub fn count(plan: &Plan, ds: &mut Diagnostics) -> Option<Totals> {
+    let mut layers = Vec::with_capacity(plan.layers.len());
     let mut total = Cost::default();
     let mut groups: Vec<(String, Cost)> = Vec::new();
-    for (layer, c) in plan.layers.iter().zip(&layers) {
-        total.params += c.params;
-        total.stored += c.stored;
-        total.mult_adds += c.mult_adds;
+    for layer in &plan.layers {
+        let overflow = || {
+            Diagnostic::at(
+                &layer.row.loc,
+                format!(
+                    "{}: counting the network's cost up to this row overflows 64 bits",
+                    layer.row.label()
+                ),
+            )
+        };
+        let Some(c) = layer_cost(layer) else {
+            ds.push(overflow());
+            return None;
+        };
+        let Some(sum) = total.checked_add(c) else {
+            ds.push(overflow());
+            return None;
+        };
+        total = sum;
+        for (what, value, limit) in [
+            ("the weights' stored numbers to", total.stored, MAX_STORED_PARAMS),
+            ("one image's mult-adds to", total.mult_adds, MAX_MULT_ADDS),
+        ] {
+            if value > limit {
+                let message = format!(
+                    "{} brings {what} {}, above the limit of {}",
+                    layer.row.label(),
+                    group_digits(value as i64),
+                    group_digits(limit as i64)
+                );
+                ds.push(limits::beyond(&layer.row.loc, message));
+                return None;
+            }
+        }
+        layers.push(c);
         if let Some(g) = group(layer) {
             match groups.iter_mut().find(|(name, _)| *name == g) {
-                Some((_, sum)) => {
-                    sum.params += c.params;
-                    sum.stored += c.stored;
-                    sum.mult_adds += c.mult_adds;
-                }
-                None => groups.push((g, *c)),
+                // Within the total, which did not overflow.
+                Some((_, sum)) => *sum = sum.checked_add(c)?,
+                None => groups.push((g, c)),
             }
         }
     }
-    Totals {
+    let arena = arena_plan(plan);
+    let floats = arena.iter().sum::<u64>();
+    if floats > MAX_ARENA_FLOATS {
+        // The largest map decides it: that row is what to change.
+        let largest = plan
+            .layers
+            .iter()
+            .max_by_key(|l| l.output.iter().map(|&x| x as u64).product::<u64>())?;
+        let message = format!(
+            "{} outputs {}: the activation arena would hold {} floats, above the limit of {}",
+            largest.row.label(),
+            fmt_shape(largest.output),
+            group_digits(floats as i64),
+            group_digits(MAX_ARENA_FLOATS as i64)
+        );
+        ds.push(limits::beyond(&largest.row.loc, message));
+        return None;
+    }
+    Some(Totals {
         layers,
         total,
         groups,
-        arena: arena_plan(plan),
-    }
+        arena: arena.map(|n| n as usize),
+    })
 }
 
 /// Sizes of the two buffers layers alternate between: layer `i` writes buffer `i % 2` and
 /// reads the other (layer 0 reads the caller's image directly).
 ///
 /// The first buffer is padded so that the second starts [`ARENA_SKEW_FLOATS`] past a 4 KiB
-/// boundary relative to the first (see there).
-pub fn arena_plan(plan: &Plan) -> [usize; 2] {
-    let mut sizes = [0usize; 2];
+/// boundary relative to the first (see there). Counted in `u64`, where a map of limited
+/// sides and channels cannot overflow, so that [`count`] can compare it with its limit.
+pub fn arena_plan(plan: &Plan) -> [u64; 2] {
+    let mut sizes = [0u64; 2];
     for (i, l) in plan.layers.iter().enumerate() {
-        let n = l.output.iter().product::<usize>();
+        let n = l.output.iter().map(|&x| x as u64).product::<u64>();
         sizes[i % 2] = sizes[i % 2].max(n);
     }
     sizes[0] = skewed(sizes[0]);
@@ -128,7 +193,7 @@ pub fn arena_plan(plan: &Plan) -> [usize; 2] {
 }
 
 /// Floats per 4 KiB page.
-const PAGE_FLOATS: usize = 1024;
+const PAGE_FLOATS: u64 = 1024;
 
 /// Where the second activation buffer starts relative to a page boundary of the first, in
 /// floats (1 KiB). Feature maps are mostly whole pages (112x112x64 floats, 14x14x512), so
@@ -140,10 +205,10 @@ const PAGE_FLOATS: usize = 1024;
 /// 57 and 44. Some skews were as bad as none for one shape or another (0.25, 0.75, 2, 2.5,
 /// 3.5 KiB); 1 KiB, seen from either buffer (1 and 3 KiB), was good for every shape tried
 /// but 14x14x512 at 3 KiB.
-pub const ARENA_SKEW_FLOATS: usize = 256;
+pub const ARENA_SKEW_FLOATS: u64 = 256;
 
 /// `n` rounded up to the next length that is `ARENA_SKEW_FLOATS` past a whole page.
-fn skewed(n: usize) -> usize {
+fn skewed(n: u64) -> u64 {
     let base = n.saturating_sub(ARENA_SKEW_FLOATS).next_multiple_of(PAGE_FLOATS);
     base + ARENA_SKEW_FLOATS
 }
@@ -163,7 +228,8 @@ mod tests {
         .unwrap();
         let mut ds = Diagnostics::new();
         let plan = infer_ok(&spec, &mut ds);
-        count(&plan)
+        let t = count(&plan, &mut ds);
+        ds.into_result(t).unwrap().unwrap()
     }
 
     fn infer_ok(spec: &crate::spec::Spec, ds: &mut Diagnostics) -> Plan {

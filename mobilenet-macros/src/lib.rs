@@ -9,6 +9,9 @@ mod codegen;
 mod compile;
 mod cost;
 mod diagnostics;
+#[cfg(test)]
+mod fuzz;
+mod limits;
 mod paper;
 mod report;
 mod shapes;

@@ -54,16 +54,18 @@ pub fn fmt_shape(s: [usize; 3]) -> String {
     format!("{}x{}x{}", s[0], s[1], s[2])
 }
 
-/// Output size and zeros before, for one spatial dimension of a convolution.
+/// Output size and zeros before, for one spatial dimension of a convolution; `None` when the
+/// kernel does not fit (or, past the limits, the arithmetic would not).
 pub fn conv_extent(size: usize, k: usize, s: usize, padding: Padding) -> Option<(usize, usize)> {
     match padding {
         Padding::Symmetric => {
-            let p = (k - 1) / 2;
-            (size + 2 * p >= k).then(|| ((size + 2 * p - k) / s + 1, p))
+            let p = k.checked_sub(1)? / 2;
+            let padded = size.checked_add(p.checked_mul(2)?)?;
+            Some((padded.checked_sub(k)?.checked_div(s)?.checked_add(1)?, p))
         }
         Padding::TfSame => {
-            let out = size.div_ceil(s);
-            let total = ((out - 1) * s + k).saturating_sub(size);
+            let out = size.checked_div(s)? + usize::from(!size.is_multiple_of(s));
+            let total = out.checked_sub(1)?.checked_mul(s)?.checked_add(k)?.saturating_sub(size);
             Some((out, total / 2))
         }
     }
@@ -343,6 +345,25 @@ pub fn infer(spec: &Spec, ds: &mut Diagnostics) -> Option<Plan> {
         ));
         return None;
     };
+    if input[1] > crate::limits::MAX_SIDE {
+        ds.push(crate::limits::over(
+            &spec.resolution_loc,
+            &format!("at `resolution` {}, the image's width", spec.resolution),
+            input[1],
+            crate::limits::MAX_SIDE,
+        ));
+        return None;
+    }
+    let input_floats = input.iter().map(|&x| x as u64).product::<u64>();
+    if input_floats > crate::limits::MAX_ARENA_FLOATS {
+        ds.push(crate::limits::over(
+            &spec.resolution_loc,
+            &format!("the {} image's size in floats,", fmt_shape(input)),
+            input_floats,
+            crate::limits::MAX_ARENA_FLOATS,
+        ));
+        return None;
+    }
     let mut shape = input;
     let mut layers = Vec::with_capacity(spec.rows.len());
     let head = classifier_row(spec);

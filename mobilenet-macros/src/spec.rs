@@ -5,6 +5,7 @@
 //! the business of `paper`. This module only knows the file format.
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Loc};
+use crate::limits::{self, MAX_FILE_BYTES, MAX_REPEAT, MAX_ROWS};
 use crate::symbol::{kind, paper as pkey, row as rkey, top, value};
 use crate::yaml::{self, Node, Value};
 use std::path::{Path, PathBuf};
@@ -215,9 +216,8 @@ impl Spec {
     /// or `None` when the width would not be a whole number of pixels.
     pub fn scaled_input(&self) -> Option<[usize; 3]> {
         let [h, w, c] = self.input;
-        (self.resolution * w)
-            .is_multiple_of(h)
-            .then(|| [self.resolution, self.resolution * w / h, c])
+        let scaled = self.resolution.checked_mul(w)?;
+        scaled.is_multiple_of(h).then(|| [self.resolution, scaled / h, c])
     }
 }
 
@@ -232,6 +232,14 @@ pub struct Disk;
 
 impl SourceFiles for Disk {
     fn read(&self, path: &Path) -> std::io::Result<String> {
+        // Refused before reading, so that a spec path naming a huge file costs no memory.
+        let len = std::fs::metadata(path)?.len();
+        if len > MAX_FILE_BYTES as u64 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the file is {len} bytes, above the limit of {MAX_FILE_BYTES} for a spec"),
+            ));
+        }
         std::fs::read_to_string(path)
     }
 }
@@ -288,6 +296,19 @@ fn load_layers(
         }
     };
     read.push(path.to_path_buf());
+    if text.len() > MAX_FILE_BYTES {
+        let start = Loc {
+            file,
+            pos: yaml::Pos { line: 1, col: 1 },
+        };
+        ds.push(limits::over(
+            &start,
+            "the spec file's size in bytes,",
+            text.len(),
+            MAX_FILE_BYTES,
+        ));
+        return None;
+    }
     let root = match yaml::parse(&text) {
         Ok(n) => n,
         Err(e) => {
@@ -612,7 +633,7 @@ fn build(l: &Layered, files: Vec<PathBuf>, ds: &mut Diagnostics) -> Option<Spec>
     };
     let rows = required(top::LAYERS, ds).map(|(n, loc)| {
         let mut rows = Vec::new();
-        expand_rows(n, loc, "", &mut rows, ds);
+        expand_rows(n, loc, "", &mut rows, &mut 0, ds);
         if rows.is_empty() && !ds.has_errors() {
             ds.push(Diagnostic::at(loc, "`layers` is empty"));
         }
@@ -644,7 +665,10 @@ fn build(l: &Layered, files: Vec<PathBuf>, ds: &mut Diagnostics) -> Option<Spec>
 }
 
 /// Expands `layers` (and nested `repeat`s) into rows numbered as the reader sees them.
-fn expand_rows(node: &Node, loc: &Loc, prefix: &str, out: &mut Vec<Row>, ds: &mut Diagnostics) {
+///
+/// `visited` counts rows expanded so far, those in error included, so that expansion stops
+/// at [`MAX_ROWS`] whatever the rows hold: a nest of repeats cannot make work by itself.
+fn expand_rows(node: &Node, loc: &Loc, prefix: &str, out: &mut Vec<Row>, visited: &mut usize, ds: &mut Diagnostics) {
     let Value::Seq(items) = &node.value else {
         ds.push(Diagnostic::at(
             loc,
@@ -653,9 +677,13 @@ fn expand_rows(node: &Node, loc: &Loc, prefix: &str, out: &mut Vec<Row>, ds: &mu
         return;
     };
     for (i, item) in items.iter().enumerate() {
+        if *visited > MAX_ROWS {
+            return;
+        }
         let number = format!("{prefix}{}", i + 1);
         let row_loc = loc_of(&loc.file, item);
         let Value::Map(entries) = &item.value else {
+            count_row(visited, &number, &row_loc, ds);
             ds.push(Diagnostic::at(
                 &row_loc,
                 format!(
@@ -690,6 +718,15 @@ fn expand_rows(node: &Node, loc: &Loc, prefix: &str, out: &mut Vec<Row>, ds: &mu
                 ));
                 continue;
             }
+            if n > MAX_REPEAT {
+                ds.push(limits::over(
+                    &count_loc,
+                    &format!("row {number}: `repeat`"),
+                    n,
+                    MAX_REPEAT,
+                ));
+                continue;
+            }
             let Some(body) = get(rkey::LAYERS) else {
                 ds.push(Diagnostic::at(
                     &row_loc,
@@ -698,10 +735,23 @@ fn expand_rows(node: &Node, loc: &Loc, prefix: &str, out: &mut Vec<Row>, ds: &mu
                 continue;
             };
             let body_loc = loc_of(&loc.file, body);
+            if matches!(&body.value, Value::Seq(b) if b.is_empty()) {
+                ds.push(Diagnostic::at(
+                    &body_loc,
+                    format!("row {number}: `repeat` has no rows to repeat"),
+                ));
+                continue;
+            }
             for _ in 0..n {
-                expand_rows(body, &body_loc, &format!("{number}."), out, ds);
+                expand_rows(body, &body_loc, &format!("{number}."), out, visited, ds);
+                if *visited > MAX_ROWS {
+                    return;
+                }
             }
             continue;
+        }
+        if !count_row(visited, &number, &row_loc, ds) {
+            return;
         }
         let mut ok = true;
         for (k, _) in entries {
@@ -821,6 +871,25 @@ fn expand_rows(node: &Node, loc: &Loc, prefix: &str, out: &mut Vec<Row>, ds: &mu
             });
         }
     }
+}
+
+/// Counts one expanded row; past [`MAX_ROWS`], reports it (once) and says to stop.
+fn count_row(visited: &mut usize, number: &str, row_loc: &Loc, ds: &mut Diagnostics) -> bool {
+    *visited += 1;
+    if *visited > MAX_ROWS {
+        ds.push(
+            Diagnostic::at(
+                row_loc,
+                format!(
+                    "the table has more than {MAX_ROWS} rows after `repeat` expansion (row {number} would be row {})",
+                    *visited
+                ),
+            )
+            .hint("mobilenet! bounds every size so that a typo cannot exhaust the compiler (README, \"Reliability\")"),
+        );
+        return false;
+    }
+    true
 }
 
 fn valid_name(s: &str) -> bool {

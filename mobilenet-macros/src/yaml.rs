@@ -83,15 +83,16 @@ pub struct SyntaxError {
 
 /// Parses one YAML document into a [`Node`] tree; an empty document is an empty mapping.
 pub fn parse(source: &str) -> Result<Node, SyntaxError> {
-    let mut builder = Builder::default();
+    let end = end_of(source);
+    let mut builder = Builder {
+        end,
+        ..Builder::default()
+    };
     let mut parser = Parser::new_from_str(source);
     if let Err(e) = parser.load(&mut builder, false) {
         let m = e.marker();
         return Err(SyntaxError {
-            pos: Pos {
-                line: m.line(),
-                col: m.col() + 1,
-            },
+            pos: within(Pos::from(*m), end),
             message: e.info().to_string(),
         });
     }
@@ -102,6 +103,25 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
         pos: Pos { line: 1, col: 1 },
         value: Value::Map(Vec::new()),
     }))
+}
+
+/// Where the text ends: its last line (the one after a final newline counts, empty) and the
+/// column just past that line's end.
+fn end_of(source: &str) -> Pos {
+    Pos {
+        line: source.split('\n').count(),
+        col: source.rsplit('\n').next().map_or(0, str::len) + 1,
+    }
+}
+
+/// At the end of a file without a final newline the parser marks the line after the last;
+/// a message must name a line the file has, so such a mark moves to the file's end.
+fn within(pos: Pos, end: Pos) -> Pos {
+    if pos.line > end.line {
+        end
+    } else {
+        pos
+    }
 }
 
 /// Containers under construction while events stream in.
@@ -115,6 +135,11 @@ struct Builder {
     stack: Vec<Open>,
     root: Option<Node>,
     error: Option<SyntaxError>,
+    /// Containers open beyond `MAX_NESTING`, skipped: a tree that deep would make the
+    /// recursive walks (and the tree's own drop) overflow the stack.
+    too_deep: usize,
+    /// The text's end (see [`within`]).
+    end: Pos,
 }
 
 impl Builder {
@@ -136,7 +161,26 @@ impl Builder {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
-        let pos = Pos::from(mark);
+        let pos = within(Pos::from(mark), self.end);
+        let opens = matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..));
+        let closes = matches!(ev, Event::SequenceEnd | Event::MappingEnd);
+        if self.too_deep > 0 || (opens && self.stack.len() >= crate::limits::MAX_NESTING) {
+            if opens {
+                self.too_deep += 1;
+                if self.error.is_none() {
+                    self.error = Some(SyntaxError {
+                        pos,
+                        message: format!(
+                            "lists and mappings nest deeper than {} levels (the limit for a spec)",
+                            crate::limits::MAX_NESTING
+                        ),
+                    });
+                }
+            } else if closes {
+                self.too_deep -= 1;
+            }
+            return;
+        }
         match ev {
             Event::Scalar(text, style, _, _) => {
                 let quoted = !matches!(style, TScalarStyle::Plain);
@@ -224,6 +268,26 @@ mod tests {
     #[test]
     fn empty_document_is_empty_map() {
         assert_eq!(parse("").unwrap().value, Value::Map(Vec::new()));
+    }
+
+    #[test]
+    fn an_error_at_the_end_names_the_last_line() {
+        for text in ["a: 1\nb: [1, 2", "a: 1\nb: {", "a: 1\n- 2"] {
+            let err = parse(text).unwrap_err();
+            let lines: Vec<&str> = text.split('\n').collect();
+            assert!(err.pos.line <= lines.len(), "{text:?}: {err:?}");
+            assert!(err.pos.col <= lines[err.pos.line - 1].len() + 1, "{text:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_an_error() {
+        let ok = format!("a: {}{}", "[".repeat(60), "]".repeat(60));
+        assert!(parse(&ok).is_ok());
+        let deep = format!("a: {}{}", "[".repeat(100), "]".repeat(100));
+        let err = parse(&deep).unwrap_err();
+        assert!(err.message.contains("deeper than 64 levels"), "{err:?}");
+        assert_eq!(err.pos.line, 1);
     }
 
     #[test]

@@ -37,12 +37,40 @@ impl AlignedBuf {
         Self { data, start, len }
     }
 
+    /// `len` zeros, or an [`AllocError`] if the system refuses the memory (where
+    /// [`AlignedBuf::zeroed`] would abort the process): for the arenas, whose size a spec sets.
+    ///
+    /// # Errors
+    /// [`AllocError`] naming the size asked for.
+    pub fn try_zeroed(len: usize) -> Result<Self, AllocError> {
+        let refused = AllocError { floats: len };
+        let total = len.checked_add(ALIGN_FLOATS - 1).ok_or(refused)?;
+        let mut data = Vec::new();
+        data.try_reserve_exact(total).map_err(|_| refused)?;
+        data.resize(total, 0.0f32);
+        let data = data.into_boxed_slice();
+        let start = data.as_ptr().align_offset(ALIGN_BYTES).min(ALIGN_FLOATS - 1);
+        Ok(Self { data, start, len })
+    }
+
     /// A copy of `values`.
     pub fn from_slice(values: &[f32]) -> Self {
         let mut buf = Self::zeroed(values.len());
         buf.copy_from_slice(values);
         buf
     }
+}
+
+/// The system refused memory for an [`AlignedBuf`]: a model's activation arena, typically,
+/// when a spec's shapes ask for more than the machine has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "cannot allocate {floats} f32 activations ({:.1} GiB): the system refused the memory",
+    *floats as f64 * 4.0 / f64::from(1u32 << 30)
+)]
+pub struct AllocError {
+    /// How many floats were asked for.
+    pub floats: usize,
 }
 
 impl Deref for AlignedBuf {
@@ -104,7 +132,24 @@ mod tests {
             assert_eq!(&*c, &*b);
         }
         assert!(AlignedBuf::default().is_empty());
+        for len in [0, 5, 1 << 18] {
+            let b = AlignedBuf::try_zeroed(len).unwrap();
+            assert_eq!((b.len(), b.as_ptr() as usize % ALIGN_BYTES), (len, 0));
+            assert!(b.iter().all(|&x| x == 0.0));
+        }
         let v = [1.0, 2.0, 3.0];
         assert_eq!(&*AlignedBuf::from_slice(&v), &v);
+    }
+
+    /// Sizes no machine holds are an error, not an abort: past the address space, and an
+    /// arena of 2^60 floats (the 960 PB of issue 24's wrapped spec, about).
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri reports a refused allocation as an error of its own")]
+    fn impossible_sizes_are_refused() {
+        for len in [usize::MAX, usize::MAX / 4, 1 << 60] {
+            let e = AlignedBuf::try_zeroed(len).unwrap_err();
+            assert_eq!(e.floats, len);
+            assert!(e.to_string().contains("cannot allocate"), "{e}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! ndarray interop and the glue generated models share: checking an image's shape, running a
 //! batch across cores, and viewing a slice as a fixed-size array.
 
-use crate::aligned::AlignedBuf;
+use crate::aligned::{AlignedBuf, AllocError};
 use crate::parallel::{Desk, Team};
 use ndarray::{Array1, Array2, ArrayView3, ArrayView4};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -27,6 +27,16 @@ pub enum InputError {
         /// The array's shape.
         found: Vec<usize>,
     },
+    /// The batch holds no image: an empty result would hide a caller's bug (a filter that
+    /// dropped every file, say), so it is refused.
+    #[error("the batch holds no image (shape {found:?}); give at least one")]
+    EmptyBatch {
+        /// The array's shape.
+        found: Vec<usize>,
+    },
+    /// The activation arenas of the batch's threads could not be allocated.
+    #[error("cannot run the batch: {0}")]
+    OutOfMemory(#[from] AllocError),
 }
 
 /// What [`predict`] and [`predict_batch`] need of a generated model.
@@ -55,13 +65,15 @@ pub struct Arenas(Mutex<Vec<AlignedBuf>>);
 
 impl Arenas {
     /// `n` arenas of `len` floats: kept ones first, new ones for the rest.
-    fn take(&self, n: usize, len: usize) -> Vec<AlignedBuf> {
+    fn take(&self, n: usize, len: usize) -> Result<Vec<AlignedBuf>, AllocError> {
         let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         kept.retain(|a| a.len() == len);
         let keep = kept.len().saturating_sub(n);
         let mut out = kept.split_off(keep);
-        out.resize_with(n, || AlignedBuf::zeroed(len));
-        out
+        while out.len() < n {
+            out.push(AlignedBuf::try_zeroed(len)?);
+        }
+        Ok(out)
     }
 
     /// Keeps `arenas` for the next call.
@@ -118,7 +130,9 @@ pub fn predict<N: Network>(net: &mut N, image: ArrayView3<'_, f32>) -> Result<Ar
 /// nothing measurable on a quiet machine.
 ///
 /// # Errors
-/// [`InputError::BatchShape`] if the shape is not N x `N::INPUT_SHAPE`.
+/// [`InputError::BatchShape`] if the shape is not N x `N::INPUT_SHAPE`,
+/// [`InputError::EmptyBatch`] if N is 0, [`InputError::OutOfMemory`] if the threads'
+/// arenas cannot be allocated.
 pub fn predict_batch<N: Network>(net: &N, images: ArrayView4<'_, f32>) -> Result<Array2<f32>, InputError> {
     let s = images.shape();
     if s[1..] != N::INPUT_SHAPE {
@@ -128,14 +142,14 @@ pub fn predict_batch<N: Network>(net: &N, images: ArrayView4<'_, f32>) -> Result
         });
     }
     let n = s[0];
-    let mut out = Array2::zeros((n, N::NUM_CLASSES));
     if n == 0 {
-        return Ok(out);
+        return Err(InputError::EmptyBatch { found: s.to_vec() });
     }
+    let mut out = Array2::zeros((n, N::NUM_CLASSES));
     let parts = net.team().threads().min(n);
     let arenas: Vec<Mutex<AlignedBuf>> = net
         .spare_arenas()
-        .take(parts, N::ARENA_LEN)
+        .take(parts, N::ARENA_LEN)?
         .into_iter()
         .map(Mutex::new)
         .collect();
@@ -249,8 +263,10 @@ mod tests {
             let kept = net.arenas.0.lock().unwrap().len();
             assert_eq!(kept, threads, "one arena kept per thread used");
             assert_eq!(
-                predict_batch(&net, Array4::zeros((0, 2, 3, 2)).view()).unwrap().shape(),
-                &[0, 2]
+                predict_batch(&net, Array4::zeros((0, 2, 3, 2)).view()).unwrap_err(),
+                InputError::EmptyBatch {
+                    found: vec![0, 2, 3, 2]
+                }
             );
             assert!(matches!(
                 predict_batch(&net, Array4::zeros((1, 2, 2, 2)).view()),

@@ -22,6 +22,11 @@ use std::time::{Duration, Instant};
 /// layers or two back-to-back images, short enough not to burn a core between sparse calls.
 const SPIN: Duration = Duration::from_millis(2);
 
+/// Most threads a [`Team`] takes. A layer splits into far fewer useful parts than this; the
+/// bound turns a nonsense count (`usize::MAX`, a negative number cast) into an error instead
+/// of an attempt to allocate bookkeeping for it.
+pub const MAX_THREADS: usize = 1024;
+
 /// One job: called once with every part index `0..threads`.
 type Job<'a> = &'a (dyn Fn(usize) + Sync);
 
@@ -70,13 +75,21 @@ impl Team {
         }
     }
 
-    /// A team of `threads` threads (at least 1): spawns `threads - 1` workers, now.
+    /// A team of `threads` threads (at least 1, at most [`MAX_THREADS`]): spawns
+    /// `threads - 1` workers, now.
     ///
     /// # Errors
-    /// If the operating system refuses to start a thread.
+    /// If `threads` is above [`MAX_THREADS`], or the operating system refuses to start a
+    /// thread.
     pub fn new(threads: usize) -> std::io::Result<Self> {
         if threads <= 1 {
             return Ok(Self::single());
+        }
+        if threads > MAX_THREADS {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{threads} threads asked for; a team has at most {MAX_THREADS}"),
+            ));
         }
         let shared = Arc::new(Shared {
             epoch: AtomicU64::new(0),

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The runtime's tests under Miri, which checks every `unsafe` block as it runs (out-of-bounds
+# or misaligned access, use after free, aliasing, data races between the thread team's
+# threads): the portable kernels, the weight readers, the arena and buffer code and the
+# thread team. Opt-in, not in CI: it takes about ten minutes on two cores.
+#
+# The x86 SIMD kernels are configured out (`--cfg mobilenet_portable_only`): Miri runs few
+# SIMD intrinsics. Tests whose shapes are too large to interpret in minutes are marked
+# `#[cfg_attr(miri, ignore)]`; each kernel family keeps small shapes that run.
+#
+# Usage: tools/miri.sh [extra `cargo miri test` arguments, e.g. a test name filter]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rustup component add miri rust-src --toolchain nightly >/dev/null
+cargo +nightly miri setup >/dev/null
+# RUSTFLAGS reach the build script, which then leaves the `x86_simd` cfg unset.
+export RUSTFLAGS="${RUSTFLAGS:-} --cfg mobilenet_portable_only"
+# Many seeds of the scheduler would find more interleavings; one keeps the run short.
+export MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-strict-provenance"
+exec cargo +nightly miri test -p mobilenet-runtime --lib "$@"
