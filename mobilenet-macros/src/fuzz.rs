@@ -409,6 +409,9 @@ fn independent_count(spec: &Spec) -> Counted {
     let (mut params, mut stored, mut mult_adds) = (0u128, 0u128, 0u128);
     let mut biggest = [0u128; 2];
     let mut shapes = Vec::new();
+    // A spec that sets another class count than its table's widens the last fc (README, "The
+    // spec format").
+    let last_fc = spec.rows.iter().rposition(|r| r.kind == Kind::Fc);
     for (i, row) in spec.rows.iter().enumerate() {
         let input = [y, x, c];
         let (k0, k1) = (row.filter.first().copied(), row.filter.get(1).copied());
@@ -439,7 +442,11 @@ fn independent_count(spec: &Spec) -> Counted {
                 x = (x - kw) / row.stride + 1;
             }
             Kind::Fc => {
-                let cout = row.filter[1];
+                let cout = if Some(i) == last_fc && spec.classes != spec.table_classes {
+                    spec.classes
+                } else {
+                    row.filter[1]
+                };
                 params += (c * cout) as u128;
                 stored += (c * cout + cout) as u128;
                 mult_adds += (c * cout) as u128;
@@ -599,7 +606,10 @@ fn mutated_shipped_specs_and_parents() {
         shipped("v1_conv_224.yaml"),
         crate::spec::tests::SMALL.to_string(),
     ];
-    let child = "# a variant\nextends: table.yaml\nname: variant\nwidth_multiplier: 0.5\nresolution: 160\n";
+    // The variant widens the classifier, as TF-slim's 1001-class exports do; the edits can
+    // remove or change that line like any other.
+    let child =
+        "# a variant\nextends: table.yaml\nname: variant\nwidth_multiplier: 0.5\nresolution: 160\nclasses: 11\n";
     let strategy = (
         0..seeds.len(),
         prop::collection::vec(edit(), 1..5),
