@@ -63,17 +63,6 @@ fn param_type(l: &Layer) -> Option<TokenStream> {
     })
 }
 
-/// PyTorch shape of a layer's weight tensor.
-fn torch_shape(l: &Layer) -> Vec<usize> {
-    let [kh, kw] = l.kernel;
-    match l.row.kind {
-        Kind::Conv => vec![l.output[2], l.input[2], kh, kw],
-        Kind::ConvDw => vec![l.input[2], 1, kh, kw],
-        Kind::Fc => vec![l.output[2], l.input[2]],
-        Kind::AvgPool | Kind::Softmax => vec![],
-    }
-}
-
 /// The kernel call of one layer: literal shapes, reading `src`, writing `dst`.
 fn kernel_call(l: &Layer, i: usize, act: u8, src: &TokenStream, dst: &TokenStream) -> TokenStream {
     let rt = runtime();
@@ -164,6 +153,110 @@ fn layer_info(l: &Layer, c: &Cost) -> TokenStream {
     })
 }
 
+/// What differs between a real expansion and the stubs of a failed one: the constants'
+/// values and docs, and the network behind `Weights` and `Model`. [`emit`] writes both the same
+/// way, so the two expansions define the same items.
+struct Items {
+    track: TokenStream,
+    consts: Vec<Const>,
+    /// The `__mobilenet` module's contents: `Net`, `Params` and the `Net` impl.
+    net: TokenStream,
+    weights_doc: String,
+    model_doc: String,
+}
+
+/// One generated constant.
+struct Const {
+    doc: String,
+    name: &'static str,
+    ty: TokenStream,
+    value: TokenStream,
+}
+
+impl Const {
+    fn new(name: &'static str, doc: impl Into<String>, ty: TokenStream, value: TokenStream) -> Self {
+        Const {
+            doc: doc.into(),
+            name,
+            ty,
+            value,
+        }
+    }
+}
+
+/// The constants every expansion defines, with `value` giving each one's value and doc.
+fn constants(mut value: impl FnMut(&'static str) -> (String, TokenStream)) -> Vec<Const> {
+    let rt = runtime();
+    let types: [(&'static str, TokenStream); 18] = [
+        ("NAME", quote!(&str)),
+        ("INPUT_SHAPE", quote!([usize; 3])),
+        ("INPUT_LEN", quote!(usize)),
+        ("NUM_CLASSES", quote!(usize)),
+        ("MULT_ADDS", quote!(u64)),
+        ("FLOPS", quote!(u64)),
+        ("PARAMS", quote!(u64)),
+        ("STORED_PARAMS", quote!(u64)),
+        ("ARENA_LEN", quote!(usize)),
+        ("LAYERS", quote!(&[#rt::LayerInfo])),
+        ("COST_REPORT", quote!(&str)),
+        ("PAPER", quote!(&[#rt::PaperFigure])),
+        ("PAPER_SOURCE", quote!(&str)),
+        ("PAPER_TOP1", quote!(::core::option::Option<f64>)),
+        ("PADDING", quote!(#rt::Padding)),
+        ("ACTIVATION", quote!(#rt::Activation)),
+        ("BN_EPS", quote!(f32)),
+        ("OUTPUTS_PROBABILITIES", quote!(bool)),
+    ];
+    types
+        .into_iter()
+        .map(|(name, ty)| {
+            let (doc, v) = value(name);
+            Const::new(name, doc, ty, v)
+        })
+        .collect()
+}
+
+/// Writes an expansion: the constants, the network in a hidden module, and the two types.
+fn emit(items: &Items) -> TokenStream {
+    let rt = runtime();
+    let consts = items.consts.iter().map(|c| {
+        let (doc, name, ty, value) = (&c.doc, format_ident!("{}", c.name), &c.ty, &c.value);
+        quote!(#[doc = #doc] pub const #name: #ty = #value;)
+    });
+    let (track, net, weights_doc, model_doc) = (&items.track, &items.net, &items.weights_doc, &items.model_doc);
+    quote! {
+        #track
+        #(#consts)*
+
+        /// What only the expansion names: the network's parameter types and kernel calls,
+        /// which `Weights` and `Model` (written once, in the runtime) run.
+        #[doc(hidden)]
+        pub mod __mobilenet {
+            #net
+        }
+
+        #[doc = #weights_doc]
+        pub type Weights = #rt::model::Weights<__mobilenet::Net>;
+
+        #[doc = #model_doc]
+        pub type Model = #rt::model::Model<__mobilenet::Net, INPUT_LEN, NUM_CLASSES, { LAYERS.len() }>;
+    }
+}
+
+/// The `Net` impl's constants, the same in both expansions: the module's own copies of the
+/// generated constants.
+fn net_consts() -> TokenStream {
+    let rt = runtime();
+    quote! {
+        const INPUT_SHAPE: [usize; 3] = super::INPUT_SHAPE;
+        const ARENA_LEN: usize = super::ARENA_LEN;
+        const LAYERS: &'static [#rt::LayerInfo] = super::LAYERS;
+        const PADDING: #rt::Padding = super::PADDING;
+        const ACTIVATION: #rt::Activation = super::ACTIVATION;
+        const BN_EPS: f32 = super::BN_EPS;
+    }
+}
+
 /// Everything `mobilenet!` expands to for a valid spec.
 pub fn generate(c: &Compiled) -> TokenStream {
     let rt = runtime();
@@ -171,30 +264,9 @@ pub fn generate(c: &Compiled) -> TokenStream {
     let t = &c.totals;
     let plan = &c.plan;
     let act = activation_code(s);
-    let name = &s.name;
     let [ih, iw, ic] = plan.input;
-    let input_len = lit(ih * iw * ic);
-    let classes = lit(s.classes);
-    let arena_len = lit(t.arena_len());
     let a_len = lit(t.arena[0]);
-    let (madds, flops, params, stored) = (
-        lit64(t.total.mult_adds),
-        lit64(2 * t.total.mult_adds),
-        lit64(t.total.params),
-        lit64(t.total.stored),
-    );
-    let infos = plan.layers.iter().zip(&t.layers).map(|(l, c)| layer_info(l, c));
-    let report = &c.report;
-    let track = track_files(&s.files);
     let eps = s.bn_eps as f32;
-    let padding = match s.padding {
-        Padding::Symmetric => quote!(Symmetric),
-        Padding::TfSame => quote!(TfSame),
-    };
-    let activation = match s.activation {
-        Activation::Relu => quote!(Relu),
-        Activation::Relu6 => quote!(Relu6),
-    };
     let probabilities = plan.layers.last().is_some_and(|l| l.row.kind == Kind::Softmax);
     let output_doc = if probabilities {
         "class probabilities (the table ends with softmax)"
@@ -202,12 +274,112 @@ pub fn generate(c: &Compiled) -> TokenStream {
         "logits (the table ends without softmax)"
     };
     let headline = format!(
-        "`{name}`: {} image in, {} {output_doc}; {} mult-adds, {} parameters.",
+        "`{}`: {} image in, {} {output_doc}; {} mult-adds, {} parameters.",
+        s.name,
         fmt_shape(plan.input),
         s.classes,
         short(t.total.mult_adds),
         short(t.total.params)
     );
+
+    let docs = Docs::new(c);
+    let consts = constants(|name| match name {
+        "NAME" => (docs.name.clone(), {
+            let v = &s.name;
+            quote!(#v)
+        }),
+        "INPUT_SHAPE" => (docs.shape.clone(), {
+            let [h, w, ch] = [ih, iw, ic].map(lit);
+            quote!([#h, #w, #ch])
+        }),
+        "INPUT_LEN" => (docs.len.clone(), {
+            let v = lit(ih * iw * ic);
+            quote!(#v)
+        }),
+        "NUM_CLASSES" => (docs.classes.clone(), {
+            let v = lit(s.classes);
+            quote!(#v)
+        }),
+        "MULT_ADDS" => (docs.madds.clone(), {
+            let v = lit64(t.total.mult_adds);
+            quote!(#v)
+        }),
+        "FLOPS" => (docs.flops.clone(), {
+            let v = lit64(2 * t.total.mult_adds);
+            quote!(#v)
+        }),
+        "PARAMS" => (docs.params.clone(), {
+            let v = lit64(t.total.params);
+            quote!(#v)
+        }),
+        "STORED_PARAMS" => (docs.stored.clone(), {
+            let v = lit64(t.total.stored);
+            quote!(#v)
+        }),
+        "ARENA_LEN" => (docs.arena.clone(), {
+            let v = lit(t.arena_len());
+            quote!(#v)
+        }),
+        "LAYERS" => (docs.layers.clone(), {
+            let infos = plan.layers.iter().zip(&t.layers).map(|(l, c)| layer_info(l, c));
+            quote!(&[#(#infos),*])
+        }),
+        "COST_REPORT" => (docs.report.clone(), {
+            let v = &c.report;
+            quote!(#v)
+        }),
+        "PAPER" => (
+            "The paper's figures this spec quotes, each with the count it was checked against.".into(),
+            {
+                let figures = c.verdicts.iter().map(|v| {
+                let what = match &v.figure.group {
+                    None => measure_key(v.figure.measure).to_string(),
+                    Some(g) => format!("{g} {}", measure_key(v.figure.measure)),
+                };
+                let percent = v.figure.group.is_some();
+                let printed = &v.figure.printed.text;
+                let (paper, counted, allowed) = (v.figure.printed.value, v.counted, v.allowed);
+                let note = v.figure.note.clone().unwrap_or_default();
+                quote!(#rt::PaperFigure { what: #what, percent: #percent, printed: #printed, paper: #paper, counted: #counted, allowed: #allowed, note: #note })
+            });
+                quote!(&[#(#figures),*])
+            },
+        ),
+        "PAPER_SOURCE" => (
+            "Where in the paper `PAPER`'s figures are printed (`\"\"` if the spec quotes none).".into(),
+            {
+                let v = s.paper.as_ref().and_then(|p| p.source.clone()).unwrap_or_default();
+                quote!(#v)
+            },
+        ),
+        "PAPER_TOP1" => (
+            "ImageNet top-1 accuracy the paper reports for this model, if the spec quotes it.".into(),
+            match s.paper.as_ref().and_then(|p| p.top1) {
+                Some(t) => quote!(::core::option::Option::Some(#t)),
+                None => quote!(::core::option::Option::None),
+            },
+        ),
+        "PADDING" => (
+            "Padding convention of every convolution.".into(),
+            match s.padding {
+                Padding::Symmetric => quote!(#rt::Padding::Symmetric),
+                Padding::TfSame => quote!(#rt::Padding::TfSame),
+            },
+        ),
+        "ACTIVATION" => (
+            "Activation after every batch-normalised convolution.".into(),
+            match s.activation {
+                Activation::Relu => quote!(#rt::Activation::Relu),
+                Activation::Relu6 => quote!(#rt::Activation::Relu6),
+            },
+        ),
+        "BN_EPS" => ("Batch-norm epsilon used when folding.".into(), quote!(#eps)),
+        "OUTPUTS_PROBABILITIES" => (
+            "Whether `forward` returns probabilities (the table ends with softmax) or logits.".into(),
+            quote!(#probabilities),
+        ),
+        other => unreachable!("constant {other} has no value"),
+    });
 
     let with_params: Vec<(usize, &Layer, TokenStream)> = plan
         .layers
@@ -225,51 +397,29 @@ pub fn generate(c: &Compiled) -> TokenStream {
         );
         quote!(#[doc = #doc] #f: #ty,)
     });
-    let field_names: Vec<_> = with_params.iter().map(|(i, _, _)| field(*i)).collect();
-    let loads = with_params.iter().map(|(i, l, _)| {
-        let f = field(*i);
-        let prefix = &l.name;
-        let weight_name = format!("{prefix}.weight");
-        let shape = torch_shape(l).into_iter().map(lit);
-        let read = match l.row.kind {
-            Kind::Fc => quote!(reader.fc(#prefix, [#(#shape),*])?),
-            _ => quote!(reader.conv_bn(#prefix, [#(#shape),*], #eps)?),
-        };
-        quote! {
-            let folded = #read;
-            let #f = #rt::kernels::Params::new(&folded.weight, &folded.bias)
-                .ok_or_else(|| #rt::WeightsError::Pack { tensor: #weight_name.to_string() })?;
-        }
+    let reads = with_params.iter().map(|(i, _, _)| {
+        let (f, i) = (field(*i), lit(*i));
+        quote!(#f: reader.read(#i)?,)
     });
-    let saves = with_params.iter().map(|(i, l, _)| {
-        let f = field(*i);
-        let prefix = &l.name;
-        let shape = torch_shape(l).into_iter().map(lit);
-        let (weight, bias) = (quote!(weight), quote!(bias));
-        let unpack = quote!(let (#weight, #bias) = #rt::kernels::Params::unpack(&self.#f); let folded = #rt::weights::Folded { weight, bias };);
-        match l.row.kind {
-            Kind::Fc => quote!({ #unpack #rt::weights::insert_fc(&mut set, #prefix, [#(#shape),*], &folded); }),
-            _ => quote!({ #unpack #rt::weights::insert_conv_bn(&mut set, #prefix, [#(#shape),*], &folded, #eps); }),
-        }
+    let writes = with_params.iter().map(|(i, _, _)| {
+        let (f, i) = (field(*i), lit(*i));
+        quote!(writer.write(#i, &params.#f);)
     });
 
     // Layer i writes buffer i % 2 and reads the other; layer 0 reads the image.
-    let call_at = |i: usize, l: &Layer| {
+    let prefetch = fc_prefetch(&plan.layers, &t.layers);
+    let calls = plan.layers.iter().enumerate().map(|(i, l)| {
         let out = if i.is_multiple_of(2) {
             format_ident!("a")
         } else {
             format_ident!("b")
         };
         let src = match i {
-            0 => quote!(&input[..]),
+            0 => quote!(input),
             _ if i.is_multiple_of(2) => quote!(&*b),
             _ => quote!(&*a),
         };
-        (kernel_call(l, i, act, &src, &quote!(&mut *#out)), out)
-    };
-    let prefetch = fc_prefetch(&plan.layers, &t.layers);
-    let calls = plan.layers.iter().enumerate().map(|(i, l)| {
-        let (call, out) = call_at(i, l);
+        let call = kernel_call(l, i, act, &src, &quote!(&mut *#out));
         let (ii, len) = (lit(i), lit(l.output.iter().product()));
         let ask = match prefetch {
             Some((at, fc)) if at == i => {
@@ -282,318 +432,49 @@ pub fn generate(c: &Compiled) -> TokenStream {
     });
     let last = plan.layers.len().saturating_sub(1);
     let result = if last.is_multiple_of(2) { quote!(a) } else { quote!(b) };
-    let nlayers = lit(plan.layers.len());
+    let out_len = lit(plan.layers.last().map_or(0, |l| l.output.iter().product()));
+    let net_consts = net_consts();
+    let net = quote! {
+        /// The network `mobilenet!` compiled.
+        pub struct Net;
 
-    let figures = c.verdicts.iter().map(|v| {
-        let what = match &v.figure.group {
-            None => measure_key(v.figure.measure).to_string(),
-            Some(g) => format!("{g} {}", measure_key(v.figure.measure)),
-        };
-        let percent = v.figure.group.is_some();
-        let printed = &v.figure.printed.text;
-        let (paper, counted, allowed) = (v.figure.printed.value, v.counted, v.allowed);
-        let note = v.figure.note.clone().unwrap_or_default();
-        quote!(#rt::PaperFigure { what: #what, percent: #percent, printed: #printed, paper: #paper, counted: #counted, allowed: #allowed, note: #note })
-    });
-    let paper_source = s.paper.as_ref().and_then(|p| p.source.clone()).unwrap_or_default();
-    let paper_top1 = match s.paper.as_ref().and_then(|p| p.top1) {
-        Some(t) => quote!(::core::option::Option::Some(#t)),
-        None => quote!(::core::option::Option::None),
-    };
-    let docs = Docs::new(c);
-    let (d_name, d_shape, d_len, d_classes, d_madds, d_flops, d_params, d_stored, d_arena, d_layers, d_report) = (
-        docs.name,
-        docs.shape,
-        docs.len,
-        docs.classes,
-        docs.madds,
-        docs.flops,
-        docs.params,
-        docs.stored,
-        docs.arena,
-        docs.layers,
-        docs.report,
-    );
-    let weights_doc = format!("The parameters of {headline}\n\nBatch norm is folded into the convolutions and every layer is packed for its kernel when the weights are loaded. Share them between models with an `Arc`.");
-    let model_doc = format!("{headline}\n\nOwns {} f32 activations (`ARENA_LEN`), allocated once by [`Model::new`]; `forward` allocates nothing.", group_digits(t.arena_len() as i64));
+        /// Every layer's packed parameters.
+        pub struct Params { #(#fields)* }
 
-    quote! {
-        #track
-        #[doc = #d_name] pub const NAME: &str = #name;
-        #[doc = #d_shape] pub const INPUT_SHAPE: [usize; 3] = [#ih, #iw, #ic];
-        #[doc = #d_len] pub const INPUT_LEN: usize = #input_len;
-        #[doc = #d_classes] pub const NUM_CLASSES: usize = #classes;
-        #[doc = #d_madds] pub const MULT_ADDS: u64 = #madds;
-        #[doc = #d_flops] pub const FLOPS: u64 = #flops;
-        #[doc = #d_params] pub const PARAMS: u64 = #params;
-        #[doc = #d_stored] pub const STORED_PARAMS: u64 = #stored;
-        #[doc = #d_arena] pub const ARENA_LEN: usize = #arena_len;
-        #[doc = #d_layers] pub const LAYERS: &[#rt::LayerInfo] = &[#(#infos),*];
-        #[doc = #d_report] pub const COST_REPORT: &str = #report;
-        /// The paper's figures this spec quotes, each with the count it was checked against.
-        pub const PAPER: &[#rt::PaperFigure] = &[#(#figures),*];
-        /// Where in the paper `PAPER`'s figures are printed (`""` if the spec quotes none).
-        pub const PAPER_SOURCE: &str = #paper_source;
-        /// ImageNet top-1 accuracy the paper reports for this model, if the spec quotes it.
-        pub const PAPER_TOP1: ::core::option::Option<f64> = #paper_top1;
-        /// Padding convention of every convolution.
-        pub const PADDING: #rt::Padding = #rt::Padding::#padding;
-        /// Activation after every batch-normalised convolution.
-        pub const ACTIVATION: #rt::Activation = #rt::Activation::#activation;
-        /// Batch-norm epsilon used when folding.
-        pub const BN_EPS: f32 = #eps;
-        /// Whether `forward` returns probabilities (the table ends with softmax) or logits.
-        pub const OUTPUTS_PROBABILITIES: bool = #probabilities;
+        impl #rt::model::Net for Net {
+            #net_consts
+            type Params = Params;
 
-        #[doc = #weights_doc]
-        pub struct Weights { #(#fields)* }
-
-        impl Weights {
-            /// Builds the weights from named tensors (PyTorch layouts; see the README for names).
-            ///
-            /// # Errors
-            /// A missing or unexpected tensor, a wrong shape, or a non-finite value, named.
-            pub fn from_tensors(set: &#rt::weights::TensorSet) -> ::core::result::Result<Self, #rt::WeightsError> {
-                let mut reader = #rt::weights::TensorReader::new(set);
-                #(#loads)*
-                reader.finish()?;
-                Ok(Self { #(#field_names),* })
+            fn read(reader: &mut #rt::weights::LayerReader<'_>) -> ::core::result::Result<Params, #rt::WeightsError> {
+                ::core::result::Result::Ok(Params { #(#reads)* })
             }
 
-            /// Parses a safetensors file's bytes (f32, f16 or bf16 tensors).
-            ///
-            /// # Errors
-            /// As [`Weights::from_tensors`], and for bytes that are not a safetensors file.
-            pub fn from_safetensors(bytes: &[u8]) -> ::core::result::Result<Self, #rt::WeightsError> {
-                Self::from_tensors(&#rt::weights::TensorSet::from_safetensors(bytes)?)
-            }
-
-            /// Reads a float32 TensorFlow Lite model (a `.tflite` file's bytes), checking every
-            /// operator against this model's table: kernel, stride, padding, fused activation and
-            /// tensor shapes. Batch norm is already folded into the file's biases.
-            ///
-            /// # Errors
-            /// Bytes that are not TFLite, a quantized model, or an operator that does not fit the
-            /// table: each names the operator, its type and tensor, and both sides.
-            pub fn from_tflite(bytes: &[u8]) -> ::core::result::Result<Self, #rt::WeightsError> {
-                Self::from_tensors(&#rt::weights::tflite::tensors_from_tflite(bytes, LAYERS, PADDING, ACTIVATION, BN_EPS)?)
-            }
-
-            /// Reads either format, told apart by content: TFLite files carry the identifier
-            /// `TFL3`, anything else is read as safetensors.
-            ///
-            /// # Errors
-            /// As [`Weights::from_tflite`] or [`Weights::from_safetensors`].
-            pub fn from_bytes(bytes: &[u8]) -> ::core::result::Result<Self, #rt::WeightsError> {
-                match #rt::weights::WeightsFormat::detect(bytes, ::core::option::Option::None) {
-                    #rt::weights::WeightsFormat::Tflite => Self::from_tflite(bytes),
-                    #rt::weights::WeightsFormat::Safetensors => Self::from_safetensors(bytes),
-                }
-            }
-
-            /// Loads weights compiled into the binary (`include_bytes!`), in either format.
-            ///
-            /// # Errors
-            /// As [`Weights::from_bytes`].
-            pub fn from_static(bytes: &'static [u8]) -> ::core::result::Result<Self, #rt::WeightsError> {
-                Self::from_bytes(bytes)
-            }
-
-            /// Reads a weights file: TFLite when the content (or, failing that, a `.tflite`
-            /// extension) says so, safetensors otherwise.
-            ///
-            /// # Errors
-            /// An unreadable file (named), and as [`Weights::from_bytes`].
-            pub fn load(path: impl AsRef<::std::path::Path>) -> ::core::result::Result<Self, #rt::WeightsError> {
-                let path = path.as_ref();
-                let bytes = #rt::weights::read_file(path)?;
-                match #rt::weights::WeightsFormat::detect(&bytes, ::core::option::Option::Some(path)) {
-                    #rt::weights::WeightsFormat::Tflite => Self::from_tflite(&bytes),
-                    #rt::weights::WeightsFormat::Safetensors => Self::from_safetensors(&bytes),
-                }
-            }
-
-            /// Deterministic He-initialised weights (with non-trivial batch norm) for demos, tests
-            /// and benchmarks: the same seed gives the same weights on every machine.
-            pub fn random(seed: u64) -> Self {
-                match Self::from_tensors(&#rt::weights::random_tensors(LAYERS, seed)) {
-                    Ok(w) => w,
-                    Err(e) => unreachable!("random weights were refused, a bug in mobilenet-runtime: {e}"),
-                }
-            }
-
-            /// The weights as named tensors. Batch norm stays folded: each convolution's BN is written as
-            /// the identity for `BN_EPS`, so loading the result gives this model back to f32 rounding.
-            pub fn to_tensors(&self) -> #rt::weights::TensorSet {
-                let mut set = #rt::weights::TensorSet::new();
-                #(#saves)*
-                set
-            }
-
-            /// Writes [`Weights::to_tensors`] as a safetensors file.
-            ///
-            /// # Errors
-            /// If the file cannot be written (named).
-            pub fn save_safetensors(&self, path: impl AsRef<::std::path::Path>) -> ::core::result::Result<(), #rt::WeightsError> {
-                #rt::weights::write_file(path.as_ref(), &self.to_tensors().to_safetensors()?)
-            }
-        }
-
-        #[doc = #model_doc]
-        pub struct Model {
-            weights: ::std::sync::Arc<Weights>,
-            arena: #rt::aligned::AlignedBuf,
-            team: #rt::Team,
-            spare: #rt::interop::Arenas,
-        }
-
-        impl ::core::clone::Clone for Model {
-            /// Shares the weights, allocates a fresh activation arena and starts as many
-            /// threads as this model runs on (one, if the system refuses to start them).
-            fn clone(&self) -> Self {
-                let mut m = Self::new(::std::sync::Arc::clone(&self.weights));
-                if m.set_threads(self.threads()).is_err() {
-                    m.team = #rt::Team::single();
-                }
-                m
-            }
-        }
-
-        impl Model {
-            /// A model over `weights` (an owned [`Weights`] or a shared `Arc<Weights>`), with its
-            /// activation arena allocated once, here. It runs on the calling thread; see
-            /// [`Model::set_threads`].
-            ///
-            /// # Panics
-            /// If the system refuses the arena's memory; [`Model::try_new`] returns that as an error.
-            pub fn new(weights: impl Into<::std::sync::Arc<Weights>>) -> Self {
-                match Self::try_new(weights) {
-                    Ok(m) => m,
-                    Err(e) => panic!("{e}; Model::try_new reports this as an error"),
-                }
-            }
-
-            /// [`Model::new`], but a refused allocation of the arena is an error rather than a panic.
-            ///
-            /// # Errors
-            /// If the system cannot give the arena's `ARENA_LEN` floats.
-            pub fn try_new(weights: impl Into<::std::sync::Arc<Weights>>) -> ::core::result::Result<Self, #rt::aligned::AllocError> {
-                Ok(Self {
-                    weights: weights.into(),
-                    arena: #rt::aligned::AlignedBuf::try_zeroed(ARENA_LEN)?,
-                    team: #rt::Team::single(),
-                    spare: #rt::interop::Arenas::default(),
-                })
-            }
-
-            /// Splits every large layer of [`Model::forward`] over `threads` threads: the calling
-            /// thread and `threads - 1` workers that this model starts now and owns (they spin
-            /// briefly after each layer, then sleep). [`Model::predict_batch`] runs its
-            /// images on the same threads, each taking the next image not yet taken and, when none is
-            /// left, helping the others finish theirs. `1` (the
-            /// default) runs everything on the caller.
-            ///
-            /// # Errors
-            /// If the system refuses to start a thread; the model then keeps its old threads.
-            pub fn set_threads(&mut self, threads: usize) -> ::std::io::Result<()> {
-                self.team = #rt::Team::new(threads)?;
-                Ok(())
-            }
-
-            /// [`Model::set_threads`], by value.
-            ///
-            /// # Errors
-            /// As [`Model::set_threads`].
-            pub fn with_threads(mut self, threads: usize) -> ::std::io::Result<Self> {
-                self.set_threads(threads)?;
-                Ok(self)
-            }
-
-            /// The number of threads this model splits its work over (the caller included).
-            pub fn threads(&self) -> usize {
-                self.team.threads()
-            }
-
-            /// The weights this model runs.
-            pub fn weights(&self) -> &::std::sync::Arc<Weights> {
-                &self.weights
-            }
-
-            /// Runs the network on one H x W x C image (row-major HWC, `INPUT_SHAPE`) and returns
-            #[doc = #output_doc]
-            /// Allocates nothing.
-            pub fn forward(&mut self, input: &[f32; INPUT_LEN]) -> &[f32; NUM_CLASSES] {
-                self.forward_with(input, &mut #rt::hooks::NoHook)
-            }
-
-            /// [`Model::forward`], adding each layer's wall time to `times[layer]` (for profiling).
-            pub fn forward_timed(&mut self, input: &[f32; INPUT_LEN], times: &mut [::std::time::Duration; #nlayers]) -> &[f32; NUM_CLASSES] {
-                self.forward_with(input, &mut #rt::hooks::LayerTimer::new(times))
-            }
-
-            /// [`Model::forward`], handing each layer's output (H x W x C, NHWC) to `each` as it is
-            /// computed: for checking a layer against a reference, or looking inside the network.
-            pub fn forward_inspect(&mut self, input: &[f32; INPUT_LEN], each: impl FnMut(usize, &[f32])) -> &[f32; NUM_CLASSES] {
-                self.forward_with(input, &mut #rt::hooks::Inspect(each))
+            fn write(params: &Params, writer: &mut #rt::weights::LayerWriter<'_>) {
+                #(#writes)*
             }
 
             #[inline(always)]
-            fn forward_with(&mut self, input: &[f32; INPUT_LEN], hook: &mut impl #rt::hooks::LayerHook) -> &[f32; NUM_CLASSES] {
-                Self::layers(&self.weights, &mut self.arena, &self.team, input, hook)
-            }
-
-            /// The one body of every forward pass: each layer's kernel call with literal shapes,
-            /// between the hook's `before` and `after`, in `arena` (`ARENA_LEN` floats), split
-            /// over `team`.
-            #[inline(always)]
-            fn layers<'a>(w: &Weights, arena: &'a mut [f32], team: &#rt::Team, input: &[f32; INPUT_LEN], hook: &mut impl #rt::hooks::LayerHook) -> &'a [f32; NUM_CLASSES] {
+            fn run<'a>(w: &Params, arena: &'a mut [f32], team: &#rt::Team, input: &[f32], hook: &mut impl #rt::hooks::LayerHook) -> &'a [f32] {
                 let (a, b) = arena.split_at_mut(#a_len);
                 #(#calls)*
-                #rt::interop::array_ref::<NUM_CLASSES>(#result)
-            }
-
-            /// Classifies one image given as an H x W x C ndarray view (any strides).
-            ///
-            /// # Errors
-            /// If the view's shape is not `INPUT_SHAPE`.
-            pub fn predict(&mut self, image: #rt::ndarray::ArrayView3<'_, f32>) -> ::core::result::Result<#rt::ndarray::Array1<f32>, #rt::interop::InputError> {
-                #rt::interop::predict(self, image)
-            }
-
-            /// Classifies a batch of N x H x W x C images, spreading them over the model's
-            /// threads ([`Model::set_threads`]): each thread runs the next image not yet taken, and
-            /// helps with the others' layers once none is left. The threads' activation
-            /// arenas are kept for the next call.
-            ///
-            /// # Errors
-            /// If the images' shape is not N x `INPUT_SHAPE`, N is 0, or the threads' arenas
-            /// cannot be allocated.
-            pub fn predict_batch(&self, images: #rt::ndarray::ArrayView4<'_, f32>) -> ::core::result::Result<#rt::ndarray::Array2<f32>, #rt::interop::InputError> {
-                #rt::interop::predict_batch(self, images)
+                &#result[..#out_len]
             }
         }
-
-        impl #rt::interop::Network for Model {
-            const INPUT_SHAPE: [usize; 3] = INPUT_SHAPE;
-            const NUM_CLASSES: usize = NUM_CLASSES;
-            const ARENA_LEN: usize = ARENA_LEN;
-            fn run(&mut self, input: &[f32], output: &mut [f32]) {
-                let input: &[f32; INPUT_LEN] = #rt::interop::array_ref::<INPUT_LEN>(input);
-                output[..NUM_CLASSES].copy_from_slice(self.forward(input));
-            }
-            fn run_in(&self, arena: &mut [f32], team: &#rt::Team, input: &[f32], output: &mut [f32]) {
-                let input: &[f32; INPUT_LEN] = #rt::interop::array_ref::<INPUT_LEN>(input);
-                let out = Self::layers(&self.weights, arena, team, input, &mut #rt::hooks::NoHook);
-                output[..NUM_CLASSES].copy_from_slice(out);
-            }
-            fn team(&self) -> &#rt::Team {
-                &self.team
-            }
-            fn spare_arenas(&self) -> &#rt::interop::Arenas {
-                &self.spare
-            }
-        }
-    }
+    };
+    emit(&Items {
+        track: track_files(&s.files),
+        consts,
+        net,
+        weights_doc: format!(
+            "The parameters of {headline}\n\nBatch norm is folded into the convolutions and every layer is packed for \
+             its kernel when the weights are loaded. Share them between models with an `Arc`."
+        ),
+        model_doc: format!(
+            "{headline}\n\nOwns {} f32 activations (`ARENA_LEN`), allocated once by `Model::new`; `forward` allocates \
+             nothing.",
+            group_digits(t.arena_len() as i64)
+        ),
+    })
 }
 
 fn measure_key(m: crate::spec::Measure) -> &'static str {
@@ -677,7 +558,8 @@ impl Docs {
 }
 
 /// What `mobilenet!` expands to when the spec is wrong: every error, spanned at the path
-/// literal, and stubs of the items so that uses of them do not bury the real error.
+/// literal, and the same items as a good expansion over a stub network, so that uses of them
+/// do not bury the real error.
 pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
     let rt = runtime();
     let mut errors = TokenStream::new();
@@ -697,51 +579,56 @@ pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
         .as_ref()
         .map_or(0, |s| s.classes)
         .min(crate::limits::MAX_CHANNELS));
-    let track = track_files(&f.spec.as_ref().map(|s| s.files.clone()).unwrap_or_default());
-    quote! {
-        #errors
-        #track
-        pub const NAME: &str = "";
-        pub const INPUT_SHAPE: [usize; 3] = [#ih, #iw, #ic];
-        pub const INPUT_LEN: usize = #ih * #iw * #ic;
-        pub const NUM_CLASSES: usize = #classes;
-        pub const MULT_ADDS: u64 = 0;
-        pub const FLOPS: u64 = 0;
-        pub const PARAMS: u64 = 0;
-        pub const STORED_PARAMS: u64 = 0;
-        pub const ARENA_LEN: usize = 0;
-        pub const LAYERS: &[#rt::LayerInfo] = &[];
-        pub const COST_REPORT: &str = "";
-        pub const PAPER: &[#rt::PaperFigure] = &[];
-        pub const PAPER_SOURCE: &str = "";
-        pub const PAPER_TOP1: ::core::option::Option<f64> = ::core::option::Option::None;
-        pub const OUTPUTS_PROBABILITIES: bool = true;
-        pub struct Weights;
+    let stub = "A stand-in: the spec did not compile (see the error).";
+    let consts = constants(|name| {
+        let value = match name {
+            "NAME" | "COST_REPORT" | "PAPER_SOURCE" => quote!(""),
+            "INPUT_SHAPE" => quote!([#ih, #iw, #ic]),
+            "INPUT_LEN" => quote!(#ih * #iw * #ic),
+            "NUM_CLASSES" => quote!(#classes),
+            "MULT_ADDS" | "FLOPS" | "PARAMS" | "STORED_PARAMS" => quote!(0),
+            "ARENA_LEN" => quote!(0),
+            "LAYERS" | "PAPER" => quote!(&[]),
+            "PAPER_TOP1" => quote!(::core::option::Option::None),
+            "PADDING" => quote!(#rt::Padding::Symmetric),
+            "ACTIVATION" => quote!(#rt::Activation::Relu),
+            "BN_EPS" => quote!(0.001),
+            "OUTPUTS_PROBABILITIES" => quote!(true),
+            other => unreachable!("constant {other} has no stub"),
+        };
+        (stub.to_owned(), value)
+    });
+    let net_consts = net_consts();
+    let net = quote! {
+        /// A stand-in for the network that did not compile.
+        pub struct Net;
+
         #[allow(unused_variables)]
-        impl Weights {
-            pub fn from_tensors(set: &#rt::weights::TensorSet) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
-            pub fn from_safetensors(bytes: &[u8]) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
-            pub fn from_tflite(bytes: &[u8]) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
-            pub fn from_bytes(bytes: &[u8]) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
-            pub fn from_static(bytes: &'static [u8]) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
-            pub fn load(path: impl AsRef<::std::path::Path>) -> ::core::result::Result<Self, #rt::WeightsError> { unreachable!() }
-            pub fn random(seed: u64) -> Self { unreachable!() }
-            pub fn to_tensors(&self) -> #rt::weights::TensorSet { unreachable!() }
-            pub fn save_safetensors(&self, path: impl AsRef<::std::path::Path>) -> ::core::result::Result<(), #rt::WeightsError> { unreachable!() }
+        impl #rt::model::Net for Net {
+            #net_consts
+            type Params = ();
+
+            fn read(reader: &mut #rt::weights::LayerReader<'_>) -> ::core::result::Result<(), #rt::WeightsError> {
+                unreachable!("the spec did not compile")
+            }
+
+            fn write(params: &(), writer: &mut #rt::weights::LayerWriter<'_>) {
+                unreachable!("the spec did not compile")
+            }
+
+            fn run<'a>(w: &(), arena: &'a mut [f32], team: &#rt::Team, input: &[f32], hook: &mut impl #rt::hooks::LayerHook) -> &'a [f32] {
+                unreachable!("the spec did not compile")
+            }
         }
-        pub struct Model;
-        #[allow(unused_variables)]
-        impl Model {
-            pub fn new(weights: impl Into<::std::sync::Arc<Weights>>) -> Self { unreachable!() }
-            pub fn try_new(weights: impl Into<::std::sync::Arc<Weights>>) -> ::core::result::Result<Self, #rt::aligned::AllocError> { unreachable!() }
-            pub fn set_threads(&mut self, threads: usize) -> ::std::io::Result<()> { unreachable!() }
-            pub fn with_threads(self, threads: usize) -> ::std::io::Result<Self> { unreachable!() }
-            pub fn threads(&self) -> usize { unreachable!() }
-            pub fn forward(&mut self, input: &[f32; INPUT_LEN]) -> &[f32; NUM_CLASSES] { unreachable!() }
-            pub fn predict(&mut self, image: #rt::ndarray::ArrayView3<'_, f32>) -> ::core::result::Result<#rt::ndarray::Array1<f32>, #rt::interop::InputError> { unreachable!() }
-            pub fn predict_batch(&self, images: #rt::ndarray::ArrayView4<'_, f32>) -> ::core::result::Result<#rt::ndarray::Array2<f32>, #rt::interop::InputError> { unreachable!() }
-        }
-    }
+    };
+    let items = emit(&Items {
+        track: track_files(&f.spec.as_ref().map(|s| s.files.clone()).unwrap_or_default()),
+        consts,
+        net,
+        weights_doc: stub.to_owned(),
+        model_doc: stub.to_owned(),
+    });
+    quote!(#errors #items)
 }
 
 #[cfg(test)]
@@ -795,7 +682,68 @@ mod tests {
             crate::compile::compile(Path::new("s.yaml"), "s.yaml", &mem(&[("s.yaml", "name: x\n")])).unwrap_err();
         let tokens = generate_failure(&failed, Span::call_site()).to_string();
         assert_eq!(tokens.matches("compile_error").count(), failed.diagnostics.len());
-        assert!(tokens.contains("pub struct Model"));
         syn::parse2::<syn::File>(generate_failure(&failed, Span::call_site())).expect("stubs parse");
+    }
+
+    /// The names a file's items define, with what kind of item each is; modules' contents
+    /// included, as `module::name`.
+    fn item_names(items: &[syn::Item], prefix: &str, out: &mut Vec<String>) {
+        for item in items {
+            let (kind, name) = match item {
+                syn::Item::Const(i) => ("const", i.ident.to_string()),
+                syn::Item::Struct(i) => ("struct", i.ident.to_string()),
+                syn::Item::Type(i) => ("type", i.ident.to_string()),
+                syn::Item::Fn(i) => ("fn", i.sig.ident.to_string()),
+                syn::Item::Mod(i) => {
+                    let name = format!("{prefix}{}", i.ident);
+                    if let Some((_, inner)) = &i.content {
+                        item_names(inner, &format!("{name}::"), out);
+                    }
+                    ("mod", i.ident.to_string())
+                }
+                syn::Item::Impl(i) => {
+                    let ty = &i.self_ty;
+                    let tr = i
+                        .trait_
+                        .as_ref()
+                        .map(|(_, p, _)| quote!(#p).to_string())
+                        .unwrap_or_default();
+                    ("impl", format!("{tr} for {}", quote!(#ty)))
+                }
+                _ => continue,
+            };
+            out.push(format!("{kind} {prefix}{name}"));
+        }
+    }
+
+    /// A failed spec expands to every item a good one defines, through the same emitter, so a
+    /// user's code that names them reports only the spec's error.
+    #[test]
+    fn failure_stubs_define_every_item_of_a_good_expansion() {
+        let good = crate::compile::compile(Path::new("s.yaml"), "s.yaml", &mem(&[("s.yaml", SMALL)])).unwrap();
+        let failed =
+            crate::compile::compile(Path::new("s.yaml"), "s.yaml", &mem(&[("s.yaml", "name: x\n")])).unwrap_err();
+        let names = |tokens: TokenStream| {
+            let file: syn::File = syn::parse2(tokens).expect("expansion parses");
+            let mut names = Vec::new();
+            item_names(&file.items, "", &mut names);
+            names.sort();
+            names
+        };
+        let (good, stub) = (
+            names(generate(&good)),
+            names(generate_failure(&failed, Span::call_site())),
+        );
+        // The stub network holds no parameters, so it has no `Params` struct.
+        let good: Vec<_> = good.into_iter().filter(|n| n != "struct __mobilenet::Params").collect();
+        assert_eq!(good, stub);
+        for expected in [
+            "type Weights",
+            "type Model",
+            "const LAYERS",
+            "const OUTPUTS_PROBABILITIES",
+        ] {
+            assert!(stub.iter().any(|n| n == expected), "{expected} missing from {stub:?}");
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod hooks;
 pub mod interop;
 pub mod kernels;
 pub mod layers;
+pub mod model;
 pub mod parallel;
 pub mod weights;
 

@@ -28,6 +28,7 @@
 
 mod error;
 mod format;
+mod layer;
 mod random;
 mod reader;
 mod save;
@@ -39,6 +40,7 @@ mod tests;
 
 pub use error::WeightsError;
 pub use format::WeightsFormat;
+pub use layer::{torch_shape, LayerReader, LayerWriter};
 pub use random::random_tensors;
 pub use reader::{Folded, TensorReader};
 pub use save::{insert_conv_bn, insert_fc};
