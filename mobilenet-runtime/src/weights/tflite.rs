@@ -26,7 +26,7 @@
 //!
 //! TFLite folds batch norm into each convolution's bias, so every `conv`/`conv_dw` row gets a
 //! batch norm that is the identity for the table's `eps`, chosen so that loading gives back the
-//! file's weights bit for bit (see [`identity_bn`]).
+//! file's weights bit for bit (see `insert_identity_bn`).
 //!
 //! Weights must be `FLOAT32`, or `FLOAT16` constants behind a `DEQUANTIZE` (converted exactly);
 //! integer-quantized models are refused with [`WeightsError::TfliteQuantized`].
@@ -824,7 +824,7 @@ fn check_padding(at: At<'_>, padding: TfPadding, row: &Row<'_>) -> Result<(), We
         Padding::TfSame => "tf_same",
     };
     let what = match got.as_slice() {
-        [(oh, bh, th), (ow, bw, tw)] if pool => {
+        [(oh, _, th), (ow, _, tw)] if pool => {
             format!("{oh}x{ow} outputs with {th}x{tw} padding zeros (pooling must pad nothing)")
         }
         [(oh, bh, _), (ow, bw, _)] => format!("{oh}x{ow} outputs with {bh}x{bw} zeros above/left"),
