@@ -596,6 +596,34 @@ fn summary_describes_the_file() {
     assert_eq!(s.operators[7], ("SOFTMAX".to_owned(), vec![1, 10]));
 }
 
+#[test]
+fn damaged_files_are_errors_never_panics() {
+    let clean = mobilenet_tflite::to_bytes(&model(&SMALL, 8));
+    let layers = SMALL.layers();
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut refused = 0;
+    for round in 0..3000 {
+        let mut bytes = clean.clone();
+        for _ in 0..1 + round % 3 {
+            let i = next() as usize % bytes.len();
+            bytes[i] = next() as u8;
+        }
+        if round % 5 == 0 {
+            bytes.truncate(next() as usize % bytes.len());
+        }
+        refused += usize::from(tensors_from_tflite(&bytes, &layers, Padding::TfSame, Activation::Relu6, EPS).is_err());
+        let _ = tflite_summary(&bytes);
+    }
+    // Most damage is caught; flips inside weight values are not damage the format can see.
+    assert!(refused > 1000, "{refused}");
+}
+
 /// Opt-in: the real models in `/work/shared/models` (not in the repository, so not in CI).
 /// `cargo test -p mobilenet-runtime --lib -- --ignored shared_models`
 #[test]
