@@ -341,11 +341,12 @@ impl<'m, 'a> Graph<'m, 'a> {
         };
         let tensor = self.tensor(input);
         if input != self.current {
-            let what = if self.next == 1 {
-                "the model's input".to_owned()
+            let source = if self.next == 1 {
+                "the model's input"
             } else {
-                format!("the previous operator's output `{}`", self.tensor(self.current).name)
+                "the previous operator's output"
             };
+            let what = format!("{source} `{}`", self.tensor(self.current).name);
             return Err(at.err(
                 Some(tensor),
                 format!("it reads this tensor, but {row} reads {what} (the model is not one chain of layers)"),

@@ -501,6 +501,22 @@ fn broken_files() {
 }
 
 #[test]
+fn the_model_input_and_output_must_be_the_chain_ends() {
+    let e = refused(|m| m.subgraphs.as_mut().unwrap()[0].inputs = Some(vec![3]));
+    assert_eq!(
+        e,
+        "TFLite operator 0 (CONV_2D), tensor `input`: it reads this tensor, but layer 0 (`layers.0`, conv) reads \
+         the model's input `layers.0/output` (the model is not one chain of layers)"
+    );
+    let e = refused(|m| m.subgraphs.as_mut().unwrap()[0].outputs = Some(vec![19]));
+    assert_eq!(
+        e,
+        "TensorFlow Lite file does not fit this model: the model's outputs are [`classifier/output`], but the \
+         last layer writes `layers.7/output`"
+    );
+}
+
+#[test]
 fn a_different_table_is_named() {
     let bytes = mobilenet_tflite::to_bytes(&model(&SMALL, 1));
     let with = |t: Table| {
