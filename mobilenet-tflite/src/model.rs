@@ -698,9 +698,10 @@ pub fn to_bytes(model: &fb::Model) -> Vec<u8> {
     let mut bytes = builder.finish(model, Some(*FILE_IDENTIFIER)).to_vec();
     // planus 1.3's `finish` puts the identifier at bytes 0..4 and the root offset, relative to
     // its own position 4, at 4..8: the flatbuffer layout wants them the other way round (and
-    // planus' own reader, like TFLite, takes the root offset from byte 0). Swapping them and
-    // moving the offset's base to byte 0 gives the standard layout; the check keeps a fixed
-    // planus from being swapped back.
+    // planus' own reader, like TFLite, takes the root offset from byte 0). Known upstream, fix
+    // pending in planus-org/planus#377. Swapping them and moving the offset's base to byte 0
+    // gives the standard layout (checked with the official flatbuffers Python reader); the
+    // check keeps a fixed planus from being swapped back.
     if let Some((head, _)) = bytes.split_first_chunk_mut::<8>() {
         if head[..4] == *FILE_IDENTIFIER {
             let root = u32::from_le_bytes([head[4], head[5], head[6], head[7]]).wrapping_add(4);
