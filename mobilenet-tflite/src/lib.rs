@@ -13,6 +13,8 @@
 //!
 //! Every failure is a [`TfliteError`] saying what is wrong and where; no input panics.
 
+#![warn(missing_docs)]
+
 mod archive;
 mod error;
 mod model;

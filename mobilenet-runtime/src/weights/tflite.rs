@@ -803,6 +803,11 @@ fn tf_pads(input: usize, k: usize, stride: usize, padding: TfPadding) -> Option<
 /// See the module docs: TFLite's padding must give the row's output size and top/left zeros
 /// (and for pooling, no zeros at all).
 fn check_padding(at: At<'_>, padding: TfPadding, row: &Row<'_>) -> Result<(), WeightsError> {
+    padding_mismatch(padding, row).map_or(Ok(()), |problem| Err(at.err(None, problem)))
+}
+
+/// What is wrong with computing `row` under TFLite's `padding`, or `None` if it fits.
+fn padding_mismatch(padding: TfPadding, row: &Row<'_>) -> Option<String> {
     let layer = row.layer;
     let pool = layer.kind == LayerKind::AvgPool;
     let mut fits = true;
@@ -818,7 +823,7 @@ fn check_padding(at: At<'_>, padding: TfPadding, row: &Row<'_>) -> Result<(), We
         }
     }
     if fits {
-        return Ok(());
+        return None;
     }
     let table = match row.padding {
         Padding::Symmetric => "symmetric",
@@ -831,13 +836,10 @@ fn check_padding(at: At<'_>, padding: TfPadding, row: &Row<'_>) -> Result<(), We
         [(oh, bh, _), (ow, bw, _)] => format!("{oh}x{ow} outputs with {bh}x{bw} zeros above/left"),
         _ => "no output (window larger than the input)".to_owned(),
     };
-    Err(at.err(
-        None,
-        format!(
-            "padding is {padding}, which gives {what}, but {row} (table padding {table}) outputs {}x{} \
-             with {}x{} zeros above/left",
-            layer.output[0], layer.output[1], layer.pad_top_left[0], layer.pad_top_left[1]
-        ),
+    Some(format!(
+        "padding is {padding}, which gives {what}, but {row} (table padding {table}) outputs {}x{} \
+         with {}x{} zeros above/left",
+        layer.output[0], layer.output[1], layer.pad_top_left[0], layer.pad_top_left[1]
     ))
 }
 
@@ -906,7 +908,7 @@ pub(crate) fn model_from_tensors(
                 }
                 let f = w.tensor(&format!("{name}/weights"), &[cout, kh, kw, cin], Some(&filter));
                 let b = w.tensor(&format!("{name}/bias"), &[cout], Some(&folded.bias));
-                let (padding, _) = writable_padding(&row)?;
+                let padding = writable_padding(&row)?;
                 let options = fb::BuiltinOptions::Conv2DOptions(Box::new(fb::Conv2DOptions {
                     padding,
                     stride_w: layer.stride as i32,
@@ -930,7 +932,7 @@ pub(crate) fn model_from_tensors(
                 }
                 let f = w.tensor(&format!("{name}/depthwise_weights"), &[1, kh, kw, cout], Some(&filter));
                 let b = w.tensor(&format!("{name}/bias"), &[cout], Some(&folded.bias));
-                let (padding, _) = writable_padding(&row)?;
+                let padding = writable_padding(&row)?;
                 let options = fb::BuiltinOptions::DepthwiseConv2DOptions(Box::new(fb::DepthwiseConv2DOptions {
                     padding,
                     stride_w: layer.stride as i32,
@@ -943,7 +945,7 @@ pub(crate) fn model_from_tensors(
                 (fb::BuiltinOperator::DepthwiseConv2d, vec![current, f, b], options)
             }
             LayerKind::AvgPool => {
-                let (padding, _) = writable_padding(&row)?;
+                let padding = writable_padding(&row)?;
                 let options = fb::BuiltinOptions::Pool2DOptions(Box::new(fb::Pool2DOptions {
                     padding,
                     stride_w: layer.stride as i32,
@@ -975,24 +977,12 @@ pub(crate) fn model_from_tensors(
 }
 
 /// SAME or VALID, whichever reproduces the row's padding (SAME when both do).
-fn writable_padding(row: &Row<'_>) -> Result<(fb::Padding, TfPadding), WeightsError> {
-    for (fb_padding, padding) in [
-        (fb::Padding::Same, TfPadding::Same),
-        (fb::Padding::Valid, TfPadding::Valid),
-    ] {
-        let probe = Operator {
-            opcode: mobilenet_tflite::OpCode {
-                builtin: BuiltinOp::CONV_2D,
-                custom: None,
-                version: 1,
-            },
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            options: Options::None,
-        };
-        if check_padding(At { index: 0, op: &probe }, padding, row).is_ok() {
-            return Ok((fb_padding, padding));
-        }
+fn writable_padding(row: &Row<'_>) -> Result<fb::Padding, WeightsError> {
+    if padding_mismatch(TfPadding::Same, row).is_none() {
+        return Ok(fb::Padding::Same);
+    }
+    if padding_mismatch(TfPadding::Valid, row).is_none() {
+        return Ok(fb::Padding::Valid);
     }
     Err(WeightsError::Tflite {
         reason: format!(

@@ -190,6 +190,29 @@ fn weights_come_back_bit_for_bit() {
 }
 
 #[test]
+fn padding_tflite_cannot_express_is_an_error_when_writing() {
+    let table = Table {
+        padding: Padding::Symmetric,
+        ..SMALL
+    };
+    let layers = table.layers();
+    let e = tflite_from_tensors(
+        &random_tensors(&layers, 1),
+        &layers,
+        table.padding,
+        Activation::Relu6,
+        EPS,
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e,
+        "TensorFlow Lite file does not fit this model: layer 0 (`layers.0`, conv) pads 1x1 above/left with \
+         stride 2 and outputs 4x4, which neither TFLite SAME nor VALID padding reproduces"
+    );
+}
+
+#[test]
 fn identity_batch_norm_is_exact_for_every_eps() {
     let layers = SMALL.layers();
     let folded = fold(&random_tensors(&layers, 3), &layers).unwrap();
