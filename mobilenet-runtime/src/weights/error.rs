@@ -98,6 +98,48 @@ pub enum WeightsError {
         index: usize,
     },
 
+    /// The bytes are not a valid TFLite model, or its overall structure does not fit the
+    /// table: several subgraphs or inputs, operators missing at the end, the model's output
+    /// not being the last layer's.
+    #[error("TensorFlow Lite file does not fit this model: {reason}")]
+    Tflite {
+        /// What is wrong, with the operator, tensor or layer it concerns.
+        reason: String,
+    },
+
+    /// An operator of a TFLite model disagrees with the table row it should compute.
+    #[error(
+        "TFLite operator {index} ({op}){}: {problem}",
+        tensor.as_ref().map(|t| format!(", tensor `{t}`")).unwrap_or_default()
+    )]
+    TfliteOperator {
+        /// The operator's index in the file's subgraph.
+        index: usize,
+        /// The operator's TFLite name, e.g. `DEPTHWISE_CONV_2D`.
+        op: String,
+        /// The tensor at fault, by its name in the file, when one is.
+        tensor: Option<String>,
+        /// What the file has and what the row needs.
+        problem: String,
+    },
+
+    /// A TFLite model stores integer-quantized tensors, which this runtime does not run.
+    #[error(
+        "TFLite operator {index} ({op}), tensor `{tensor}`: it is {dtype}; quantized models are \
+         not supported yet by this runtime, which needs FLOAT32 weights and activations (use the \
+         float model)"
+    )]
+    TfliteQuantized {
+        /// The operator's index in the file's subgraph.
+        index: usize,
+        /// The operator's TFLite name.
+        op: String,
+        /// The quantized tensor's name in the file.
+        tensor: String,
+        /// Its element type and quantization, e.g. `UINT8 (scale 0.02, zero point 128)`.
+        dtype: String,
+    },
+
     /// A kernel's parameter type refused the folded weights of a layer.
     #[error(
         "the kernel refused the folded weights of `{tensor}`: their lengths do not match the \

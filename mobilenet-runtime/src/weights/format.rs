@@ -11,12 +11,6 @@ pub enum WeightsFormat {
     Tflite,
 }
 
-/// Where a FlatBuffers file keeps its 4-byte identifier: right after the root table's offset.
-const IDENTIFIER_AT: std::ops::Range<usize> = 4..8;
-
-/// The identifier TFLite's schema declares (`file_identifier "TFL3"`).
-const TFLITE_IDENTIFIER: &[u8; 4] = b"TFL3";
-
 impl WeightsFormat {
     /// Which reader `bytes` need. The content decides: a TFLite file carries `TFL3` at bytes
     /// 4..8, which a safetensors file cannot (those bytes are the high half of its 64-bit
@@ -24,7 +18,7 @@ impl WeightsFormat {
     /// `.tflite` extension on `path` still picks the TFLite reader, so that its error
     /// (not a TFLite file, and why) is the one the user sees.
     pub fn detect(bytes: &[u8], path: Option<&Path>) -> Self {
-        let tflite_content = bytes.get(IDENTIFIER_AT) == Some(TFLITE_IDENTIFIER.as_slice());
+        let tflite_content = mobilenet_tflite::is_tflite(bytes);
         let tflite_name = path
             .and_then(Path::extension)
             .is_some_and(|e| e.eq_ignore_ascii_case("tflite"));

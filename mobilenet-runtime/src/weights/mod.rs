@@ -23,6 +23,9 @@
 //! 4. saving goes the other way through [`insert_conv_bn`], [`insert_fc`] and
 //!    [`TensorSet::to_safetensors`].
 //!
+//! Trained TensorFlow Lite models load through [`tflite::tensors_from_tflite`], which checks the
+//! file against the layer table and returns the same named tensors.
+//!
 //! Every failure is a [`WeightsError`] naming the tensor or file at fault; malformed input
 //! never panics.
 
@@ -37,6 +40,8 @@ pub mod tflite;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tflite_tests;
 
 pub use error::WeightsError;
 pub use format::WeightsFormat;
@@ -45,3 +50,4 @@ pub use random::random_tensors;
 pub use reader::{Folded, TensorReader};
 pub use save::{insert_conv_bn, insert_fc};
 pub use tensors::{read_file, write_file, Tensor, TensorSet};
+pub use tflite::{tensors_from_tflite, tflite_from_tensors, tflite_summary, TfliteSummary};
