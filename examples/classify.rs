@@ -259,9 +259,11 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let labels = preprocess::parse_labels(IMAGENET_CLASSES, 1000)
-        .ok()
-        .and_then(|l| preprocess::labels_for(l, spec.num_classes));
+    let labels = model_labels(&source, spec.num_classes).or_else(|| {
+        preprocess::parse_labels(IMAGENET_CLASSES, 1000)
+            .ok()
+            .and_then(|l| preprocess::labels_for(l, spec.num_classes))
+    });
     let job = Job {
         opts: &opts,
         spec,
@@ -336,6 +338,26 @@ fn choose_model(opts: &Options) -> Result<(&'static Spec, WeightsSource), String
     }
 }
 
+/// The labels a TFLite model's metadata carries, when there are as many as the model has
+/// classes (the model's own list is the authority on its class order).
+fn model_labels(source: &WeightsSource, classes: usize) -> Option<Vec<preprocess::Label>> {
+    let bytes = match source {
+        WeightsSource::Bundled => std::borrow::Cow::Borrowed(BUNDLED_MODEL),
+        WeightsSource::File(path, WeightsFormat::Tflite) => std::borrow::Cow::Owned(std::fs::read(path).ok()?),
+        _ => return None,
+    };
+    let names = mobilenet::runtime::weights::tflite::labels(&bytes).ok()??;
+    (names.len() == classes).then(|| {
+        names
+            .into_iter()
+            .map(|name| preprocess::Label {
+                synset: String::new(),
+                name,
+            })
+            .collect()
+    })
+}
+
 /// The compiled-in spec `arg` names (a path or a model name).
 fn find_spec(arg: &str) -> Result<&'static Spec, String> {
     let paths: Vec<&str> = SPECS.iter().map(|s| s.path).collect();
@@ -358,9 +380,17 @@ fn find_spec(arg: &str) -> Result<&'static Spec, String> {
 /// that says what the file holds.
 fn spec_for_tflite(path: &Path, bytes: &[u8]) -> Result<&'static Spec, String> {
     use mobilenet::runtime::weights::tflite;
-    let fits = |s: &Spec| tflite::tensors_from_tflite(bytes, s.layers, s.padding, s.activation, s.bn_eps).is_ok();
-    if let Some(spec) = SPECS.iter().find(|s| fits(s)) {
-        return Ok(spec);
+    let mut quantized = None;
+    for spec in SPECS {
+        match tflite::tensors_from_tflite(bytes, spec.layers, spec.padding, spec.activation, spec.bn_eps) {
+            Ok(_) => return Ok(spec),
+            // Every spec refuses such a file at its first operator, whatever the shapes.
+            Err(e @ mobilenet::runtime::WeightsError::TfliteQuantized { .. }) => quantized = Some(e),
+            Err(_) => {}
+        }
+    }
+    if let Some(e) = quantized {
+        return Err(weights_error(path, &e));
     }
     let summary = tflite::tflite_summary(bytes).map_err(|e| weights_error(path, &e))?;
     Err(format!(

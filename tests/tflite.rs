@@ -130,13 +130,15 @@ fn tflite_error<W>(result: Result<W, WeightsError>) -> String {
 #[test]
 fn a_truncated_or_foreign_file_is_refused_by_name() {
     let bytes = model_bytes();
-    for cut in [0, 3, 7, 100, bytes.len() / 2, bytes.len() - 1] {
+    // The last 11 KB are the metadata's ZIP archive, which the weights do not need; every cut
+    // here is inside the flatbuffer.
+    for cut in [0, 3, 7, 100, bytes.len() / 2, bytes.len() * 9 / 10] {
         let e = tflite_error(slim_025_224::Weights::from_tflite(&bytes[..cut]));
-        assert!(e.to_lowercase().contains("tflite"), "cut at {cut}: {e}");
+        assert!(e.contains("TensorFlow Lite file"), "cut at {cut}: {e}");
     }
     let jpeg = std::fs::read(asset("tflite-support/burger.jpg")).unwrap();
     let e = tflite_error(slim_025_224::Weights::from_tflite(&jpeg));
-    assert!(e.to_lowercase().contains("tflite"), "{e}");
+    assert!(e.starts_with("not a TensorFlow Lite file"), "{e}");
 }
 
 #[test]

@@ -107,6 +107,13 @@ pub enum WeightsError {
         reason: String,
     },
 
+    /// The bytes are not a TFLite flatbuffer, or one whose tables point outside the file.
+    #[error("{reason}")]
+    TfliteFormat {
+        /// What is wrong, beginning with "not a TensorFlow Lite file" or "malformed".
+        reason: String,
+    },
+
     /// An operator of a TFLite model disagrees with the table row it should compute.
     #[error(
         "TFLite operator {index} ({op}){}: {problem}",

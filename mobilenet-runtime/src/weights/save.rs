@@ -8,8 +8,8 @@
 use super::{Folded, Tensor, TensorSet};
 
 /// Writes a folded convolution as `{prefix}.weight` of `shape` plus a batch norm that is the
-/// identity for `eps`: `running_mean` 0, `running_var` 1, `bn.weight = sqrt(1 + eps)`
-/// (computed in `f64`) and `bn.bias` the folded bias.
+/// identity for `eps` (see [`identity_bn`]): `running_mean` 0, `bn.bias` the folded bias, so
+/// that loading folds it back to exactly the weights and bias written.
 ///
 /// # Panics
 /// If `folded.weight` does not hold `shape`'s element count or `folded.bias` does not hold
@@ -25,13 +25,27 @@ pub fn insert_conv_bn(set: &mut TensorSet, prefix: &str, shape: [usize; 4], fold
         format!("{prefix}.weight"),
         Tensor::new(shape.to_vec(), folded.weight.clone()),
     );
-    // Loading divides by sqrt(var + eps) = sqrt(1 + eps); storing that as gamma makes the
-    // scale 1 up to one f32 rounding instead of the (1 + eps)^-1/2 drift of gamma = 1.
-    let gamma = (1.0 + f64::from(eps)).sqrt() as f32;
+    let (gamma, var) = identity_bn(eps);
     set.insert(format!("{prefix}.bn.weight"), Tensor::full(vec![out], gamma));
     set.insert(format!("{prefix}.bn.bias"), Tensor::new(vec![out], folded.bias.clone()));
     set.insert(format!("{prefix}.bn.running_mean"), Tensor::full(vec![out], 0.0));
-    set.insert(format!("{prefix}.bn.running_var"), Tensor::full(vec![out], 1.0));
+    set.insert(format!("{prefix}.bn.running_var"), Tensor::full(vec![out], var));
+}
+
+/// `(bn.weight, running_var)` of a batch norm that [`super::TensorReader::conv_bn`] folds back
+/// to the weights exactly: `gamma = 1` and `running_var = 1 - eps` rounded to `f32`. Then
+/// `var + eps` (summed in `f64` by the reader) is 1 within 3e-8, the scale `1/sqrt(var + eps)`
+/// is 1 within 1.5e-8, below half an ulp of any `f32` relative to its value (at least 3e-8),
+/// so `w * scale` rounds back to `w`, and the bias is `beta - 0 * scale = beta`. (The
+/// `gamma = sqrt(1 + eps)`, `var = 1` identity is an ulp off now and then.) For `eps >= 1`,
+/// where `1 - eps` is no variance, that older identity is the one left.
+pub(crate) fn identity_bn(eps: f32) -> (f32, f32) {
+    let var = (1.0 - f64::from(eps)) as f32;
+    if var > 0.0 {
+        (1.0, var)
+    } else {
+        ((1.0 + f64::from(eps)).sqrt() as f32, 1.0)
+    }
 }
 
 /// Writes a fully connected layer as `{prefix}.weight` of `shape` (`[out, in]`) and

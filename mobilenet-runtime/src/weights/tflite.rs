@@ -186,26 +186,15 @@ pub fn tflite_summary(bytes: &[u8]) -> Result<TfliteSummary, WeightsError> {
 }
 
 fn parse(bytes: &[u8]) -> Result<TfliteModel<'_>, WeightsError> {
-    TfliteModel::parse(bytes).map_err(|e| WeightsError::Tflite { reason: e.to_string() })
+    TfliteModel::parse(bytes).map_err(|e| WeightsError::TfliteFormat { reason: e.to_string() })
 }
 
 /// Writes `{prefix}.weight` and a batch norm that is the identity for `eps`, such that
-/// [`TensorReader::conv_bn`] folds it back to exactly `weight` and `bias`.
-///
-/// `bn.weight = 1`, `running_mean = 0` and `running_var = 1 - eps` rounded to `f32`: then
-/// `var + eps` (summed in `f64` by the reader) is 1 within 3e-8, the scale `1/sqrt(var + eps)`
-/// is 1 within 1.5e-8, below half an ulp of any `f32` relative to its value (at least 3e-8),
-/// so `w * scale` rounds back to `w`; the bias is `beta - 0 * scale = beta` exactly. The
-/// `gamma = sqrt(1 + eps)` identity of [`super::insert_conv_bn`] can be an ulp off. For
-/// `eps >= 1`, where `1 - eps` is no variance, that identity is used instead.
+/// [`TensorReader::conv_bn`] folds it back to exactly `weight` and `bias` (see
+/// [`super::save::identity_bn`]).
 pub(crate) fn insert_identity_bn(set: &mut TensorSet, prefix: &str, weight: Tensor, bias: Vec<f32>, eps: f32) {
     let out = bias.len();
-    let var = (1.0 - f64::from(eps)) as f32;
-    let (gamma, var) = if var > 0.0 {
-        (1.0, var)
-    } else {
-        ((1.0 + f64::from(eps)).sqrt() as f32, 1.0)
-    };
+    let (gamma, var) = super::save::identity_bn(eps);
     set.insert(format!("{prefix}.weight"), weight);
     set.insert(format!("{prefix}.bn.weight"), Tensor::full(vec![out], gamma));
     set.insert(format!("{prefix}.bn.bias"), Tensor::new(vec![out], bias));

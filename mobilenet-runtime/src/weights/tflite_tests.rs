@@ -485,16 +485,10 @@ fn quantized_tensors_are_refused_by_name() {
 fn broken_files() {
     let bytes = mobilenet_tflite::to_bytes(&model(&SMALL, 1));
     let e = load(&SMALL, &bytes[..bytes.len() / 3]).unwrap_err().to_string();
-    assert!(
-        e.starts_with("TensorFlow Lite file does not fit this model: malformed TensorFlow Lite file: "),
-        "{e}"
-    );
+    assert!(e.starts_with("malformed TensorFlow Lite file: "), "{e}");
     let safetensors = random_tensors(&SMALL.layers(), 1).to_safetensors().unwrap();
     let e = load(&SMALL, &safetensors).unwrap_err().to_string();
-    assert!(
-        e.starts_with("TensorFlow Lite file does not fit this model: not a TensorFlow Lite file: bytes 4..8 are"),
-        "{e}"
-    );
+    assert!(e.starts_with("not a TensorFlow Lite file: bytes 4..8 are"), "{e}");
 
     let e = refused(|m| {
         let sub = m.subgraphs.as_ref().unwrap()[0].clone();
