@@ -1,9 +1,9 @@
 //! Hostile input at run time, as issue 24's user tried it: mutated weights files through
-//! `Weights::from_safetensors`, and corrupt or extreme images through the classify example's
+//! `Weights::from_safetensors` and `Weights::from_tflite`, and corrupt or extreme images through the classify example's
 //! preprocessing. The rule: an `Err` that names the problem, never a panic, never an abort.
 //!
-//! `MOBILENET_FUZZ_CASES` sets the cases of the weights property (default 10,000, which CI
-//! runs; the images get a quarter of them); the opt-in long run:
+//! `MOBILENET_FUZZ_CASES` sets the cases of each property (default 10,000, which CI runs);
+//! the opt-in long run:
 //! `MOBILENET_FUZZ_CASES=1000000 cargo test --release --test fuzz_inputs`.
 
 // The example's module holds items these tests do not use.
@@ -22,6 +22,9 @@ use std::path::PathBuf;
 
 mod tiny {
     mobilenet::mobilenet!("tests/reference/specs/tiny_logits.yaml");
+}
+mod tiny_tf {
+    mobilenet::mobilenet!("tests/specs/tiny_tf_same.yaml");
 }
 
 fn cases() -> u32 {
@@ -236,11 +239,52 @@ fn mutated_weights_files_give_a_model_or_a_named_error() {
     assert_eq!((loaded, refused), (2, 2));
 }
 
+/// Mutated TFLite files: the same rule through `Weights::from_tflite`, on a model of a small
+/// TF-SAME table written by the runtime's own TFLite writer.
+#[test]
+fn mutated_tflite_files_give_a_model_or_a_named_error() {
+    let set = mobilenet::runtime::weights::random_tensors(tiny_tf::LAYERS, 7);
+    let tensors = tiny_tf::Weights::from_tensors(&set).unwrap().to_tensors();
+    let original = mobilenet::runtime::weights::tflite_from_tensors(
+        &tensors,
+        tiny_tf::LAYERS,
+        tiny_tf::PADDING,
+        tiny_tf::ACTIVATION,
+        tiny_tf::BN_EPS,
+    )
+    .unwrap();
+    assert!(tiny_tf::Weights::from_tflite(&original).is_ok());
+    let image = [0.25f32; tiny_tf::INPUT_LEN];
+    let strategy = prop::collection::vec(edit(), 1..4);
+    let (loaded, refused) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    runner(cases())
+        .run(&strategy, |edits| {
+            let mut bytes = original.clone();
+            for e in &edits {
+                apply(&mut bytes, e);
+            }
+            check_weights(&bytes, |b| {
+                let result = tiny_tf::Weights::from_tflite(b).map(|w| {
+                    let mut model = tiny_tf::Model::new(w);
+                    let _ = model.forward(&image);
+                });
+                let count = if result.is_ok() { &loaded } else { &refused };
+                count.set(count.get() + 1);
+                result
+            })
+        })
+        .unwrap();
+    // Both outcomes occur, or the mutations test nothing.
+    assert!(
+        loaded.get() > 0 && refused.get() > 0,
+        "{} loaded, {} refused",
+        loaded.get(),
+        refused.get()
+    );
+}
+
 /// The rule every weights reader keeps on a mutated file: a panic is a failure, and an `Err`
-/// must say what is wrong and name the tensor when one is at fault. `from_tflite` goes
-/// through this too once it exists (after the TFLite reader's merge): give it its own
-/// property over mutated `.tflite` files, calling `check_weights` with
-/// `|b| tiny::Weights::from_tflite(b).map(drop)`.
+/// must say what is wrong and name the tensor when one is at fault.
 fn check_weights(bytes: &[u8], load: impl FnOnce(&[u8]) -> Result<(), WeightsError>) -> Result<(), TestCaseError> {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load(bytes)));
     let Ok(result) = outcome else {
@@ -408,9 +452,7 @@ fn mutated_images_are_classified_or_named() {
     };
     let originals: Vec<Vec<u8>> = (0..6).map(|k| encoded(k, 19, 11)).chain([cmyk_jpeg(16, 8)]).collect();
     let strategy = (0..originals.len(), prop::collection::vec(edit(), 1..4));
-    // A case costs about ten weights cases: a mutated size field makes the decoders fill
-    // images of up to `image`'s 512 MB limit. A quarter of the cases keeps CI's share short.
-    runner(cases().div_ceil(4))
+    runner(cases())
         .run(&strategy, |(which, edits)| {
             let mut bytes = originals[which].clone();
             for e in &edits {
