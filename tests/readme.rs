@@ -20,13 +20,27 @@ fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
 }
 
+fn costs_doc() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/costs.md")).unwrap()
+}
+
 #[test]
-fn readme_cost_report_is_current() {
-    let readme = readme();
+fn cost_report_is_current() {
     let want = v1::COST_REPORT.replacen("# ", "### ", 1).replace("\n## ", "\n#### ");
     assert!(
-        block(&readme, "cost-report") == want,
-        "paste this between the cost-report markers:\n{want}"
+        block(&costs_doc(), "cost-report") == want,
+        "paste this between the cost-report markers of docs/costs.md:\n{want}"
+    );
+}
+
+#[test]
+fn readme_cost_totals_are_current() {
+    let report = v1::COST_REPORT;
+    let totals = report.find("## Totals").expect("the report has totals");
+    let want = report[totals..].replace("## ", "#### ");
+    assert!(
+        block(&readme(), "cost-totals") == want,
+        "paste this between the cost-totals markers:\n{want}"
     );
 }
 
@@ -54,8 +68,8 @@ mod costs {
 fn readme_summary_is_current() {
     let want = costs::summary();
     assert!(
-        block(&readme(), "summary") == want,
-        "paste this between the summary markers:\n{want}"
+        block(&costs_doc(), "summary") == want,
+        "paste this between the summary markers of docs/costs.md:\n{want}"
     );
 }
 
