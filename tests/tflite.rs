@@ -166,3 +166,63 @@ fn a_quantized_model_is_refused_until_int8_runs() {
     )));
     assert_eq!(e, e2);
 }
+
+/// The TF-slim grid (`specs/tflite/`), each spec as a module, for the opt-in LiteRT check.
+macro_rules! grid {
+    ($($module:ident => $path:literal),* $(,)?) => {
+        $(mod $module { mobilenet::mobilenet!($path); })*
+
+        /// Writes, for every spec of the grid, a `.tflite` model of seeded random weights (by the
+        /// runtime's writer), an input and our output, for `tools/check_tflite_grid.sh`.
+        fn write_grid(dir: &Path) {
+            $({
+                use $module as m;
+                let weights = m::Weights::random(21);
+                let tensors = weights.to_tensors();
+                let file = mobilenet::runtime::weights::tflite_from_tensors(&tensors, m::LAYERS, m::PADDING, m::ACTIVATION, m::BN_EPS)
+                    .unwrap_or_else(|e| panic!("{}: {e}", m::NAME));
+                // The file reads back into the same weights: what LiteRT is about to run is ours.
+                assert!(m::Weights::from_tflite(&file).is_ok(), "{}", m::NAME);
+                let input: Vec<f32> = (0..m::INPUT_LEN).map(|i| ((i * 7919 % 2003) as f32 / 1001.0) - 1.0).collect();
+                let output = m::Model::new(weights).forward(input.as_slice().try_into().unwrap()).to_vec();
+                std::fs::write(dir.join(format!("{}.tflite", m::NAME)), &file).unwrap();
+                let mut io = mobilenet::runtime::weights::TensorSet::new();
+                let [h, w, c] = m::INPUT_SHAPE;
+                io.insert("input", mobilenet::runtime::weights::Tensor::new(vec![1, h, w, c], input));
+                io.insert("output", mobilenet::runtime::weights::Tensor::new(vec![1, m::NUM_CLASSES], output));
+                std::fs::write(dir.join(format!("{}.io.safetensors", m::NAME)), io.to_safetensors().unwrap()).unwrap();
+            })*
+        }
+    };
+}
+
+grid! {
+    grid_100_224 => "specs/tflite/v1_alpha1_224.yaml",
+    grid_100_192 => "specs/tflite/v1_alpha1_192.yaml",
+    grid_100_160 => "specs/tflite/v1_alpha1_160.yaml",
+    grid_100_128 => "specs/tflite/v1_alpha1_128.yaml",
+    grid_075_224 => "specs/tflite/v1_alpha0.75_224.yaml",
+    grid_075_192 => "specs/tflite/v1_alpha0.75_192.yaml",
+    grid_075_160 => "specs/tflite/v1_alpha0.75_160.yaml",
+    grid_075_128 => "specs/tflite/v1_alpha0.75_128.yaml",
+    grid_050_224 => "specs/tflite/v1_alpha0.5_224.yaml",
+    grid_050_192 => "specs/tflite/v1_alpha0.5_192.yaml",
+    grid_050_160 => "specs/tflite/v1_alpha0.5_160.yaml",
+    grid_050_128 => "specs/tflite/v1_alpha0.5_128.yaml",
+    grid_025_224 => "specs/tflite/v1_alpha0.25_224.yaml",
+    grid_025_192 => "specs/tflite/v1_alpha0.25_192.yaml",
+    grid_025_160 => "specs/tflite/v1_alpha0.25_160.yaml",
+    grid_025_128 => "specs/tflite/v1_alpha0.25_128.yaml",
+}
+
+/// Opt-in (`tools/check_tflite_grid.sh` runs it, then LiteRT on what it wrote): every spec of
+/// the TF-slim grid as a TFLite file, so that Google's interpreter can say whether it computes
+/// what we compute for every width and resolution, not only the 0.25-224 model we hold.
+#[test]
+#[ignore = "writes files for tools/check_tflite_grid.sh"]
+fn write_tflite_grid_for_litert() {
+    let dir = std::env::var_os("MOBILENET_TFLITE_GRID").expect("set MOBILENET_TFLITE_GRID to an output folder");
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    write_grid(&dir);
+}
