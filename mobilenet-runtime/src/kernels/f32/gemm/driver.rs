@@ -1,26 +1,25 @@
-//! The matrix product behind pointwise convolution (and the first convolution and fc):
-//! `c[r][co] = act(bias[co] + sum_k a[r][k] * w[k][co])`, with `a` rows `lda` floats apart and
-//! `c` rows `ldc` floats apart.
+//! The threaded driver of the matrix product behind pointwise convolution (and the standard
+//! convolution and fc): `c[r][co] = act(bias[co] + sum_k a[r][k] * w[k][co])`, with `a` rows
+//! `lda` floats apart and `c` rows `ldc` floats apart, over weights packed into [`Panels`].
 //!
-//! Weights are packed once, at load time, into column panels for one [`Isa`]: panel `b` holds
-//! output channels `b * nr ..` as `[k][width]` with `width = nr` except for the last panel,
-//! which is only as wide as its channels rounded up to one vector (so a 16-channel layer on
-//! AVX-512 does not compute a zero-padded 32-channel panel). The micro-kernels keep an
+//! The driver is the same for every instruction set: it cuts the product into passes of rows
+//! that stay in L2, splits them over a team, and calls the micro-kernels of the
+//! [`GemmConfig`](super::ukernel::GemmConfig) the panels were packed for, which keep an
 //! `MR x width` block of `c` in registers for the whole reduction: per `k` they load one
-//! weight row (one or two vectors) and broadcast `MR` inputs, `MR * width / lanes` FMAs.
+//! weight row (one or more vectors) and broadcast `MR` inputs.
 //!
 //! | path | panel `nr` | tile (`MR` pixels x channels) | accumulators |
 //! | --- | --- | --- | --- |
-//! | AVX-512 ([`super::gemm_avx512`]) | 32 | 12 or 13 x 32 (2 zmm) | 24 or 26 of 32 zmm |
+//! | AVX-512 (`avx512.rs`) | 32 | 12 or 13 x 32 (2 zmm) | 24 or 26 of 32 zmm |
 //! | AVX-512, `k <= 128` and `n` a multiple of 64 | 64 | 6 x 64 (4 zmm) | 24 of 32 zmm |
-//! | AVX2+FMA ([`super::gemm_avx2`]) | 16 | 6 x 16 (2 ymm); 12 x 8 on an 8-wide panel | 12 of 16 ymm |
-//! | portable ([`super::pointwise::accumulate`]) | 8 | 4 x 8 | compiler's choice |
+//! | AVX2+FMA (`avx2.rs`) | 16 | 6 x 16 (2 ymm); 12 x 8 on an 8-wide panel | 12 of 16 ymm |
+//! | portable (`scalar.rs`) | 8 | 4 x 8 | compiler's choice |
 
-use super::isa::Isa;
-use super::pointwise::{accumulate, store, Lane, NB, PB};
-use crate::aligned::AlignedBuf;
+use super::panels::Panels;
+use super::ukernel::{Gemv, Seg, Sweep};
+use crate::kernels::shared_ptr::SharedPtr;
 use crate::parallel::{pieces_for, share, Team};
-use crate::{ACT_NONE, ACT_RELU, ACT_RELU6};
+use crate::ACT_NONE;
 use std::cell::Cell;
 use std::ops::Range;
 
@@ -49,7 +48,7 @@ pub(crate) fn stop_prefetch_ahead() {
 /// Floats of `a` processed per pass over the panels: the rows of one pass are re-read once
 /// per panel, so they should stay in L2 (64 Ki floats = 256 KiB, a quarter of a small L2).
 /// A product of at most twice as many floats runs as one pass (see [`pass_rows`]).
-pub(crate) const TILE_FLOATS: usize = 1 << 16;
+const TILE_FLOATS: usize = 1 << 16;
 
 /// Rows per pass over the panels for a product of `rows` rows and reduction `k`.
 ///
@@ -63,163 +62,6 @@ fn pass_rows(rows: usize, k: usize) -> usize {
     } else {
         (TILE_FLOATS / k.max(1)).max(16)
     }
-}
-
-/// Usual panel width and vector width (in floats) of a path (see also [`panel_width`]).
-pub(crate) const fn geometry(isa: Isa) -> (usize, usize) {
-    match isa {
-        Isa::Avx512 => (32, 16),
-        Isa::Avx2 => (16, 8),
-        Isa::Portable => (NB, NB),
-    }
-}
-
-/// Width of the panels (but the last) of a `k x n` product of about `rows` rows on `isa`.
-///
-/// On AVX-512, 64 when every panel can be that wide and either the reduction is short or the
-/// product has at least [`WIDE_MIN_ROWS`] rows. A 6 x 64 tile loads 10 values per 24 FMAs
-/// where a 12 x 32 tile loads 14; a 64-wide panel of `k <= 128` rows (at most 32 KiB) stays
-/// in L1 while the tiles of a pass sweep it, and longer ones are swept in blocks of [`KC`]
-/// rows that do. Measured in the network against 32-wide panels, layer by layer: faster on
-/// every map from 10x10 up, level on 7x7, and slower on 5x5 and 4x4 maps with long
-/// reductions, where each block of weights serves too few rows.
-fn panel_width(isa: Isa, k: usize, n: usize, rows: usize) -> usize {
-    match isa {
-        Isa::Avx512 if n.is_multiple_of(64) && (k <= KC || rows >= WIDE_MIN_ROWS) => 64,
-        _ => geometry(isa).0,
-    }
-}
-
-/// Fewest rows for 64-wide panels with reductions longer than [`KC`] (see [`panel_width`]).
-const WIDE_MIN_ROWS: usize = 64;
-
-/// Weights and bias packed into panels for one [`Isa`]; see the module docs.
-#[derive(Clone)]
-pub(crate) struct Panels {
-    isa: Isa,
-    /// Reduction length.
-    k: usize,
-    /// Output channels.
-    n: usize,
-    /// Width of every panel but the last.
-    nr: usize,
-    /// The panels back to back, from a 64-byte boundary so that every weight row load is
-    /// aligned.
-    data: AlignedBuf,
-    /// `n` values zero-padded to `panels() * nr`, so a panel's bias loads whole vectors.
-    bias: Vec<f32>,
-}
-
-impl Panels {
-    /// Packs `n` output channels of reduction length `k` for `isa`, for products of about
-    /// `rows` rows (0 if not known): `at(co, ki)` gives the weight of channel `co` at reduction
-    /// index `ki`.
-    pub(crate) fn new(
-        isa: Isa,
-        k: usize,
-        n: usize,
-        rows: usize,
-        at: &dyn Fn(usize, usize) -> f32,
-        bias: &[f32],
-    ) -> Self {
-        assert!(isa.is_supported(), "{isa:?} kernels on a CPU without them");
-        let nr = panel_width(isa, k, n, rows);
-
-        let count = n.div_ceil(nr);
-        let mut p = Panels {
-            isa,
-            k,
-            n,
-            nr,
-            data: AlignedBuf::default(),
-            bias: vec![0.0; count * nr],
-        };
-        let len = (0..count).map(|b| p.width(b) * k).sum::<usize>();
-        p.data = AlignedBuf::zeroed(len);
-        for b in 0..count {
-            let (off, width) = (p.offset(b), p.width(b));
-            for ki in 0..k {
-                for j in 0..width {
-                    let co = b * nr + j;
-                    if co < n {
-                        p.data[off + ki * width + j] = at(co, ki);
-                    }
-                }
-            }
-        }
-        p.bias[..n].copy_from_slice(bias);
-        p
-    }
-
-    /// The path these panels are laid out for.
-    pub(crate) fn isa(&self) -> Isa {
-        self.isa
-    }
-
-    /// Number of panels.
-    pub(crate) fn count(&self) -> usize {
-        self.n.div_ceil(self.nr)
-    }
-
-    /// Width in floats of panel `b`: `nr`, or for the last panel its channels rounded up to
-    /// one vector.
-    fn width(&self, b: usize) -> usize {
-        let (_, v) = geometry(self.isa);
-        (self.n - b * self.nr).next_multiple_of(v).min(self.nr)
-    }
-
-    /// Float offset of panel `b` in `data`; all earlier panels are full width.
-    fn offset(&self, b: usize) -> usize {
-        b * self.nr * self.k
-    }
-
-    /// Weight `(co, ki)`, as given to [`Panels::new`].
-    pub(crate) fn weight(&self, co: usize, ki: usize) -> f32 {
-        let b = co / self.nr;
-        self.data[self.offset(b) + ki * self.width(b) + co % self.nr]
-    }
-
-    /// The portable layout as `NB`-wide lanes: `([count][k] panel rows, [count] bias)`.
-    ///
-    /// # Panics
-    /// If the panels are not packed for [`Isa::Portable`].
-    pub(crate) fn lanes(&self) -> (&[Lane], &[Lane]) {
-        assert_eq!(self.isa, Isa::Portable, "lanes() is the portable layout");
-        let len = self.count() * NB * self.k;
-        (self.data[..len].as_chunks::<NB>().0, self.bias.as_chunks::<NB>().0)
-    }
-
-    /// The whole reduction as one run: what a plain matrix product reads.
-    pub(crate) fn whole(&self) -> [Seg; 1] {
-        [Seg {
-            a: 0,
-            k0: 0,
-            len: self.k,
-        }]
-    }
-
-    /// All panels, back to back.
-    pub(crate) fn packed(&self) -> &[f32] {
-        &self.data
-    }
-
-    /// The bias, as given to [`Panels::new`].
-    pub(crate) fn bias(&self) -> &[f32] {
-        &self.bias[..self.n]
-    }
-}
-
-/// One contiguous run of the reduction: `len` steps reading `a` at `row + a + j` against
-/// weight rows `k0 + j` (`j < len`). A pointwise layer is one run over all of `k`; a KxK
-/// convolution reads each row of its window as one run, straight from the input image, so it
-/// needs no im2col copy.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Seg {
-    /// Float offset from the start of a row of `a`.
-    pub a: usize,
-    /// First weight row (reduction index).
-    pub k0: usize,
-    pub len: usize,
 }
 
 /// Computes rows `rows` of `c` for panels `panels` (all of them: `0..p.count()`).
@@ -319,25 +161,10 @@ const ROW_PIECES_MAX_WEIGHTS: usize = 1 << 16;
 /// so that no part ends on a ragged tile that another part could have filled.
 const ROW_UNIT: usize = 12;
 
-/// A pointer that the parts of one [`Team::run`] share; each part touches only its own
-/// elements.
-#[derive(Clone, Copy)]
-pub(crate) struct SharedPtr(pub *mut f32);
-// SAFETY: used only to hand disjoint parts of one buffer to the threads of one `Team::run`,
-// which returns only after every part is done.
-unsafe impl Sync for SharedPtr {}
-// SAFETY: as above.
-unsafe impl Send for SharedPtr {}
-impl SharedPtr {
-    /// The pointer. A method, so that closures capture the `Sync` wrapper, not the field.
-    pub(crate) fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
 /// [`gemm`] on raw pointers, so that threads can fill disjoint rows or panels (column
 /// blocks) of one output, with the reduction given as runs `segs` (see [`Seg`]) and the
-/// activation `act` as a value.
+/// activation `act` as a value. The same for every instruction set: the micro-kernels come
+/// from the config the panels were packed for, looked up once per call.
 ///
 /// Not generic, unlike the shape-generic kernels that call it, which are instantiated in
 /// every crate that expands `mobilenet!`: this and everything below it compile once, with this
@@ -365,21 +192,31 @@ pub(crate) unsafe fn gemm_raw(
     segs: &[Seg],
 ) {
     debug_assert!(segs.iter().all(|s| s.k0 + s.len <= p.k));
-    #[cfg(x86_simd)]
-    let panels = if p.isa == Isa::Avx2 && rows.len() == 1 && segs.len() == 1 && segs[0].len == p.k {
+    // The kernels, resolved once per call: the loops below call them directly.
+    let cfg = p.cfg;
+    let sweep_fn = cfg.sweep;
+    let whole = segs.len() == 1 && segs[0].len == p.k;
+    let panels = match &cfg.gemv {
         // SAFETY: one row, the whole reduction: the caller's contract covers every panel.
-        unsafe {
-            gemv_avx2(
+        Some(g) if rows.len() == 1 && whole => unsafe {
+            gemv(
+                g,
                 act,
                 a.add(rows.start * lda + segs[0].a),
                 c.add(rows.start * ldc),
                 p,
                 panels,
             )
-        }
-    } else {
-        panels
+        },
+        _ => panels,
     };
+    // A wide panel over a long reduction is swept in blocks of `kc` weight rows that stay in
+    // L1 (see `WidePanels`); the partial sums wait in `c`.
+    let kc = match &cfg.wide {
+        Some(wide) if p.nr == wide.nr && p.k > wide.kc && whole => wide.kc,
+        _ => p.k.max(1),
+    };
+    let blocks = p.k.div_ceil(kc).max(1);
     let pass = pass_rows(rows.len(), p.k);
     let ahead = Cell::new(AHEAD.get());
     let mut r0 = rows.start;
@@ -392,20 +229,12 @@ pub(crate) unsafe fn gemm_raw(
             // SAFETY: rows r0..r1 lie in `rows` and channels `b * nr .. + n` in panel `b`, so
             // the caller's contract covers every access.
             let (a, c) = unsafe { (a.add(r0 * lda), c.add(r0 * ldc + b * p.nr)) };
-            // A 64-wide panel over a long reduction is swept in blocks of `KC` weight rows that
-            // stay in L1 (see `panel_width`); the partial sums wait in `c`.
-            let whole = segs.len() == 1 && segs[0].len == p.k;
-            let blocks = if p.nr == 64 && p.k > KC && whole {
-                p.k.div_ceil(KC)
-            } else {
-                1
-            };
             for block in 0..blocks {
-                let k0 = block * KC;
+                let k0 = block * kc;
                 let part = [Seg {
                     a: segs.first().map_or(0, |s| s.a) + k0,
                     k0,
-                    len: KC.min(p.k - k0),
+                    len: kc.min(p.k - k0),
                 }];
                 let sweep = Sweep {
                     a,
@@ -423,22 +252,9 @@ pub(crate) unsafe fn gemm_raw(
                     // Only the last block of a split reduction holds finished sums.
                     act: if block + 1 == blocks { act } else { ACT_NONE },
                 };
-                match p.isa {
-                    #[cfg(x86_simd)]
-                    // SAFETY: `Panels::new` only packs for a supported path, so the CPU has AVX-512F.
-                    Isa::Avx512 => unsafe { super::gemm_avx512::sweep(&sweep) },
-                    #[cfg(x86_simd)]
-                    // SAFETY: as above, the CPU has AVX2 and FMA.
-                    Isa::Avx2 => unsafe { super::gemm_avx2::sweep(&sweep) },
-                    // SAFETY: the sweep's pointers are valid per the caller's contract.
-                    _ => unsafe {
-                        match act {
-                            ACT_RELU => sweep_portable::<ACT_RELU>(&sweep),
-                            ACT_RELU6 => sweep_portable::<ACT_RELU6>(&sweep),
-                            _ => sweep_portable::<ACT_NONE>(&sweep),
-                        }
-                    },
-                }
+                // SAFETY: `Panels::new` packs only for a path this CPU runs, in the layout of
+                // `cfg`; the sweep's pointers are valid per the caller's contract.
+                unsafe { sweep_fn(&sweep) }
             }
         }
         r0 = r1;
@@ -446,124 +262,44 @@ pub(crate) unsafe fn gemm_raw(
     AHEAD.set(ahead.get());
 }
 
-/// Full 16-wide panels run this many at a time by [`gemv_avx2`].
-#[cfg(x86_simd)]
-const GEMV_PANELS: usize = 4;
-
-/// One row `a` (the whole reduction) against the leading panels of `panels` on AVX2,
-/// [`GEMV_PANELS`] full panels at a time (see `gemm_avx2::gemv`), into `c` (the row's output,
-/// channel 0); returns the panels left for the sweeps: a last group of fewer, or a partial
-/// last panel.
+/// One row `a` (the whole reduction) against the leading panels of `panels`, `g.panels` full
+/// panels at a time, into `c` (the row's output, channel 0); returns the panels left for the
+/// sweeps: a last group of fewer, or a partial last panel. Panels of another width than the
+/// kernel's all go to the sweeps.
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA (`p` was packed for it); `a` readable for `p.k` floats,
-/// `c` writable at every channel of `panels`, nothing else accessing those.
-#[cfg(x86_simd)]
-unsafe fn gemv_avx2(act: u8, a: *const f32, c: *mut f32, p: &Panels, mut panels: Range<usize>) -> Range<usize> {
-    const W: usize = super::gemm_avx2::GEMV_WIDTH;
-    if p.nr != W {
+/// `g` belongs to the config `p` was packed for; `a` readable for `p.k` floats, `c` writable
+/// at every channel of `panels`, nothing else accessing those.
+unsafe fn gemv(g: &Gemv, act: u8, a: *const f32, c: *mut f32, p: &Panels, mut panels: Range<usize>) -> Range<usize> {
+    let w = g.width;
+    if p.nr != w {
         return panels;
     }
-    while panels.start + GEMV_PANELS <= panels.end && (panels.start + GEMV_PANELS) * W <= p.n {
+    while panels.start + g.panels <= panels.end && (panels.start + g.panels) * w <= p.n {
         let b = panels.start;
-        // SAFETY: panels `b .. b + GEMV_PANELS` are full (all `W` channels below `p.n`) and
-        // lie back to back from `p.offset(b)`, `W * p.k` floats each; their bias is `W` per
-        // panel; the rest is the caller's contract.
+        // SAFETY: panels `b .. b + g.panels` are full (all `w` channels below `p.n`) and lie
+        // back to back from `p.offset(b)`, `w * p.k` floats each; their bias is `w` per
+        // panel; the CPU runs the kernel (`Panels::new`); the rest is the caller's contract.
         unsafe {
-            super::gemm_avx2::gemv::<GEMV_PANELS>(
+            (g.run)(
                 act,
                 a,
                 p.data.as_ptr().add(p.offset(b)),
-                p.bias.as_ptr().add(b * W),
+                p.bias.as_ptr().add(b * w),
                 p.k,
-                c.add(b * W),
+                c.add(b * w),
             );
         }
-        panels.start += GEMV_PANELS;
+        panels.start += g.panels;
     }
     panels
 }
 
-/// One panel over a block of rows: what every path's `sweep` computes.
-///
-/// The SIMD sweeps prefetch, during their first register tile, the same weight rows of the
-/// next panel (the panels lie back to back), so that a layer whose weights do not fit in L2
-/// streams them from memory while it computes instead of stalling at every panel's start.
-// Only the SIMD sweeps read every field.
-#[cfg_attr(not(x86_simd), allow(dead_code))]
-pub(crate) struct Sweep<'a> {
-    /// First row of `a`.
-    pub a: *const f32,
-    pub lda: usize,
-    /// Row 0, channel 0 of the panel in `c`.
-    pub c: *mut f32,
-    pub ldc: usize,
-    pub rows: usize,
-    /// Full reduction length (weight rows of the panel).
-    pub k: usize,
-    /// The runs of the reduction this call computes.
-    pub segs: &'a [Seg],
-    /// The panel, `[k][width]`.
-    pub w: &'a [f32],
-    /// `width` bias values, zero-padded.
-    pub bias: &'a [f32],
-    /// Channels to store, `<= width`.
-    pub n: usize,
-    /// What is left of this thread's [`prefetch_ahead`] request, `(cursor, end)` addresses;
-    /// sweeps that prefetch advance the cursor.
-    pub ahead: &'a Cell<(usize, usize)>,
-    /// Start from the partial sums in `c` instead of the bias (a later block of a reduction
-    /// split in blocks; only 64-wide AVX-512 panels are).
-    pub from_c: bool,
-    /// The activation to apply before the store ([`crate::ACT_RELU`], ...); none on a block
-    /// of a split reduction before the last.
-    pub act: u8,
-}
-
-/// Reduction rows per block when sweeping a 64-wide panel: 32 KiB of weights, which stay in L1
-/// while every tile of a pass runs over them (see [`panel_width`]).
-const KC: usize = 128;
-
-/// The portable sweep: the original `PB x NB` micro-kernel.
-///
-/// # Safety
-/// `s.a` readable for `s.rows` rows of `s.k`, `s.c` writable for `s.rows` rows of `s.n`.
-unsafe fn sweep_portable<const ACT: u8>(s: &Sweep) {
-    let (panel, _) = s.w.as_chunks::<NB>();
-    let bias: Lane = s.bias.try_into().expect("portable panels are NB wide");
-    // SAFETY: per the contract, row `r` of `a` is readable over every run and row `r` of `c`
-    // has `n` writable floats that nobody else touches during the call.
-    let run = |r: usize, seg: &Seg| unsafe { std::slice::from_raw_parts(s.a.add(r * s.lda + seg.a), seg.len) };
-    // SAFETY: as above.
-    let out = |r: usize| unsafe { std::slice::from_raw_parts_mut(s.c.add(r * s.ldc), s.n) };
-    let mut r = 0;
-    while r + PB <= s.rows {
-        let mut acc = [bias; PB];
-        for seg in s.segs {
-            accumulate(
-                &mut acc,
-                std::array::from_fn(|p| run(r + p, seg)),
-                &panel[seg.k0..seg.k0 + seg.len],
-            );
-        }
-        for (p, a) in acc.iter().enumerate() {
-            store::<ACT>(a, out(r + p));
-        }
-        r += PB;
-    }
-    for r in r..s.rows {
-        let mut acc = [bias];
-        for seg in s.segs {
-            accumulate(&mut acc, [run(r, seg)], &panel[seg.k0..seg.k0 + seg.len]);
-        }
-        store::<ACT>(&acc[0], out(r));
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::pointwise::tests::{Rng, Sum};
     use super::*;
+    use crate::kernels::isa::Isa;
+    use crate::kernels::testkit::{self, Rng};
     use crate::{ACT_NONE, ACT_RELU, ACT_RELU6};
 
     fn check<const ACT: u8>(isa: Isa, rows: usize, k: usize, n: usize, lda: usize, ldc: usize, seed: u64) {
@@ -579,6 +315,7 @@ mod tests {
             }
         }
         assert_eq!(p.bias(), &bias[..]);
+        let want = testkit::matmul(rows, k, n, lda, ACT, &a, &w, &bias);
         let mut c = vec![-7.0f32; rows * ldc];
         // Two calls over split rows and panels must give the same as one.
         let mid = rows / 3;
@@ -593,11 +330,7 @@ mod tests {
                     assert_eq!(got, -7.0, "{isa:?} wrote past channel {n}");
                     continue;
                 }
-                let mut s = Sum::new(bias[co]);
-                for ki in 0..k {
-                    s.add(a[r * lda + ki], w[co * k + ki]);
-                }
-                let want = s.activated(ACT);
+                let want = want[r * n + co];
                 assert!(
                     want.admits(got),
                     "{isa:?} rows={rows} k={k} n={n} at ({r}, {co}): got {got}, want {want:?}"
@@ -606,7 +339,12 @@ mod tests {
         }
     }
 
-    /// A prefetch request runs the sweeps' prefetching tiles (on AVX-512), which must compute
+    /// Whether the kernels of `isa` follow a prefetch request.
+    fn prefetches(isa: Isa) -> bool {
+        crate::kernels::f32::config::for_isa(isa).gemm.prefetches_ahead
+    }
+
+    /// A prefetch request runs the sweeps' prefetching tiles (on the paths that have them), which must compute
     /// the same, and is used up as they go; `stop_prefetch_ahead` drops it.
     #[test]
     fn prefetch_ahead_is_consumed_and_changes_no_result() {
@@ -619,8 +357,8 @@ mod tests {
             check::<ACT_RELU>(isa, 30, 64, 64, 64, 64, 11);
             let (cursor, end) = AHEAD.get();
             assert_eq!(end, start + 4 * data.len());
-            if isa == Isa::Avx512 {
-                assert!(cursor > start, "the AVX-512 sweeps prefetched nothing");
+            if prefetches(isa) {
+                assert!(cursor > start, "the {isa:?} sweeps prefetched nothing");
             } else {
                 assert_eq!(cursor, start, "{isa:?} has no prefetching tiles");
             }
