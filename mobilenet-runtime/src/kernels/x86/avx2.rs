@@ -1,18 +1,23 @@
 //! AVX2 helpers shared by the AVX2 kernels of every operator.
 
-use crate::{ACT_RELU, ACT_RELU6};
+use crate::kernels::activation::Clamp;
 use std::arch::x86_64::*;
 
-/// Applies the activation `act` in registers. `max` returns its second operand for a NaN `x`,
-/// so a NaN becomes 0 under both ReLUs, as on the portable path.
+/// Applies the activation `c` in registers: `max` with the lower bound, `min` with the upper,
+/// each only where it applies (see [`Clamp`]). `max` returns its second operand for a NaN
+/// `x`, so a NaN becomes the lower bound, as on the portable path.
 #[target_feature(enable = "avx2")]
 #[inline]
-pub(crate) fn activate(act: u8, x: __m256) -> __m256 {
-    let zero = _mm256_setzero_ps();
-    match act {
-        ACT_RELU => _mm256_max_ps(x, zero),
-        ACT_RELU6 => _mm256_min_ps(_mm256_max_ps(x, zero), _mm256_set1_ps(6.0)),
-        _ => x,
+pub(crate) fn activate(c: Clamp, x: __m256) -> __m256 {
+    let x = if c.has_lo() {
+        _mm256_max_ps(x, _mm256_set1_ps(c.lo))
+    } else {
+        x
+    };
+    if c.has_hi() {
+        _mm256_min_ps(x, _mm256_set1_ps(c.hi))
+    } else {
+        x
     }
 }
 

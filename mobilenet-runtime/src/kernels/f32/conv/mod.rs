@@ -25,6 +25,7 @@ pub(crate) mod pairs_avx512;
 
 use super::config;
 use super::gemm::{gemm_raw, Panels, Seg, MIN_SPLIT_MADDS};
+use crate::kernels::activation::Clamp;
 use crate::kernels::geometry::{interior, taps};
 use crate::kernels::isa::Isa;
 use crate::kernels::shared_ptr::SharedPtr;
@@ -267,7 +268,7 @@ unsafe fn border_columns<
         // `(oys.start + r, ox)`, `OW * COUT` floats after the last.
         unsafe {
             gemm_raw(
-                ACT,
+                Clamp::of(ACT),
                 first,
                 S * W * CIN,
                 output.wrapping_add((oys.start * OW + ox) * COUT),
@@ -324,12 +325,24 @@ unsafe fn conv_row<
         if let Some(pairs) = &params.pairs {
             // SAFETY: as below; the runs are whole kernel rows, and `pairs` exists only for a
             // path that `new_for` checked this CPU runs.
-            unsafe { conv_pairs(ACT, first, S * CIN, out, COUT, x_hi - x_lo, segs, pairs) };
+            unsafe { conv_pairs(Clamp::of(ACT), first, S * CIN, out, COUT, x_hi - x_lo, segs, pairs) };
             return;
         }
         // SAFETY: interior pixels' whole windows (rows `ky0..ky1`) lie inside the image, and
         // pixel `ox` starts `(ox - x_lo) * S * CIN` floats after the first.
-        unsafe { gemm_raw(ACT, first, S * CIN, out, COUT, 0..x_hi - x_lo, p, 0..p.count(), segs) }
+        unsafe {
+            gemm_raw(
+                Clamp::of(ACT),
+                first,
+                S * CIN,
+                out,
+                COUT,
+                0..x_hi - x_lo,
+                p,
+                0..p.count(),
+                segs,
+            )
+        }
     }
 }
 

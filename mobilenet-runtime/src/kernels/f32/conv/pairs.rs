@@ -22,6 +22,7 @@
 //! instruction set with such a kernel declares a [`PairsKernel`] in a file of its own.
 
 use crate::aligned::AlignedBuf;
+use crate::kernels::activation::Clamp;
 use crate::kernels::f32::gemm::ukernel::Seg;
 
 /// Widest output this kernel serves: 8 channels x 2 steps per 16 packed floats.
@@ -60,8 +61,8 @@ pub(crate) struct Pixels<'a> {
     pub runs: &'a [Run],
     /// Weights and bias.
     pub w: &'a PairedWeights,
-    /// The activation code ([`crate::ACT_RELU`], ...), applied before the store.
-    pub act: u8,
+    /// The activation, applied before the store.
+    pub clamp: Clamp,
 }
 
 /// A paired-step kernel of one instruction set, as its file declares it.
@@ -163,7 +164,7 @@ impl PairedWeights {
 
 /// `rows` output pixels (rows of `a` `lda` floats apart, outputs `ldc` apart from `c`), each
 /// the sum over runs `segs` of full kernel rows: run `g` reads `g.len == w.row()` inputs from
-/// `a + g.a` against kernel row `g.k0 / w.row()`. Bias and activation `act` are applied and
+/// `a + g.a` against kernel row `g.k0 / w.row()`. Bias and activation `clamp` are applied and
 /// the `w.channels()` channels stored.
 ///
 /// Not generic: compiled once, with this crate, for every shape and activation (see
@@ -176,7 +177,7 @@ impl PairedWeights {
 /// `g.len == w.row()`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn conv_pairs(
-    act: u8,
+    clamp: Clamp,
     a: *const f32,
     lda: usize,
     c: *mut f32,
@@ -207,7 +208,7 @@ pub(crate) unsafe fn conv_pairs(
         rows,
         runs: &runs[..segs.len()],
         w,
-        act,
+        clamp,
     };
     // SAFETY: `PairedWeights` are packed only for a kernel that the config of a path this
     // CPU runs holds (`ConvParams::new_for`); the runs point into `w` at whole kernel rows,

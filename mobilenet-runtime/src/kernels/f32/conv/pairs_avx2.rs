@@ -126,7 +126,7 @@ unsafe fn tile<const R: usize, const ROW: usize, const NRUNS: usize, const LDA: 
         let mask = first_lanes(n);
         for (i, acc) in acc.iter().enumerate() {
             // Adds each lane pair: slots [s0 s1 s4 s5 | s2 s3 s6 s7], channels 0 to 7.
-            let y = activate(p.act, _mm256_hadd_ps(acc[0], acc[1]));
+            let y = activate(p.clamp, _mm256_hadd_ps(acc[0], acc[1]));
             let dst = c.add((r0 + i) * ldc);
             if n == 8 {
                 _mm256_storeu_ps(dst, y);

@@ -88,7 +88,7 @@ unsafe fn tile<const R: usize>(p: &Pixels, r0: usize) {
         let mask = ((1u32 << w.channels()) - 1) as __mmask16;
         for (i, &v) in acc.iter().enumerate() {
             let sums = _mm512_add_ps(v, _mm512_permute_ps::<0b1011_0001>(v));
-            let y = activate(p.act, _mm512_permutexvar_ps(evens, sums));
+            let y = activate(p.clamp, _mm512_permutexvar_ps(evens, sums));
             _mm512_mask_storeu_ps(c.add((r0 + i) * ldc), mask, y);
         }
     }

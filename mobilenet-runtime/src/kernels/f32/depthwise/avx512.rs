@@ -6,19 +6,24 @@
 use super::c8_avx512 as c8;
 use super::ukernel::{RowsFn, Shape};
 use super::x86_3x3::simd_depthwise;
+use crate::kernels::activation::Clamp;
 use crate::{ACT_NONE, ACT_RELU, ACT_RELU6};
 
-/// The AVX-512 [`super::ukernel::Pick3x3`].
+/// The AVX-512 [`super::ukernel::Pick3x3`]: the 8-channel kernel where it applies (stride 1,
+/// and an activation that it is compiled for), else the general one.
 pub(crate) fn pick(sh: &Shape) -> RowsFn {
     if sh.c == c8::C && sh.s == 1 {
-        match sh.act {
-            ACT_RELU => c8::run::<ACT_RELU>,
-            ACT_RELU6 => c8::run::<ACT_RELU6>,
-            _ => c8::run::<ACT_NONE>,
+        for act in [ACT_NONE, ACT_RELU, ACT_RELU6] {
+            if sh.clamp == Clamp::of(act) {
+                return match act {
+                    ACT_RELU => c8::run::<ACT_RELU>,
+                    ACT_RELU6 => c8::run::<ACT_RELU6>,
+                    _ => c8::run::<ACT_NONE>,
+                };
+            }
         }
-    } else {
-        body::run
     }
+    body::run
 }
 
 simd_depthwise!(body, ops, "avx512f,fma");

@@ -14,6 +14,7 @@
 #![cfg(x86_simd)]
 
 use super::ukernel::Shape;
+use crate::kernels::activation::Clamp;
 use crate::kernels::geometry::taps;
 use crate::kernels::x86::avx512::activate;
 use std::arch::x86_64::*;
@@ -120,7 +121,7 @@ impl Row {
             for (q, &a) in acc.iter().enumerate() {
                 let o = ox + 2 * q;
                 let m: __mmask16 = if o + 1 < ow { 0xFFFF } else { 0x00FF };
-                _mm512_mask_storeu_ps(out.add(o * C), m, activate(ACT, a));
+                _mm512_mask_storeu_ps(out.add(o * C), m, activate(const { Clamp::of(ACT) }, a));
             }
         }
     }
@@ -153,7 +154,7 @@ impl Row {
                 }
             }
             for (q, &a) in acc.iter().enumerate() {
-                _mm512_storeu_ps(out.add((ox + 2 * q) * C), activate(ACT, a));
+                _mm512_storeu_ps(out.add((ox + 2 * q) * C), activate(const { Clamp::of(ACT) }, a));
             }
         }
     }

@@ -24,6 +24,7 @@ mod x86_3x3;
 
 use super::config;
 use crate::aligned::AlignedBuf;
+use crate::kernels::activation::Clamp;
 use crate::kernels::isa::Isa;
 use crate::kernels::shared_ptr::SharedPtr;
 use crate::parallel::Team;
@@ -173,7 +174,7 @@ pub fn depthwise<
                 s: S,
                 pt: PT,
                 pl: PL,
-                act: ACT,
+                clamp: Clamp::of(ACT),
             };
             return rows_3x3(pick(&sh), input, &params.weight, &params.bias, output, (sh, OH), team);
         }

@@ -3,6 +3,7 @@
 //! values ([`Shape`]), the kernel's signature ([`RowsFn`]) and how an instruction set picks
 //! its kernel for a shape ([`Pick3x3`]).
 
+use crate::kernels::activation::Clamp;
 use std::ops::Range;
 
 /// Shapes of one depthwise 3x3 call, as runtime values (the const-generic entry point
@@ -18,10 +19,10 @@ pub(crate) struct Shape {
     pub s: usize,
     pub pt: usize,
     pub pl: usize,
-    /// The activation code ([`crate::ACT_RELU`], ...). A value rather than a const parameter,
-    /// so that the kernel is compiled once for all three: it is read once per group of
-    /// outputs, a branch that always goes the same way.
-    pub act: u8,
+    /// The activation. A value rather than a const parameter, so that the kernel is compiled
+    /// once for all activations: it is read once per group of outputs, a branch that always
+    /// goes the same way.
+    pub clamp: Clamp,
 }
 
 #[cfg(x86_simd)]

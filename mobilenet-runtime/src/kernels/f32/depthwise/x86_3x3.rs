@@ -50,8 +50,8 @@ macro_rules! simd_depthwise {
     ($isa:ident, $ops:ident, $feature:literal) => {
         pub(crate) mod $isa {
             use super::$ops::*;
+            use crate::kernels::activation::Clamp;
             use crate::kernels::f32::depthwise::ukernel::Shape;
-            use crate::{ACT_RELU, ACT_RELU6};
 
             /// Output rows `rows` of a depthwise 3x3 convolution; see the module docs.
             ///
@@ -254,7 +254,7 @@ macro_rules! simd_depthwise {
                                                 acc = fma(ld::<MASKED>(x, m), ld::<MASKED>(wt, m), acc);
                                             }
                                         }
-                                        st::<MASKED>(o.add(ro * sh.ow * c + c0), act(sh.act, acc), m);
+                                        st::<MASKED>(o.add(ro * sh.ow * c + c0), act(sh.clamp, acc), m);
                                     }
                                 }
                             }
@@ -432,21 +432,23 @@ macro_rules! simd_depthwise {
                     }
                     for (ro, acc) in acc.into_iter().enumerate() {
                         for (q, a) in acc.into_iter().enumerate() {
-                            st::<MASKED>(out.add(ro * sh.ow * c + q * c), act(sh.act, a), m);
+                            st::<MASKED>(out.add(ro * sh.ow * c + q * c), act(sh.clamp, a), m);
                         }
                     }
                 }
             }
 
-            /// Applies the activation in registers (a NaN becomes 0 under both ReLUs, as on
-            /// the portable path: `max` returns its second operand for a NaN).
+            /// Applies the activation in registers, each bound only where it applies (a NaN
+            /// becomes the lower bound, as on the portable path: `max` returns its second
+            /// operand for a NaN).
             #[target_feature(enable = $feature)]
             #[inline]
-            fn act(code: u8, x: V) -> V {
-                match code {
-                    ACT_RELU => max(x, zero()),
-                    ACT_RELU6 => min(max(x, zero()), splat(6.0)),
-                    _ => x,
+            fn act(c: Clamp, x: V) -> V {
+                let x = if c.has_lo() { max(x, splat(c.lo)) } else { x };
+                if c.has_hi() {
+                    min(x, splat(c.hi))
+                } else {
+                    x
                 }
             }
         }
@@ -457,6 +459,7 @@ pub(crate) use simd_depthwise;
 
 #[cfg(test)]
 mod tests {
+    use crate::kernels::activation::Clamp;
     use crate::kernels::f32::config;
     use crate::kernels::f32::depthwise::ukernel::{RowsFn, Shape};
     use crate::kernels::isa::Isa;
@@ -464,13 +467,13 @@ mod tests {
     use crate::{ACT_NONE, ACT_RELU, ACT_RELU6};
 
     /// The shared reference over the PyTorch layout, from the packed `[3][3][c]` weights.
-    fn reference(sh: Shape, oh: usize, input: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f64> {
+    fn reference(sh: Shape, oh: usize, act: u8, input: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f64> {
         let pytorch: Vec<f32> = (0..9 * sh.c).map(|i| weight[(i % 9) * sh.c + i / 9]).collect();
         testkit::depthwise(
             (sh.h, sh.w, sh.c),
             (oh, sh.ow),
             (3, 3, sh.s, sh.pt, sh.pl),
-            sh.act,
+            act,
             input,
             &pytorch,
             bias,
@@ -491,13 +494,13 @@ mod tests {
             s,
             pt,
             pl,
-            act,
+            clamp: Clamp::of(act),
         };
         let mut rng = Rng::new((h * 131 + w * 17 + c * 7 + s) as u64);
         let input: Vec<f32> = rng.vec(h * w * c).iter().map(|v| v * 5.0).collect();
         let weight = rng.vec(9 * c);
         let bias = rng.vec(c);
-        let want = reference(sh, oh, &input, &weight, &bias);
+        let want = reference(sh, oh, act, &input, &weight, &bias);
         // Every path this CPU runs that has a 3x3 kernel, as its config picks it.
         let paths: Vec<(Isa, RowsFn)> = Isa::supported()
             .into_iter()

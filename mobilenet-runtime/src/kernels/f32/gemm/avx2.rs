@@ -8,6 +8,7 @@
 #![cfg(x86_simd)]
 
 use super::ukernel::{GemmConfig, Gemv, Sweep};
+use crate::kernels::activation::Clamp;
 use crate::kernels::x86::avx2::{activate, first_lanes};
 use std::arch::x86_64::*;
 
@@ -174,14 +175,14 @@ unsafe fn tile<const R: usize, const NV: usize, const PF: bool, const S: usize>(
         if s.n >= 8 * NV {
             for (i, acc) in acc.iter().enumerate() {
                 for (v, &x) in acc.iter().enumerate() {
-                    _mm256_storeu_ps(c.add(i * s.ldc + 8 * v), activate(s.act, x));
+                    _mm256_storeu_ps(c.add(i * s.ldc + 8 * v), activate(s.clamp, x));
                 }
             }
         } else {
             let masks: [__m256i; NV] = std::array::from_fn(|v| first_lanes(s.n.saturating_sub(8 * v).min(8)));
             for (i, acc) in acc.iter().enumerate() {
                 for (v, &x) in acc.iter().enumerate() {
-                    _mm256_maskstore_ps(c.add(i * s.ldc + 8 * v), masks[v], activate(s.act, x));
+                    _mm256_maskstore_ps(c.add(i * s.ldc + 8 * v), masks[v], activate(s.clamp, x));
                 }
             }
         }
@@ -192,7 +193,7 @@ unsafe fn tile<const R: usize, const NV: usize, const PF: bool, const S: usize>(
 const GEMV_WIDTH: usize = 16;
 
 /// One row (`a`, `k` floats) against `G` adjacent full panels (`w` the first, each
-/// [`GEMV_WIDTH`] wide and `GEMV_WIDTH * k` floats long, bias `bias`), with activation `act`,
+/// [`GEMV_WIDTH`] wide and `GEMV_WIDTH * k` floats long, bias `bias`), with activation `clamp`,
 /// into `c` (`G * GEMV_WIDTH` floats).
 ///
 /// Each weight is loaded once and used once, so one row is bound by streaming the weights
@@ -207,7 +208,7 @@ const GEMV_WIDTH: usize = 16;
 /// `G * GEMV_WIDTH * k`, `bias` for `G * GEMV_WIDTH`, and `c` writable for `G * GEMV_WIDTH`
 /// with nothing else accessing it.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn gemv<const G: usize>(act: u8, a: *const f32, w: *const f32, bias: *const f32, k: usize, c: *mut f32) {
+unsafe fn gemv<const G: usize>(clamp: Clamp, a: *const f32, w: *const f32, bias: *const f32, k: usize, c: *mut f32) {
     const W: usize = GEMV_WIDTH;
     // SAFETY (whole function): the caller's contract; panel `g` is `w + g * W * k`, weight
     // row `kk` of it `W` floats from `kk * W`.
@@ -224,8 +225,8 @@ unsafe fn gemv<const G: usize>(act: u8, a: *const f32, w: *const f32, bias: *con
             }
         }
         for (g, acc) in acc.iter().enumerate() {
-            _mm256_storeu_ps(c.add(W * g), activate(act, acc[0]));
-            _mm256_storeu_ps(c.add(W * g + 8), activate(act, acc[1]));
+            _mm256_storeu_ps(c.add(W * g), activate(clamp, acc[0]));
+            _mm256_storeu_ps(c.add(W * g + 8), activate(clamp, acc[1]));
         }
     }
 }

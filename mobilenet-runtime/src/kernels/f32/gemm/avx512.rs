@@ -226,7 +226,7 @@ unsafe fn tile<const R: usize, const NV: usize, const PF: bool, const AH: bool, 
         let c = s.c.add(r0 * s.ldc);
         for (i, acc) in acc.iter().enumerate() {
             for (v, &x) in acc.iter().enumerate() {
-                let y = activate(s.act, x);
+                let y = activate(s.clamp, x);
                 let dst = c.add(i * s.ldc + 16 * v);
                 let valid = s.n.saturating_sub(16 * v).min(16);
                 if valid == 16 {

@@ -1,5 +1,5 @@
 //! The threaded driver of the matrix product behind pointwise convolution (and the standard
-//! convolution and fc): `c[r][co] = act(bias[co] + sum_k a[r][k] * w[k][co])`, with `a` rows
+//! convolution and fc): `c[r][co] = clamp(bias[co] + sum_k a[r][k] * w[k][co])`, with `a` rows
 //! `lda` floats apart and `c` rows `ldc` floats apart, over weights packed into [`Panels`].
 //!
 //! The driver is the same for every instruction set: it cuts the product into passes of rows
@@ -17,9 +17,9 @@
 
 use super::panels::Panels;
 use super::ukernel::{Gemv, Seg, Sweep};
+use crate::kernels::activation::Clamp;
 use crate::kernels::shared_ptr::SharedPtr;
 use crate::parallel::{pieces_for, share, Team};
-use crate::ACT_NONE;
 use std::cell::Cell;
 use std::ops::Range;
 
@@ -85,7 +85,19 @@ pub(crate) fn gemm<const ACT: u8>(
     assert!(c.len() >= (rows.end - 1) * ldc + p.n, "gemm: output too short");
     // SAFETY: the asserts above keep every access of rows `rows` and panels `panels` inside
     // `a` and `c`, and `c` is exclusively borrowed.
-    unsafe { gemm_raw(ACT, a.as_ptr(), lda, c.as_mut_ptr(), ldc, rows, p, panels, &p.whole()) }
+    unsafe {
+        gemm_raw(
+            Clamp::of(ACT),
+            a.as_ptr(),
+            lda,
+            c.as_mut_ptr(),
+            ldc,
+            rows,
+            p,
+            panels,
+            &p.whole(),
+        )
+    }
 }
 
 /// [`gemm`] of all `rows` rows, split over the threads of `team`: by panels (each thread
@@ -117,16 +129,17 @@ pub(crate) fn gemm_team<const ACT: u8>(
     let (a, c) = (SharedPtr(a.as_ptr().cast_mut()), SharedPtr(c.as_mut_ptr()));
     let whole = p.whole();
     let madds = rows * p.k * p.n;
+    let clamp = Clamp::of(ACT);
     if by_panels {
         // SAFETY (all three arms): the asserts above cover every row and panel; the split
         // hands out disjoint blocks of rows or panels, so no element of `c` is written twice,
         // and `c` stays exclusively borrowed until the split returns.
         team.split(p.count(), 1, madds, &|panels| unsafe {
-            gemm_raw(ACT, a.get(), lda, c.get(), ldc, 0..rows, p, panels, &whole)
+            gemm_raw(clamp, a.get(), lda, c.get(), ldc, 0..rows, p, panels, &whole)
         });
     } else if p.k * p.n <= ROW_PIECES_MAX_WEIGHTS {
         team.split(rows, ROW_UNIT, madds, &|rows| unsafe {
-            gemm_raw(ACT, a.get(), lda, c.get(), ldc, rows, p, 0..p.count(), &whole)
+            gemm_raw(clamp, a.get(), lda, c.get(), ldc, rows, p, 0..p.count(), &whole)
         });
     } else {
         // Pieces of a part's rows would each stream all the weights again: cut its panels
@@ -136,7 +149,7 @@ pub(crate) fn gemm_team<const ACT: u8>(
             let rows = share(rows, ROW_UNIT, parts, part);
             let panels = share(p.count(), 1, pieces, piece);
             // SAFETY: as above.
-            unsafe { gemm_raw(ACT, a.get(), lda, c.get(), ldc, rows, p, panels, &whole) }
+            unsafe { gemm_raw(clamp, a.get(), lda, c.get(), ldc, rows, p, panels, &whole) }
         });
     }
 }
@@ -163,7 +176,7 @@ const ROW_UNIT: usize = 12;
 
 /// [`gemm`] on raw pointers, so that threads can fill disjoint rows or panels (column
 /// blocks) of one output, with the reduction given as runs `segs` (see [`Seg`]) and the
-/// activation `act` as a value. The same for every instruction set: the micro-kernels come
+/// activation as the value `clamp`. The same for every instruction set: the micro-kernels come
 /// from the config the panels were packed for, looked up once per call.
 ///
 /// Not generic, unlike the shape-generic kernels that call it, which are instantiated in
@@ -181,7 +194,7 @@ const ROW_UNIT: usize = 12;
 /// `panels.end <= p.count()` and every run's `k0 + len <= p.k`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn gemm_raw(
-    act: u8,
+    clamp: Clamp,
     a: *const f32,
     lda: usize,
     c: *mut f32,
@@ -201,7 +214,7 @@ pub(crate) unsafe fn gemm_raw(
         Some(g) if rows.len() == 1 && whole => unsafe {
             gemv(
                 g,
-                act,
+                clamp,
                 a.add(rows.start * lda + segs[0].a),
                 c.add(rows.start * ldc),
                 p,
@@ -250,7 +263,7 @@ pub(crate) unsafe fn gemm_raw(
                     ahead: &ahead,
                     from_c: block > 0,
                     // Only the last block of a split reduction holds finished sums.
-                    act: if block + 1 == blocks { act } else { ACT_NONE },
+                    clamp: if block + 1 == blocks { clamp } else { Clamp::NONE },
                 };
                 // SAFETY: `Panels::new` packs only for a path this CPU runs, in the layout of
                 // `cfg`; the sweep's pointers are valid per the caller's contract.
@@ -270,7 +283,14 @@ pub(crate) unsafe fn gemm_raw(
 /// # Safety
 /// `g` belongs to the config `p` was packed for; `a` readable for `p.k` floats, `c` writable
 /// at every channel of `panels`, nothing else accessing those.
-unsafe fn gemv(g: &Gemv, act: u8, a: *const f32, c: *mut f32, p: &Panels, mut panels: Range<usize>) -> Range<usize> {
+unsafe fn gemv(
+    g: &Gemv,
+    clamp: Clamp,
+    a: *const f32,
+    c: *mut f32,
+    p: &Panels,
+    mut panels: Range<usize>,
+) -> Range<usize> {
     let w = g.width;
     if p.nr != w {
         return panels;
@@ -282,7 +302,7 @@ unsafe fn gemv(g: &Gemv, act: u8, a: *const f32, c: *mut f32, p: &Panels, mut pa
         // panel; the CPU runs the kernel (`Panels::new`); the rest is the caller's contract.
         unsafe {
             (g.run)(
-                act,
+                clamp,
                 a,
                 p.data.as_ptr().add(p.offset(b)),
                 p.bias.as_ptr().add(b * w),
@@ -400,6 +420,49 @@ mod tests {
             check::<ACT_RELU6>(isa, 1, 40, 200, 40, 203, 17);
             check::<ACT_RELU>(isa, 1, 129, 64, 129, 64, 18);
             check::<ACT_NONE>(isa, 1, 256, 1001, 256, 1001, 19);
+        }
+    }
+
+    /// A clamp that is no activation code (both bounds finite, the lower one negative) on
+    /// every path, through the sweeps and the one-row kernels.
+    #[test]
+    fn any_clamp_on_every_path() {
+        let clamp = Clamp { lo: -0.5, hi: 0.75 };
+        for isa in Isa::supported() {
+            for (rows, k, n) in [(13, 17, 40), (1, 64, 200), (30, 300, 128)] {
+                let mut rng = Rng::new(31);
+                let a: Vec<f32> = rng.vec(rows * k).iter().map(|v| v * 4.0).collect();
+                let w = rng.vec(n * k);
+                let bias = rng.vec(n);
+                let p = Panels::new(isa, k, n, rows, &|co, ki| w[co * k + ki], &bias);
+                let mut c = vec![0.0f32; rows * n];
+                // SAFETY: `a` holds `rows` rows of `k`, `c` `rows` rows of `n`, exclusively
+                // borrowed.
+                unsafe {
+                    gemm_raw(
+                        clamp,
+                        a.as_ptr(),
+                        k,
+                        c.as_mut_ptr(),
+                        n,
+                        0..rows,
+                        &p,
+                        0..p.count(),
+                        &p.whole(),
+                    )
+                };
+                let want = testkit::matmul(rows, k, n, k, ACT_NONE, &a, &w, &bias);
+                for (i, (&got, want)) in c.iter().zip(&want).enumerate() {
+                    let want = testkit::Sum {
+                        value: want.value.clamp(clamp.lo as f64, clamp.hi as f64),
+                        ..*want
+                    };
+                    assert!(
+                        want.admits(got),
+                        "{isa:?} rows={rows} k={k} n={n} at {i}: got {got}, want {want:?}"
+                    );
+                }
+            }
         }
     }
 }

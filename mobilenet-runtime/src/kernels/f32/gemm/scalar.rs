@@ -4,8 +4,7 @@
 //! The configuration every architecture has.
 
 use super::ukernel::{GemmConfig, Gemv, Seg, Sweep};
-use crate::kernels::activation::activate;
-use crate::{ACT_NONE, ACT_RELU, ACT_RELU6};
+use crate::kernels::activation::Clamp;
 
 /// Output channels computed together: one packed weight row, one accumulator block, and the
 /// width of every portable panel.
@@ -66,16 +65,17 @@ fn accumulate<const P: usize>(acc: &mut [Lane; P], rows: [&[f32]; P], panel: &[L
     }
 }
 
-/// Writes `act(acc)` into `out` (at most `NB` values: the last panel may be partial).
+/// Writes `c(acc)` into `out` (at most `NB` values: the last panel may be partial), with
+/// whether each bound applies given as `LO` and `HI` (see [`Clamp::apply`]).
 #[inline(always)]
-fn store<const ACT: u8>(acc: &Lane, out: &mut [f32]) {
+fn store<const LO: bool, const HI: bool>(acc: &Lane, out: &mut [f32], c: Clamp) {
     for (o, &a) in out.iter_mut().zip(acc) {
-        *o = activate::<ACT>(a);
+        *o = c.apply::<LO, HI>(a);
     }
 }
 
-/// The portable sweep (see [`super::ukernel::SweepFn`]), with the activation made a constant
-/// once per panel.
+/// The portable sweep (see [`super::ukernel::SweepFn`]), with which bounds of the clamp
+/// apply made constants once per panel.
 ///
 /// # Safety
 /// `s.a` readable for `s.rows` rows over every run, `s.c` writable for `s.rows` rows of
@@ -83,19 +83,21 @@ fn store<const ACT: u8>(acc: &Lane, out: &mut [f32]) {
 unsafe fn sweep(s: &Sweep) {
     // SAFETY: forwarded contract.
     unsafe {
-        match s.act {
-            ACT_RELU => sweep_act::<ACT_RELU>(s),
-            ACT_RELU6 => sweep_act::<ACT_RELU6>(s),
-            _ => sweep_act::<ACT_NONE>(s),
+        match (s.clamp.has_lo(), s.clamp.has_hi()) {
+            (true, true) => sweep_clamped::<true, true>(s),
+            (true, false) => sweep_clamped::<true, false>(s),
+            (false, true) => sweep_clamped::<false, true>(s),
+            (false, false) => sweep_clamped::<false, false>(s),
         }
     }
 }
 
-/// [`sweep`] at activation `ACT`: `PB` rows at a time, then the leftover rows one by one.
+/// [`sweep`] with the bounds `LO`, `HI` (see [`store`]): `PB` rows at a time, then the
+/// leftover rows one by one.
 ///
 /// # Safety
 /// As [`sweep`].
-unsafe fn sweep_act<const ACT: u8>(s: &Sweep) {
+unsafe fn sweep_clamped<const LO: bool, const HI: bool>(s: &Sweep) {
     let (panel, _) = s.w.as_chunks::<NB>();
     let bias: Lane = s.bias.try_into().expect("portable panels are NB wide");
     // SAFETY: per the contract, row `r` of `a` is readable over every run and row `r` of `c`
@@ -114,7 +116,7 @@ unsafe fn sweep_act<const ACT: u8>(s: &Sweep) {
             );
         }
         for (p, a) in acc.iter().enumerate() {
-            store::<ACT>(a, out(r + p));
+            store::<LO, HI>(a, out(r + p), s.clamp);
         }
         r += PB;
     }
@@ -123,7 +125,7 @@ unsafe fn sweep_act<const ACT: u8>(s: &Sweep) {
         for seg in s.segs {
             accumulate(&mut acc, [run(r, seg)], &panel[seg.k0..seg.k0 + seg.len]);
         }
-        store::<ACT>(&acc[0], out(r));
+        store::<LO, HI>(&acc[0], out(r), s.clamp);
     }
 }
 
@@ -149,7 +151,7 @@ fn accumulate_panels<const G: usize>(acc: &mut [Lane; G], x: &[f32], panels: [&[
 ///
 /// # Safety
 /// As [`super::ukernel::GemvFn`] with `panels = FB`, `width = NB`.
-unsafe fn gemv(act: u8, a: *const f32, w: *const f32, bias: *const f32, k: usize, c: *mut f32) {
+unsafe fn gemv(clamp: Clamp, a: *const f32, w: *const f32, bias: *const f32, k: usize, c: *mut f32) {
     // SAFETY: the caller's contract: `k` inputs, `FB` panels of `NB * k` floats back to back,
     // `FB * NB` bias values and outputs.
     let (x, panels, bias, out) = unsafe {
@@ -163,10 +165,11 @@ unsafe fn gemv(act: u8, a: *const f32, w: *const f32, bias: *const f32, k: usize
     let mut acc: [Lane; FB] = bias.try_into().expect("FB bias lanes");
     accumulate_panels(&mut acc, x, panels);
     for (a, out) in acc.iter().zip(out.chunks_exact_mut(NB)) {
-        match act {
-            ACT_RELU => store::<ACT_RELU>(a, out),
-            ACT_RELU6 => store::<ACT_RELU6>(a, out),
-            _ => store::<ACT_NONE>(a, out),
+        match (clamp.has_lo(), clamp.has_hi()) {
+            (true, true) => store::<true, true>(a, out, clamp),
+            (true, false) => store::<true, false>(a, out, clamp),
+            (false, true) => store::<false, true>(a, out, clamp),
+            (false, false) => store::<false, false>(a, out, clamp),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! Nothing here names an instruction set; the driver reads a [`GemmConfig`] and never asks
 //! which path it runs.
 
+use crate::kernels::activation::Clamp;
 use std::cell::Cell;
 
 /// One contiguous run of the reduction: `len` steps reading `a` at `row + a + j` against
@@ -52,9 +53,9 @@ pub(crate) struct Sweep<'a> {
     /// Start from the partial sums in `c` instead of the bias (a later block of a reduction
     /// split in blocks; only [`WidePanels`] are).
     pub from_c: bool,
-    /// The activation to apply before the store ([`crate::ACT_RELU`], ...); none on a block
-    /// of a split reduction before the last.
-    pub act: u8,
+    /// The activation to apply before the store; none on a block of a split reduction before
+    /// the last.
+    pub clamp: Clamp,
 }
 
 /// Sweeps one panel over `s.rows` rows (see [`Sweep`]).
@@ -67,13 +68,13 @@ pub(crate) type SweepFn = unsafe fn(s: &Sweep);
 
 /// One row `a` (`k` floats, the whole reduction) against [`Gemv::panels`] adjacent full
 /// panels from `w` (each [`Gemv::width`] wide and `width * k` floats long, bias `bias`), with
-/// activation `act`, into `c` (`panels * width` floats).
+/// activation `clamp`, into `c` (`panels * width` floats).
 ///
 /// # Safety
 /// The CPU must run the config's instruction set; `a` readable for `k` floats, `w` for
 /// `panels * width * k`, `bias` for `panels * width`, and `c` writable for `panels * width`
 /// with nothing else accessing it.
-pub(crate) type GemvFn = unsafe fn(act: u8, a: *const f32, w: *const f32, bias: *const f32, k: usize, c: *mut f32);
+pub(crate) type GemvFn = unsafe fn(clamp: Clamp, a: *const f32, w: *const f32, bias: *const f32, k: usize, c: *mut f32);
 
 /// A kernel for one row against several panels at once (fc at batch 1): one row is bound by
 /// streaming the weights, and reading several panels side by side keeps several streams and
