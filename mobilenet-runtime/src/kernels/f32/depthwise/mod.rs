@@ -7,9 +7,9 @@
 //! channels of both the input pixel and the weights, the same layout on every path.
 //!
 //! 3x3 layers with padding at most 1 run the kernel that the instruction set's config picks
-//! for their shape (`avx2.rs`, `avx512.rs`), under one threaded driver ([`rows_3x3`]); every
-//! other layer, and every layer on a path without such kernels, runs the portable kernel
-//! (`scalar.rs`).
+//! for their shape (`avx2.rs`, `avx512.rs`); every other layer, and every layer on a path
+//! without such kernels, runs the portable kernel (`scalar.rs`). Both are split over a team
+//! by output rows the same way ([`split_rows`]).
 
 #[cfg(x86_simd)]
 pub(crate) mod avx2;
@@ -121,8 +121,8 @@ impl<const KH: usize, const KW: usize, const C: usize> std::fmt::Debug for Depth
 /// implied by `OH`/`OW`: taps outside the input read zero), then bias and activation `ACT`.
 ///
 /// Interior pixels (whole window inside the input) run with constant, fully unrolled tap
-/// loops; only border rows and columns clamp their tap ranges. With a 3x3 kernel of the path
-/// a `team` splits the output rows; the portable kernel runs on one thread.
+/// loops; only border rows and columns clamp their tap ranges. A `team` splits the output
+/// rows.
 ///
 /// # Panics
 /// If `input.len() < H * W * C` or `output.len() < OH * OW * C` (generated code always passes
@@ -179,7 +179,24 @@ pub fn depthwise<
             return rows_3x3(pick(&sh), input, &params.weight, &params.bias, output, (sh, OH), team);
         }
     }
-    scalar::depthwise::<H, W, C, OH, OW, KH, KW, S, PT, PL, ACT>(input, output, &params.weight, &params.bias);
+    let (weight, bias) = (&params.weight[..], &params.bias[..]);
+    let out = SharedPtr(output.as_mut_ptr());
+    split_rows(OH, OH * OW * C * KH * KW, team, &|oys: Range<usize>| {
+        // SAFETY: `output` holds `OH` rows of `OW * C` floats and is exclusively borrowed; the
+        // team's parts get disjoint rows `oys`, so each part's slice is its own.
+        let out = unsafe { std::slice::from_raw_parts_mut(out.get().add(oys.start * OW * C), oys.len() * OW * C) };
+        scalar::rows::<H, W, C, OH, OW, KH, KW, S, PT, PL, ACT>(input, out, weight, bias, oys);
+    });
+}
+
+/// Runs `rows` over output rows `0..oh` of a layer of `madds` multiply-adds: on the calling
+/// thread for small layers (see [`MIN_SPLIT_MADDS_DW`]), else split over `team`, each part a
+/// block of whole rows.
+fn split_rows(oh: usize, madds: usize, team: &Team, rows: &(dyn Fn(Range<usize>) + Sync)) {
+    if team.threads() == 1 || madds < MIN_SPLIT_MADDS_DW {
+        return rows(0..oh);
+    }
+    team.split(oh, 1, madds, rows);
 }
 
 /// The threaded driver of the 3x3 kernels (padding at most 1): `oh` output rows of shape `sh`
@@ -231,11 +248,7 @@ fn rows_3x3(
             end = start;
         }
     };
-    let madds = oh * sh.ow * sh.c * 9;
-    if team.threads() == 1 || madds < MIN_SPLIT_MADDS_DW {
-        return rows(0..oh);
-    }
-    team.split(oh, 1, madds, &rows);
+    split_rows(oh, oh * sh.ow * sh.c * 9, team, &rows);
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The portable depthwise kernel, for every shape on every path (and for the shapes that the
 //! instruction sets' 3x3 kernels do not serve): const-generic loops that the compiler unrolls
-//! and vectorises across channels.
+//! and vectorises across channels, over any block of output rows, so that the driver splits
+//! it over a team as it splits the 3x3 kernels.
 
 use crate::kernels::activation::activate;
 use crate::kernels::geometry::{interior, taps};
@@ -10,13 +11,14 @@ use std::ops::Range;
 /// output value is written once instead of once per tap.
 const CB: usize = 16;
 
-/// [`super::depthwise()`] over tap-major `[KH][KW][C]` weights `weight` and bias `bias`.
+/// Output rows `oys` of [`super::depthwise()`] into `out` (those rows, `OW * C` floats
+/// each), over tap-major `[KH][KW][C]` weights `weight` and bias `bias`.
 ///
 /// Interior pixels (whole window inside the input) run with constant, fully unrolled tap
 /// loops; only border rows and columns clamp their tap ranges.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(super) fn depthwise<
+pub(super) fn rows<
     const H: usize,
     const W: usize,
     const C: usize,
@@ -30,17 +32,18 @@ pub(super) fn depthwise<
     const ACT: u8,
 >(
     input: &[f32],
-    output: &mut [f32],
+    out: &mut [f32],
     weight: &[f32],
     bias: &[f32],
+    oys: Range<usize>,
 ) {
     let (rows, _) = input.as_chunks::<C>();
-    let (out_px, _) = output.as_chunks_mut::<C>();
+    let (out_px, _) = out.as_chunks_mut::<C>();
     let (weight, _) = weight.as_chunks::<C>();
     let bias: &[f32; C] = bias[..C].try_into().expect("bias has C values");
     let (y_lo, y_hi) = interior(H, OH, KH, S, PT);
 
-    for (oy, out_row) in out_px.chunks_exact_mut(OW).enumerate() {
+    for (oy, out_row) in oys.zip(out_px.chunks_exact_mut(OW)) {
         // Two inlined copies of `row`: interior rows get the constant range `0..KH`, so their
         // tap loops unroll fully; border rows clamp it.
         if (y_lo..y_hi).contains(&oy) {
