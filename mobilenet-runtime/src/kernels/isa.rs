@@ -30,18 +30,22 @@ impl Isa {
     /// the CPU lacks is never chosen.
     pub fn detect() -> Isa {
         static BEST: OnceLock<Isa> = OnceLock::new();
-        *BEST.get_or_init(|| {
-            let wanted = std::env::var("MOBILENET_ISA").ok();
-            let cap = match wanted.as_deref() {
-                Some("portable") => Isa::Portable,
-                Some("avx2") => Isa::Avx2,
-                _ => Isa::Avx512,
-            };
-            Isa::supported()
-                .into_iter()
-                .find(|isa| isa.rank() <= cap.rank())
-                .unwrap_or(Isa::Portable)
-        })
+        *BEST.get_or_init(|| Isa::choose(std::env::var("MOBILENET_ISA").ok().as_deref(), &Isa::supported()))
+    }
+
+    /// The widest of `supported` (best first) allowed by the cap `wanted` (the value of
+    /// `MOBILENET_ISA`; anything unknown caps nothing), or [`Isa::Portable`].
+    fn choose(wanted: Option<&str>, supported: &[Isa]) -> Isa {
+        let cap = match wanted {
+            Some("portable") => Isa::Portable,
+            Some("avx2") => Isa::Avx2,
+            _ => Isa::Avx512,
+        };
+        supported
+            .iter()
+            .copied()
+            .find(|isa| isa.rank() <= cap.rank())
+            .unwrap_or(Isa::Portable)
     }
 
     /// Every path this CPU can run, best first (always ends with [`Isa::Portable`]); tests run
@@ -80,12 +84,44 @@ impl Isa {
 mod tests {
     use super::*;
 
+    /// The cap of `MOBILENET_ISA` against fixed CPUs, so that a wrong choice fails whatever
+    /// this machine has.
     #[test]
-    fn detection_is_stable_and_supported() {
-        let isa = Isa::detect();
-        assert_eq!(isa, Isa::detect());
-        assert!(isa.is_supported());
-        assert_eq!(Isa::supported().last(), Some(&Isa::Portable));
-        assert!(Isa::supported().contains(&isa));
+    fn choice_follows_the_cap_and_the_cpu() {
+        use Isa::*;
+        let all = [Avx512, Avx2, Portable];
+        assert_eq!(Isa::choose(None, &all), Avx512);
+        assert_eq!(Isa::choose(Some("avx512"), &all), Avx512);
+        assert_eq!(Isa::choose(Some("avx2"), &all), Avx2);
+        assert_eq!(Isa::choose(Some("portable"), &all), Portable);
+        assert_eq!(Isa::choose(Some("neon"), &all), Avx512);
+        // A cap above what the CPU has gives the best it has; never a path it lacks.
+        assert_eq!(Isa::choose(None, &[Avx2, Portable]), Avx2);
+        assert_eq!(Isa::choose(Some("avx512"), &[Avx2, Portable]), Avx2);
+        assert_eq!(Isa::choose(Some("avx2"), &[Portable]), Portable);
+        assert_eq!(Isa::choose(None, &[Portable]), Portable);
+    }
+
+    /// What this CPU reports, checked against the feature flags the standard library reads
+    /// (on other architectures only the portable path exists).
+    #[test]
+    fn supported_paths_match_the_cpu() {
+        let supported = Isa::supported();
+        assert_eq!(supported.last(), Some(&Isa::Portable));
+        assert!(supported.contains(&Isa::detect()));
+        #[cfg(x86_simd)]
+        {
+            let has = |f: bool| f && std::arch::is_x86_feature_detected!("fma");
+            assert_eq!(
+                supported.contains(&Isa::Avx512),
+                has(std::arch::is_x86_feature_detected!("avx512f"))
+            );
+            assert_eq!(
+                supported.contains(&Isa::Avx2),
+                has(std::arch::is_x86_feature_detected!("avx2"))
+            );
+        }
+        #[cfg(not(x86_simd))]
+        assert_eq!(supported, [Isa::Portable]);
     }
 }

@@ -1,4 +1,6 @@
-//! Const-generic NHWC kernels, one file per kernel family.
+//! Const-generic NHWC kernels, laid out as data type x operator x instruction set:
+//! `f32/<operator>/<isa>.rs` (see `docs/ARCHITECTURE.md` for the module graph and how to add
+//! an instruction set or a data type).
 //!
 //! # Interface (what generated code relies on)
 //! - Activations are NHWC `f32` with batch 1: element `(y, x, c)` of an `H x W x C` map is at
@@ -14,34 +16,30 @@
 //!   give the PyTorch layout back (`unpack`).
 //!
 //! # Paths
-//! Each family has portable code, which every architecture compiles, and on x86-64 AVX2 and
-//! AVX-512 code chosen at run time ([`isa`]). The x86 code is compiled under the cfg
-//! `x86_simd`, which `build.rs` sets on x86-64; `--cfg mobilenet_portable_only` leaves it out,
-//! so that an x86 machine can compile the runtime as aarch64 does (`tests/portable_build.rs`).
+//! Each operator has portable kernels, which every architecture compiles, and on x86-64 AVX2
+//! and AVX-512 kernels chosen at run time ([`isa`]): the path's kernels are looked up once,
+//! when a parameter pack is built, in its table (`f32/config.rs`), and a layer call runs the
+//! operator's one driver over them. The x86 code is compiled under the cfg `x86_simd`, which
+//! `build.rs` sets on x86-64; `--cfg mobilenet_portable_only` leaves it out, so that an x86
+//! machine can compile the runtime as aarch64 does (`tests/portable_build.rs`).
 
-pub mod conv;
-mod conv_pairs;
-mod conv_pairs_avx2;
-mod conv_pairs_avx512;
-pub mod depthwise;
-mod depthwise_3x3_c8_avx512;
-mod depthwise_3x3_simd;
-pub mod fc;
-mod gemm;
-mod gemm_avx2;
-mod gemm_avx512;
+mod activation;
+pub mod f32;
+mod geometry;
 pub mod isa;
-pub mod pointwise;
-pub mod pool;
-pub mod softmax;
+mod shared_ptr;
+#[cfg(test)]
+mod testkit;
+#[cfg(x86_simd)]
+mod x86;
 
-pub use conv::{conv2d, ConvParams};
-pub use depthwise::{depthwise, DepthwiseParams};
-pub use fc::{fc, FcParams};
+pub use self::f32::conv::{conv2d, ConvParams};
+pub use self::f32::depthwise::{depthwise, DepthwiseParams};
+pub use self::f32::fc::{fc, FcParams};
+pub use self::f32::pointwise::{pointwise, PointwiseParams};
+pub use self::f32::pool::avg_pool;
+pub use self::f32::softmax::softmax;
 pub use isa::Isa;
-pub use pointwise::{pointwise, PointwiseParams};
-pub use pool::avg_pool;
-pub use softmax::softmax;
 
 /// The uniform face of every parameter type, so generated code builds and saves any layer the
 /// same way.

@@ -1,23 +1,29 @@
-//! AVX-512 tiles of the paired-step convolution kernel (see [`super::conv_pairs`]): one
+//! AVX-512 tiles of the paired-step convolution kernel (see `pairs.rs`): one
 //! 16-lane vector per pixel holds its 8 channels' step pairs. At the end, adjacent lanes are
 //! added and the even lanes gathered into the channel order.
 
 #![cfg(x86_simd)]
 
-use super::conv_pairs::Pixels;
-use super::gemm_avx512::activate;
+use super::pairs::{PairsKernel, Pixels};
+use crate::kernels::x86::avx512::activate;
 use std::arch::x86_64::*;
+
+/// The AVX-512 paired-step kernel: channels in slot order.
+pub(crate) const KERNEL: PairsKernel = PairsKernel {
+    slots: [0, 1, 2, 3, 4, 5, 6, 7],
+    run: conv_pairs,
+};
 
 /// Pixels per register tile: 16 accumulators, the weight vector and the broadcasts fit in the
 /// 32 registers with room for the loads to run ahead.
 const MR: usize = 16;
 
-/// [`super::conv_pairs::conv_pairs`] on AVX-512.
+/// `conv_pairs` of `pairs.rs` on AVX-512.
 ///
 /// # Safety
-/// The CPU must support AVX-512F; otherwise the contract of [`super::conv_pairs::conv_pairs`].
+/// The CPU must support AVX-512F; otherwise the contract of `conv_pairs` of `pairs.rs`.
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn conv_pairs(p: &Pixels) {
+unsafe fn conv_pairs(p: &Pixels) {
     let rows = p.rows;
     let mut r = 0;
     // SAFETY (whole function): each tile reads and writes only pixels `r .. r + R < rows`,
@@ -82,7 +88,7 @@ unsafe fn tile<const R: usize>(p: &Pixels, r0: usize) {
         let mask = ((1u32 << w.channels()) - 1) as __mmask16;
         for (i, &v) in acc.iter().enumerate() {
             let sums = _mm512_add_ps(v, _mm512_permute_ps::<0b1011_0001>(v));
-            let y = activate(p.act, _mm512_permutexvar_ps(evens, sums));
+            let y = activate(p.clamp, _mm512_permutexvar_ps(evens, sums));
             _mm512_mask_storeu_ps(c.add((r0 + i) * ldc), mask, y);
         }
     }

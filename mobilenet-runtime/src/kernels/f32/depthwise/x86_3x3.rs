@@ -25,56 +25,33 @@
 //! count that is not a multiple of `L` finishes with one masked block (`MASKED`), so the hot
 //! loop never branches on the lane count.
 //!
-//! One body, two instruction sets: `simd_depthwise!` expands the algorithm into a module per
-//! path over that path's handful of vector operations, so both paths stay identical.
+//! One body, two instruction sets: [`simd_depthwise!`] expands the algorithm into a module of
+//! the instruction set's file (`avx2.rs`, `avx512.rs`) over that file's handful of vector
+//! operations, so both paths stay identical.
 
 #![cfg(x86_simd)]
 
-/// Shapes of one depthwise 3x3 call, as runtime values (the const-generic entry point in
-/// [`super::depthwise()`] fills them in).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Shape {
-    pub h: usize,
-    pub w: usize,
-    pub c: usize,
-    pub ow: usize,
-    pub s: usize,
-    pub pt: usize,
-    pub pl: usize,
-    /// The activation code ([`crate::ACT_RELU`], ...). A value rather than a const parameter,
-    /// so that the kernel is compiled once for all three: it is read once per group of
-    /// outputs, a branch that always goes the same way.
-    pub act: u8,
-}
-
-impl Shape {
-    /// Valid taps `[lo, hi)` of output position `o` along an axis of `n` inputs with `p`
-    /// leading zeros (3 taps, stride `s`).
-    #[inline(always)]
-    fn taps(o: usize, n: usize, s: usize, p: usize) -> (usize, usize) {
-        super::conv::taps(o, n, 3, s, p)
-    }
-}
-
 /// Output pixels ahead of the current group whose lines are prefetched (measured against 16).
-const PFW: usize = 8;
+pub(crate) const PFW: usize = 8;
 
 /// Prefetches the cache line at `p` into L1 ahead of the store to it (as PREFETCHT0 without
 /// the PRFCHW feature; the line arrives exclusive when no other core holds it). Any address
 /// is fine: prefetches never fault and change no memory.
 #[inline(always)]
-fn prefetchw(p: *mut f32) {
+pub(crate) fn prefetchw(p: *mut f32) {
     use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
     // SAFETY: SSE is part of x86-64, and a prefetch neither faults nor changes memory.
     unsafe { _mm_prefetch::<{ _MM_HINT_ET0 }>(p as *const i8) }
 }
 
+/// Expands the kernel into a module `$isa` of the invoking file, over the vector operations
+/// of its sibling module `$ops` (`V`, `L`, `ld`, `fma`, ...), compiled with `$feature`.
 macro_rules! simd_depthwise {
     ($isa:ident, $ops:ident, $feature:literal) => {
         pub(crate) mod $isa {
             use super::$ops::*;
-            use super::Shape;
-            use crate::{ACT_RELU, ACT_RELU6};
+            use crate::kernels::activation::Clamp;
+            use crate::kernels::f32::depthwise::ukernel::Shape;
 
             /// Output rows `rows` of a depthwise 3x3 convolution; see the module docs.
             ///
@@ -147,8 +124,8 @@ macro_rules! simd_depthwise {
             #[target_feature(enable = $feature)]
             unsafe fn run_s<const S: usize, const CC: usize>((input, weight, bias, output, sh, rows): Args) {
                 let s = if S == 0 { sh.s } else { S };
-                let xs = super::super::conv::interior(sh.w, sh.ow, 3, s, sh.pl);
-                let (y_lo, y_hi) = super::super::conv::interior(sh.h, rows.end, 3, s, sh.pt);
+                let xs = crate::kernels::geometry::interior(sh.w, sh.ow, 3, s, sh.pl);
+                let (y_lo, y_hi) = crate::kernels::geometry::interior(sh.h, rows.end, 3, s, sh.pt);
                 let mut oy = rows.start;
                 while oy < rows.end {
                     let (ky0, ky1) = Shape::taps(oy, sh.h, s, sh.pt);
@@ -277,7 +254,7 @@ macro_rules! simd_depthwise {
                                                 acc = fma(ld::<MASKED>(x, m), ld::<MASKED>(wt, m), acc);
                                             }
                                         }
-                                        st::<MASKED>(o.add(ro * sh.ow * c + c0), act(sh.act, acc), m);
+                                        st::<MASKED>(o.add(ro * sh.ow * c + c0), act(sh.clamp, acc), m);
                                     }
                                 }
                             }
@@ -389,7 +366,9 @@ macro_rules! simd_depthwise {
                         // groups ahead overlaps those misses with the arithmetic.
                         for ro in 0..RO {
                             for q in 0..Q {
-                                super::prefetchw(out.wrapping_add(ro * sh.ow * c + (q + super::PFW) * c + ch));
+                                crate::kernels::f32::depthwise::x86_3x3::prefetchw(out.wrapping_add(
+                                    ro * sh.ow * c + (q + crate::kernels::f32::depthwise::x86_3x3::PFW) * c + ch,
+                                ));
                             }
                         }
                         group::<Q, RO, NR, S, MASKED, JLO, JCUT, CC>(&wv, b, p.wrapping_add(ch), out.add(ch), sh, m);
@@ -453,263 +432,55 @@ macro_rules! simd_depthwise {
                     }
                     for (ro, acc) in acc.into_iter().enumerate() {
                         for (q, a) in acc.into_iter().enumerate() {
-                            st::<MASKED>(out.add(ro * sh.ow * c + q * c), act(sh.act, a), m);
+                            st::<MASKED>(out.add(ro * sh.ow * c + q * c), act(sh.clamp, a), m);
                         }
                     }
                 }
             }
 
-            /// Applies the activation in registers (a NaN becomes 0 under both ReLUs, as on
-            /// the portable path: `max` returns its second operand for a NaN).
+            /// Applies the activation in registers, each bound only where it applies (a NaN
+            /// becomes the lower bound, as on the portable path: `max` returns its second
+            /// operand for a NaN).
             #[target_feature(enable = $feature)]
             #[inline]
-            fn act(code: u8, x: V) -> V {
-                match code {
-                    ACT_RELU => max(x, zero()),
-                    ACT_RELU6 => min(max(x, zero()), splat(6.0)),
-                    _ => x,
+            fn act(c: Clamp, x: V) -> V {
+                let x = if c.has_lo() { max(x, splat(c.lo)) } else { x };
+                if c.has_hi() {
+                    min(x, splat(c.hi))
+                } else {
+                    x
                 }
             }
         }
     };
 }
 
-simd_depthwise!(avx512, avx512_ops, "avx512f,fma");
-simd_depthwise!(avx2, avx2_ops, "avx2,fma");
-
-/// The AVX-512 vector operations the depthwise body is written in.
-mod avx512_ops {
-    use std::arch::x86_64::*;
-    pub(crate) type V = __m512;
-    /// Lanes of [`V`].
-    pub(crate) const L: usize = 16;
-    /// Output rows and columns per register-blocked group: the `R * P` accumulators, the 9
-    /// weights and the input vector in flight fit in the 32 registers. Measured against
-    /// 1 x 4, 3 x 4 and 2 x 6 on Sapphire Rapids.
-    pub(crate) const R: usize = 2;
-    /// See [`R`].
-    pub(crate) const P: usize = 4;
-    /// Channel blocks per chunk (64 channels): a group sweeps them all before moving on, so
-    /// that the input columns it shares with the next group are still in L1. Measured
-    /// against 2, 8 and 32.
-    pub(crate) const K: usize = 4;
-    /// Most channels for which strides other than 1 use groups of [`P`] (all), rather than 2.
-    pub(crate) const P_STRIDED_MAX_C: usize = usize::MAX;
-    /// Channel counts with a sweep of their own (see the AVX2 `FIXED_C`): none, since that was
-    /// measured only on AVX2 (0 never matches a layer, and is the generic sweep anyway).
-    pub(crate) const FIXED_C: [usize; 8] = [0; 8];
-    /// The lanes a masked load or store touches.
-    pub(crate) type Mask = __mmask16;
-
-    /// The first `n` (1..=16) lanes.
-    #[inline(always)]
-    pub(crate) fn mask(n: usize) -> Mask {
-        ((1u32 << n) - 1) as Mask
-    }
-
-    /// Loads a vector, or with `MASKED` only the lanes in `m` (the others read as 0 and touch
-    /// no memory).
-    ///
-    /// # Safety
-    /// AVX-512F; `p` readable for the lanes loaded.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    pub(crate) unsafe fn ld<const MASKED: bool>(p: *const f32, m: Mask) -> V {
-        // SAFETY: the caller's contract; masked lanes are not accessed.
-        unsafe {
-            if MASKED {
-                _mm512_maskz_loadu_ps(m, p)
-            } else {
-                _mm512_loadu_ps(p)
-            }
-        }
-    }
-
-    /// Stores a vector, or with `MASKED` only the lanes in `m`.
-    ///
-    /// # Safety
-    /// AVX-512F; `p` writable for the lanes stored.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    pub(crate) unsafe fn st<const MASKED: bool>(p: *mut f32, v: V, m: Mask) {
-        // SAFETY: the caller's contract; masked lanes are not accessed.
-        unsafe {
-            if MASKED {
-                _mm512_mask_storeu_ps(p, m, v)
-            } else {
-                _mm512_storeu_ps(p, v)
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    pub(crate) fn fma(a: V, b: V, c: V) -> V {
-        _mm512_fmadd_ps(a, b, c)
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    pub(crate) fn max(a: V, b: V) -> V {
-        _mm512_max_ps(a, b)
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    pub(crate) fn min(a: V, b: V) -> V {
-        _mm512_min_ps(a, b)
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    pub(crate) fn zero() -> V {
-        _mm512_setzero_ps()
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    pub(crate) fn splat(x: f32) -> V {
-        _mm512_set1_ps(x)
-    }
-}
-
-/// The AVX2 vector operations the depthwise body is written in.
-mod avx2_ops {
-    use std::arch::x86_64::*;
-    pub(crate) type V = __m256;
-    /// Lanes of [`V`].
-    pub(crate) const L: usize = 8;
-    /// Output rows and columns per register-blocked group: the `R * P` accumulators, the 9
-    /// weights and the input vector in flight fill the 16 registers. 2 x 3 against 2 x 2 on
-    /// an AMD EPYC, depthwise alone, A/B in one process, stride 1: 14-16% faster on
-    /// 56x56x128 and 40x40x64, 5-7% on 14x14x512 and 7x7x1024, 2% slower on 28x28x256. With 8
-    /// to 32 channels 2 x 3 also beat 2 x 6 groups that hold no weights and load each tap's
-    /// weight once (12 accumulators; 15-30% slower), which themselves beat 2 x 2 by 5-40%.
-    pub(crate) const R: usize = 2;
-    /// See [`R`].
-    pub(crate) const P: usize = 3;
-    /// Most channels for which strides other than 1 use groups of [`P`] rather than 2: at
-    /// stride 2, 2 x 3 groups (5 x 7 input pixels) ran 3-6% faster than 2 x 2 at 16 and 32
-    /// channels, but 4-22% slower from 64 channels up (112x112x64 to 14x14x512).
-    pub(crate) const P_STRIDED_MAX_C: usize = 32;
-    /// Channel blocks per chunk (64 channels, as on AVX-512); see the AVX-512 `K`.
-    pub(crate) const K: usize = 8;
-    /// Channel counts whose interior sweeps are compiled with the count a constant, so that
-    /// every input, weight and output offset of a group is an immediate, the blocks of a
-    /// chunk unroll, and a single block keeps its weights in registers: every depthwise layer
-    /// at width 0.25, 0.5 and 1.0. Depthwise alone, A/B in one process on an AMD EPYC:
-    /// 64x64x8 22% faster, 80x80x16 and 32x32x32 14%, 40x40x64 9-13%, 112x112x32 10%; stride
-    /// 2 64x64x16 15%, 80x80x32 16%, 112x112x64 8%. In the network (A/B in one process),
-    /// 128 channels 6-12% faster, 256 2-7%, 512 5-8%, 1024 3%. Every entry is another copy of
-    /// the interior sweeps at strides 1 and 2: the first four added about 1.5 s to this
-    /// crate's release build (17.2 s without them, 18.3-18.7 s with), the four from 128 up
-    /// took its LLVM IR from 0.72M to 0.80M lines. Width 0.75's counts (24 to 768) are left
-    /// out: no benchmark measures them.
-    pub(crate) const FIXED_C: [usize; 8] = [L, 2 * L, 4 * L, 8 * L, 16 * L, 32 * L, 64 * L, 128 * L];
-    /// The lanes a masked load or store touches (sign bit set).
-    pub(crate) type Mask = __m256i;
-
-    /// The first `n` (0..=8) lanes.
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    pub(crate) fn mask(n: usize) -> Mask {
-        super::super::gemm_avx2::first_lanes(n)
-    }
-
-    /// Loads a vector, or with `MASKED` only the lanes in `m` (the others read as 0 and touch
-    /// no memory).
-    ///
-    /// # Safety
-    /// AVX2; `p` readable for the lanes loaded.
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    pub(crate) unsafe fn ld<const MASKED: bool>(p: *const f32, m: Mask) -> V {
-        // SAFETY: the caller's contract; masked lanes are not accessed.
-        unsafe {
-            if MASKED {
-                _mm256_maskload_ps(p, m)
-            } else {
-                _mm256_loadu_ps(p)
-            }
-        }
-    }
-
-    /// Stores a vector, or with `MASKED` only the lanes in `m`.
-    ///
-    /// # Safety
-    /// AVX2; `p` writable for the lanes stored.
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    pub(crate) unsafe fn st<const MASKED: bool>(p: *mut f32, v: V, m: Mask) {
-        // SAFETY: the caller's contract; masked lanes are not accessed.
-        unsafe {
-            if MASKED {
-                _mm256_maskstore_ps(p, m, v)
-            } else {
-                _mm256_storeu_ps(p, v)
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    pub(crate) fn fma(a: V, b: V, c: V) -> V {
-        _mm256_fmadd_ps(a, b, c)
-    }
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    pub(crate) fn max(a: V, b: V) -> V {
-        _mm256_max_ps(a, b)
-    }
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    pub(crate) fn min(a: V, b: V) -> V {
-        _mm256_min_ps(a, b)
-    }
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    pub(crate) fn zero() -> V {
-        _mm256_setzero_ps()
-    }
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    pub(crate) fn splat(x: f32) -> V {
-        _mm256_set1_ps(x)
-    }
-}
+pub(crate) use simd_depthwise;
 
 #[cfg(test)]
 mod tests {
-    use super::Shape;
+    use crate::kernels::activation::Clamp;
+    use crate::kernels::f32::config;
+    use crate::kernels::f32::depthwise::ukernel::{RowsFn, Shape};
+    use crate::kernels::isa::Isa;
+    use crate::kernels::testkit::{self, Rng};
     use crate::{ACT_NONE, ACT_RELU, ACT_RELU6};
 
-    /// Direct f64 loops over the packed layout, skipping taps in the padding.
+    /// The shared reference over the PyTorch layout, from the packed `[3][3][c]` weights.
     fn reference(sh: Shape, oh: usize, act: u8, input: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f64> {
-        let mut out = vec![0.0; oh * sh.ow * sh.c];
-        for oy in 0..oh {
-            for ox in 0..sh.ow {
-                for ch in 0..sh.c {
-                    let mut sum = bias[ch] as f64;
-                    for ky in 0..3 {
-                        for kx in 0..3 {
-                            let (iy, ix) = (
-                                (oy * sh.s + ky).wrapping_sub(sh.pt),
-                                (ox * sh.s + kx).wrapping_sub(sh.pl),
-                            );
-                            if iy < sh.h && ix < sh.w {
-                                sum += input[(iy * sh.w + ix) * sh.c + ch] as f64
-                                    * weight[(ky * 3 + kx) * sh.c + ch] as f64;
-                            }
-                        }
-                    }
-                    out[(oy * sh.ow + ox) * sh.c + ch] = match act {
-                        ACT_RELU => sum.max(0.0),
-                        ACT_RELU6 => sum.clamp(0.0, 6.0),
-                        _ => sum,
-                    };
-                }
-            }
-        }
-        out
+        let pytorch: Vec<f32> = (0..9 * sh.c).map(|i| weight[(i % 9) * sh.c + i / 9]).collect();
+        testkit::depthwise(
+            (sh.h, sh.w, sh.c),
+            (oh, sh.ow),
+            (3, 3, sh.s, sh.pt, sh.pl),
+            act,
+            input,
+            &pytorch,
+            bias,
+        )
     }
 
-    /// Runs both paths (where the CPU has them) on `rows` split at every row boundary in
+    /// Runs every path this CPU has on `rows` split at every row boundary in
     /// turn, against [`reference`], checking that nothing outside the rows is written.
     #[allow(clippy::too_many_arguments)]
     fn check(h: usize, w: usize, c: usize, s: usize, pt: usize, pl: usize, pb: usize, act: u8) {
@@ -723,27 +494,18 @@ mod tests {
             s,
             pt,
             pl,
-            act,
+            clamp: Clamp::of(act),
         };
-        let mut seed = (h * 131 + w * 17 + c * 7 + s) as u32 | 1;
-        let mut rnd = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            (seed >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
-        };
-        let input: Vec<f32> = (0..h * w * c).map(|_| rnd() * 5.0).collect();
-        let weight: Vec<f32> = (0..9 * c).map(|_| rnd()).collect();
-        let bias: Vec<f32> = (0..c).map(|_| rnd()).collect();
+        let mut rng = Rng::new((h * 131 + w * 17 + c * 7 + s) as u64);
+        let input: Vec<f32> = rng.vec(h * w * c).iter().map(|v| v * 5.0).collect();
+        let weight = rng.vec(9 * c);
+        let bias = rng.vec(c);
         let want = reference(sh, oh, act, &input, &weight, &bias);
-        type Run = unsafe fn(*const f32, *const f32, *const f32, *mut f32, Shape, std::ops::Range<usize>);
-        let mut paths: Vec<(&str, Run)> = Vec::new();
-        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
-            paths.push(("avx512", super::avx512::run));
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            paths.push(("avx2", super::avx2::run));
-        }
+        // Every path this CPU runs that has a 3x3 kernel, as its config picks it.
+        let paths: Vec<(Isa, RowsFn)> = Isa::supported()
+            .into_iter()
+            .filter_map(|isa| Some((isa, (config::for_isa(isa).depthwise_3x3?)(&sh))))
+            .collect();
         for (name, run) in paths {
             for split in 0..=oh {
                 let mut out = vec![-7.0f32; oh * ow * c + 3];
@@ -765,12 +527,12 @@ mod tests {
                     let err = (g as f64 - w).abs() / w.abs().max(1.0);
                     assert!(
                         err <= 1e-5,
-                        "{name} {sh:?} pb={pb} act={act} split={split} at {i}: got {g}, want {w}"
+                        "{name:?} {sh:?} pb={pb} act={act} split={split} at {i}: got {g}, want {w}"
                     );
                 }
                 assert!(
                     out[oh * ow * c..].iter().all(|&v| v == -7.0),
-                    "{name} {sh:?} wrote past the output"
+                    "{name:?} {sh:?} wrote past the output"
                 );
             }
         }

@@ -1,29 +1,38 @@
-//! AVX2+FMA tiles of the paired-step convolution kernel (see [`super::conv_pairs`]).
+//! AVX2+FMA tiles of the paired-step convolution kernel (see `pairs.rs`).
 //!
 //! A pixel's 8 channel slots take two 8-lane vectors, slots 0-3 and 4-7, each as
 //! `[step k, step k + 1]` lane pairs, which is the 16-lane paired layout cut in halves. The
-//! slots hold channels 0, 1, 4, 5 and 2, 3, 6, 7 ([`super::conv_pairs::slot_channels`]), so
+//! slots hold channels 0, 1, 4, 5 and 2, 3, 6, 7 ([`KERNEL`]'s slots), so
 //! that the horizontal add of the two vectors leaves the sums in channel order. A tile of
 //! [`MR`] pixels keeps 12 accumulators; per step pair it loads the two weight vectors and one
 //! 64-bit broadcast per pixel, as many loads per multiply-add as the 6 x 16 tile of
-//! [`super::gemm_avx2`] on a 16-channel layer.
+//! the AVX2 matrix product (`kernels/f32/gemm/avx2.rs`) on a 16-channel layer.
 
 #![cfg(x86_simd)]
 
-use super::conv_pairs::Pixels;
-use super::gemm_avx2::{activate, first_lanes};
+use super::pairs::{PairsKernel, Pixels};
+use crate::kernels::x86::avx2::{activate, first_lanes};
 use std::arch::x86_64::*;
+
+/// The AVX2 paired-step kernel. `_mm256_hadd_ps` of the two halves adds each lane pair and
+/// returns `[s0 s1 s4 s5 | s2 s3 s6 s7]`, which with these slots is channels 0 to 7. The
+/// cross-lane permute that the plain order needed after it cost 2-3% of the 0.25 models'
+/// first layer on an AMD EPYC (A/B in one process, in the network).
+pub(crate) const KERNEL: PairsKernel = PairsKernel {
+    slots: [0, 1, 4, 5, 2, 3, 6, 7],
+    run: conv_pairs,
+};
 
 /// Pixels per register tile: 2 x 6 accumulators, 2 weights and 1 broadcast of 16 registers.
 const MR: usize = 6;
 
-/// [`super::conv_pairs::conv_pairs`] on AVX2.
+/// `conv_pairs` of `pairs.rs` on AVX2.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA; otherwise the contract of
-/// [`super::conv_pairs::conv_pairs`].
+/// `conv_pairs` of `pairs.rs`.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn conv_pairs(p: &Pixels) {
+unsafe fn conv_pairs(p: &Pixels) {
     // SAFETY: forwarded contract.
     unsafe {
         // The first layer of every MobileNet (a 3x3 kernel over 3 channels at stride 2: kernel
@@ -117,7 +126,7 @@ unsafe fn tile<const R: usize, const ROW: usize, const NRUNS: usize, const LDA: 
         let mask = first_lanes(n);
         for (i, acc) in acc.iter().enumerate() {
             // Adds each lane pair: slots [s0 s1 s4 s5 | s2 s3 s6 s7], channels 0 to 7.
-            let y = activate(p.act, _mm256_hadd_ps(acc[0], acc[1]));
+            let y = activate(p.clamp, _mm256_hadd_ps(acc[0], acc[1]));
             let dst = c.add((r0 + i) * ldc);
             if n == 8 {
                 _mm256_storeu_ps(dst, y);

@@ -1,7 +1,7 @@
 //! AVX-512 depthwise 3x3 convolution, stride 1, for exactly 8 channels (MobileNet 0.25's
 //! first depthwise layer): two adjacent output pixels per 16-lane vector.
 //!
-//! The general kernel (`depthwise_3x3_simd.rs`) puts channels across the lanes, so with 8
+//! The general kernel (`x86_3x3.rs`) puts channels across the lanes, so with 8
 //! channels every vector is half masked off. In NHWC with 8 channels, two neighbouring pixels
 //! are 16 contiguous floats, so one unaligned load at input pixel `x` gives pixels `x` and
 //! `x + 1`: against weights repeated in both halves, tap `kx` of output pixels `o, o + 1` is
@@ -13,8 +13,10 @@
 
 #![cfg(x86_simd)]
 
-use super::depthwise_3x3_simd::Shape;
-use super::gemm_avx512::activate;
+use super::ukernel::Shape;
+use crate::kernels::activation::Clamp;
+use crate::kernels::geometry::taps;
+use crate::kernels::x86::avx512::activate;
 use std::arch::x86_64::*;
 
 /// Channels this kernel serves.
@@ -51,7 +53,7 @@ pub(crate) unsafe fn run<const ACT: u8>(
         let w: [V; 9] = std::array::from_fn(|t| twice(weight.add(t * C)));
         let b = twice(bias);
         for oy in rows {
-            let (ky0, ky1) = super::conv::taps(oy, sh.h, 3, 1, sh.pt);
+            let (ky0, ky1) = taps(oy, sh.h, 3, 1, sh.pt);
             let first = input.add((oy + ky0 - sh.pt) * sh.w * C);
             let out = output.add(oy * sh.ow * C);
             let row = Row {
@@ -119,7 +121,7 @@ impl Row {
             for (q, &a) in acc.iter().enumerate() {
                 let o = ox + 2 * q;
                 let m: __mmask16 = if o + 1 < ow { 0xFFFF } else { 0x00FF };
-                _mm512_mask_storeu_ps(out.add(o * C), m, activate(ACT, a));
+                _mm512_mask_storeu_ps(out.add(o * C), m, activate(const { Clamp::of(ACT) }, a));
             }
         }
     }
@@ -152,7 +154,7 @@ impl Row {
                 }
             }
             for (q, &a) in acc.iter().enumerate() {
-                _mm512_storeu_ps(out.add((ox + 2 * q) * C), activate(ACT, a));
+                _mm512_storeu_ps(out.add((ox + 2 * q) * C), activate(const { Clamp::of(ACT) }, a));
             }
         }
     }

@@ -3,64 +3,44 @@
 //! `out[oy][ox][co] = act(bias[co] + sum_{ky,kx,ci} in[oy*S-PT+ky][ox*S-PL+kx][ci] * w[co][ci][ky][kx])`,
 //! with taps outside the input reading zero.
 //!
-//! Activations are NHWC. Weights are packed at load time as `[KH][KW][CIN][COUT]` split into
-//! panels of `NB` (8) output channels, `[ceil(COUT / NB)][KH][KW][CIN][NB]`. In NHWC the `KW * CIN`
-//! inputs under one kernel row are contiguous, and so are their packed weights, so each kernel
-//! row is one pointwise-style product of length `KW * CIN` computed by the shared micro-kernel
-//! (`accumulate`), `PB` (4) output pixels at a time.
+//! Activations are NHWC. Weights are packed at load time as the matrix product's panels
+//! (`kernels/f32/gemm/`) over the reduction index `(ky * KW + kx) * CIN + ci`. In NHWC the
+//! `KW * CIN` inputs under one kernel row are contiguous, and so are their packed weights, so
+//! each output row is one matrix product read straight from the input image ([`direct_gemm`]),
+//! on every path: the portable one is the product's scalar micro-kernel under the same
+//! driver and the same team split.
 //!
-//! The SIMD paths run each output row as a matrix product (`direct_gemm`). On AVX-512 a layer
+//! Where the instruction set has a paired-step kernel (`pairs.rs`; AVX-512 and AVX2), a layer
 //! with at most 8 output channels (MobileNet 0.25's first layer) computes its interior pixels
-//! with `conv_pairs.rs`, which packs two reduction steps per vector: on AVX-512 instead of
-//! leaving half of the 16 lanes on zero weights (33-35% less time for that layer, 4-6% of the
-//! 0.25-128 forward pass), on AVX2 instead of one input broadcast per multiply-add (18% less
-//! time for that layer, 1-2.5% of the pass; A/B in one process).
+//! with it, which packs two reduction steps per vector: on AVX-512 instead of leaving half of
+//! the 16 lanes on zero weights (33-35% less time for that layer, 4-6% of the 0.25-128
+//! forward pass), on AVX2 instead of one input broadcast per multiply-add (18% less time for
+//! that layer, 1-2.5% of the pass; A/B in one process).
 
+pub(crate) mod pairs;
 #[cfg(x86_simd)]
-use super::conv_pairs::{conv_pairs, PairedWeights};
-use super::gemm::{gemm_raw, Panels, Seg, SharedPtr, MIN_SPLIT_MADDS};
-use super::isa::Isa;
-use super::pointwise::{accumulate, store, Lane, NB, PB};
+pub(crate) mod pairs_avx2;
+#[cfg(x86_simd)]
+pub(crate) mod pairs_avx512;
+
+use super::config;
+use super::gemm::{gemm_raw, Panels, Seg, MIN_SPLIT_MADDS};
+use crate::kernels::activation::Clamp;
+use crate::kernels::geometry::{interior, taps};
+use crate::kernels::isa::Isa;
+use crate::kernels::shared_ptr::SharedPtr;
 use crate::parallel::Team;
 use crate::ACT_RELU6;
+use pairs::{conv_pairs, PairedWeights};
 use std::ops::Range;
-
-/// Input floats per tile of output rows; the tile is re-read once per panel of output
-/// channels, so it should stay in L2 (64 Ki floats = 256 KiB).
-const TILE_FLOATS: usize = 1 << 16;
-
-/// Taps `[lo, hi)` of output position `o` that land inside an input of `n` positions, for a
-/// window of `k` taps at stride `s` after `p` leading zeros: tap `t` reads `o * s + t - p`.
-#[inline(always)]
-pub(crate) fn taps(o: usize, n: usize, k: usize, s: usize, p: usize) -> (usize, usize) {
-    let start = o * s;
-    let lo = p.saturating_sub(start);
-    let hi = (n + p).saturating_sub(start).min(k);
-    (lo, hi.max(lo))
-}
-
-/// Output positions `[lo, hi)` (out of `n_out`) whose whole window lies inside the input, so
-/// that they need no clamping; everything else is border.
-#[inline(always)]
-pub(crate) fn interior(n: usize, n_out: usize, k: usize, s: usize, p: usize) -> (usize, usize) {
-    let lo = p.div_ceil(s).min(n_out);
-    let hi = if n + p >= k {
-        ((n + p - k) / s + 1).min(n_out)
-    } else {
-        0
-    };
-    (lo, hi.max(lo))
-}
 
 /// Folded weights and bias of a KxK convolution, packed for [`conv2d`].
 #[derive(Clone)]
 pub struct ConvParams<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> {
-    /// Reduction index `(ky * KW + kx) * CIN + ci`; on the portable path
-    /// `[ceil(COUT / NB)][KH][KW][CIN][NB]`.
+    /// Reduction index `(ky * KW + kx) * CIN + ci`.
     panels: Panels,
-    /// On AVX-512 and AVX2 with at most 8 output channels, the same weights for the interior
-    /// pixels' kernel (`kernels/conv_pairs.rs`); the border pixels still use `panels`.
-    #[cfg(x86_simd)]
+    /// With at most 8 output channels, on a path with a paired-step kernel, the same weights
+    /// for the interior pixels' kernel (`pairs.rs`); the border pixels still use `panels`.
     pairs: Option<PairedWeights>,
 }
 
@@ -93,8 +73,9 @@ impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> Conv
         };
         Some(Self {
             panels: Panels::new(isa, KH * KW * CIN, COUT, 0, &at, bias),
-            #[cfg(x86_simd)]
-            pairs: PairedWeights::new(isa, KH, KW * CIN, COUT, &at, bias),
+            pairs: config::for_isa(isa)
+                .conv_pairs
+                .and_then(|kernel| PairedWeights::new(kernel, KH, KW * CIN, COUT, &at, bias)),
         })
     }
 
@@ -124,36 +105,12 @@ impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> std:
     }
 }
 
-/// Accumulates `P` horizontally adjacent output pixels (input columns `S` apart) over the taps
-/// `ky` in `ky`, `kx` in `kx`, where tap `(ky.start, kx.start)` of the first pixel reads input
-/// pixel `(iy, ix)`. Every tap in the ranges must be inside the input for all `P` pixels.
-///
-/// The taps `kx` of one kernel row read consecutive input pixels, and their packed weights
-/// are consecutive too (`[KH][KW][CIN]`), so a kernel row is a single reduction of
-/// `kx.len() * CIN` terms: one micro-kernel call per kernel row, not per tap.
-#[inline(always)]
-fn window<const P: usize, const W: usize, const CIN: usize, const KW: usize, const S: usize>(
-    acc: &mut [Lane; P],
-    input: &[f32],
-    panel: &[Lane],
-    (ky, iy): (std::ops::Range<usize>, usize),
-    (kx, ix): (std::ops::Range<usize>, usize),
-) {
-    let len = kx.len() * CIN;
-    for (dy, ky) in ky.enumerate() {
-        let first = ((iy + dy) * W + ix) * CIN;
-        let rows = std::array::from_fn(|p| &input[first + p * S * CIN..]);
-        let k0 = (ky * KW + kx.start) * CIN;
-        accumulate(acc, rows, &panel[k0..k0 + len]);
-    }
-}
-
 /// KxK convolution of an `H x W x CIN` NHWC map into `OH x OW x COUT`, stride `S`, with `PT`
 /// zero rows above and `PL` zero columns left of the input (the bottom/right padding is
 /// implied by `OH`/`OW`: taps outside the input read zero), then bias and activation `ACT`.
 ///
-/// Interior output pixels are computed `PB` (4) at a time with no clamping; only the border
-/// pixels clamp their tap ranges.
+/// Each output row is a matrix product over the interior pixels, with no clamping; only the
+/// border pixels clamp their tap ranges. A `team` splits the output rows.
 ///
 /// # Panics
 /// If `input.len() < H * W * CIN` or `output.len() < OH * OW * COUT` (generated code always
@@ -195,61 +152,11 @@ pub fn conv2d<
         assert!(ACT <= ACT_RELU6, "conv2d: unknown activation code");
     };
     let input = &input[..H * W * CIN];
-    if params.panels.isa() != Isa::Portable {
-        let output = &mut output[..OH * OW * COUT];
-        return direct_gemm::<H, W, CIN, OH, OW, COUT, KH, KW, S, PT, PL, ACT>(input, output, params, team);
-    }
-    let (out_px, _) = output[..OH * OW * COUT].as_chunks_mut::<COUT>();
-    let (x_lo, x_hi) = interior(W, OW, KW, S, PL);
-    let tile_rows = (TILE_FLOATS / (S * W * CIN)).max(1);
-    let (panels, biases) = params.panels.lanes();
-
-    for oy0 in (0..OH).step_by(tile_rows) {
-        let oy1 = (oy0 + tile_rows).min(OH);
-        for (b, bias) in biases.iter().enumerate() {
-            let (c0, c1) = (b * NB, (b * NB + NB).min(COUT));
-            let panel = &panels[b * KH * KW * CIN..(b + 1) * KH * KW * CIN];
-            for oy in oy0..oy1 {
-                let (ky0, ky1) = taps(oy, H, KH, S, PT);
-                let rows_y = (ky0..ky1, oy * S + ky0 - PT);
-                let out_row = &mut out_px[oy * OW..(oy + 1) * OW];
-                let border = |ox: usize, out: &mut [f32; COUT]| {
-                    let (kx0, kx1) = taps(ox, W, KW, S, PL);
-                    let mut acc = [*bias];
-                    let cols = (kx0..kx1, ox * S + kx0 - PL);
-                    window::<1, W, CIN, KW, S>(&mut acc, input, panel, rows_y.clone(), cols);
-                    store::<ACT>(&acc[0], &mut out[c0..c1]);
-                };
-                for (ox, out) in out_row.iter_mut().enumerate().take(x_lo) {
-                    border(ox, out);
-                }
-                let mut groups = out_row[x_lo..x_hi].chunks_exact_mut(PB);
-                let mut ox = x_lo;
-                for og in &mut groups {
-                    let mut acc = [*bias; PB];
-                    let cols = (0..KW, ox * S - PL);
-                    window::<PB, W, CIN, KW, S>(&mut acc, input, panel, rows_y.clone(), cols);
-                    for (a, out) in acc.iter().zip(og) {
-                        store::<ACT>(a, &mut out[c0..c1]);
-                    }
-                    ox += PB;
-                }
-                for out in groups.into_remainder() {
-                    let mut acc = [*bias];
-                    let cols = (0..KW, ox * S - PL);
-                    window::<1, W, CIN, KW, S>(&mut acc, input, panel, rows_y.clone(), cols);
-                    store::<ACT>(&acc[0], &mut out[c0..c1]);
-                    ox += 1;
-                }
-                for (ox, out) in out_row.iter_mut().enumerate().skip(x_hi) {
-                    border(ox, out);
-                }
-            }
-        }
-    }
+    let output = &mut output[..OH * OW * COUT];
+    direct_gemm::<H, W, CIN, OH, OW, COUT, KH, KW, S, PT, PL, ACT>(input, output, params, team);
 }
 
-/// The SIMD path of [`conv2d`]: each output row is a matrix product read straight from the
+/// [`conv2d`] on every path: each output row is a matrix product read straight from the
 /// input image. An output pixel's window is `KH` runs of `KW * CIN` contiguous inputs (one per
 /// kernel row), and horizontally adjacent interior pixels' runs are `S * CIN` floats apart, so
 /// the interior of a row is one [`gemm_raw`] call with `lda = S * CIN` and one [`Seg`] per
@@ -361,7 +268,7 @@ unsafe fn border_columns<
         // `(oys.start + r, ox)`, `OW * COUT` floats after the last.
         unsafe {
             gemm_raw(
-                ACT,
+                Clamp::of(ACT),
                 first,
                 S * W * CIN,
                 output.wrapping_add((oys.start * OW + ox) * COUT),
@@ -415,64 +322,35 @@ unsafe fn conv_row<
     let segs = &segs[..ky1 - ky0];
     if x_lo < x_hi {
         let first = input.wrapping_add((iy * W + x_lo * S - PL) * CIN);
-        #[cfg(x86_simd)]
         if let Some(pairs) = &params.pairs {
             // SAFETY: as below; the runs are whole kernel rows, and `pairs` exists only for a
-            // path (AVX-512 or AVX2) that `new_for` checked this CPU runs.
-            unsafe { conv_pairs(ACT, first, S * CIN, out, COUT, x_hi - x_lo, segs, pairs) };
+            // path that `new_for` checked this CPU runs.
+            unsafe { conv_pairs(Clamp::of(ACT), first, S * CIN, out, COUT, x_hi - x_lo, segs, pairs) };
             return;
         }
         // SAFETY: interior pixels' whole windows (rows `ky0..ky1`) lie inside the image, and
         // pixel `ox` starts `(ox - x_lo) * S * CIN` floats after the first.
-        unsafe { gemm_raw(ACT, first, S * CIN, out, COUT, 0..x_hi - x_lo, p, 0..p.count(), segs) }
+        unsafe {
+            gemm_raw(
+                Clamp::of(ACT),
+                first,
+                S * CIN,
+                out,
+                COUT,
+                0..x_hi - x_lo,
+                p,
+                0..p.count(),
+                segs,
+            )
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::pointwise::tests::{Rng, Sum};
     use super::*;
+    use crate::kernels::testkit::{self, Rng};
     use crate::{ACT_NONE, ACT_RELU};
-
-    /// Direct loops over the PyTorch layout `[COUT][CIN][KH][KW]`, accumulated in f64, with
-    /// padding handled by skipping out-of-range taps (signed arithmetic).
-    #[allow(clippy::too_many_arguments)]
-    fn reference(
-        (h, w, cin): (usize, usize, usize),
-        (oh, ow, cout): (usize, usize, usize),
-        (kh, kw, s, pt, pl): (usize, usize, usize, usize, usize),
-        act: u8,
-        input: &[f32],
-        weight: &[f32],
-        bias: &[f32],
-    ) -> Vec<Sum> {
-        let mut out = Vec::with_capacity(oh * ow * cout);
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for co in 0..cout {
-                    let mut sum = Sum::new(bias[co]);
-                    for ci in 0..cin {
-                        for ky in 0..kh {
-                            for kx in 0..kw {
-                                let iy = (oy * s + ky) as isize - pt as isize;
-                                let ix = (ox * s + kx) as isize - pl as isize;
-                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                                    continue;
-                                }
-                                let (iy, ix) = (iy as usize, ix as usize);
-                                sum.add(
-                                    input[(iy * w + ix) * cin + ci],
-                                    weight[((co * cin + ci) * kh + ky) * kw + kx],
-                                );
-                            }
-                        }
-                    }
-                    out.push(sum.activated(act));
-                }
-            }
-        }
-        out
-    }
 
     fn check<
         const H: usize,
@@ -494,7 +372,7 @@ mod tests {
         let input: Vec<f32> = rng.vec(H * W * CIN).iter().map(|v| v * 3.0).collect();
         let weight = rng.vec(COUT * CIN * KH * KW);
         let bias = rng.vec(COUT);
-        let want = reference(
+        let want = testkit::conv(
             (H, W, CIN),
             (OH, OW, COUT),
             (KH, KW, S, PT, PL),
@@ -570,7 +448,7 @@ mod tests {
     }
 
     /// At most 8 output channels: on AVX-512 and AVX2 the interior runs the paired kernel
-    /// (`conv_pairs.rs`), with kernel rows of odd and even length, full and partial tiles,
+    /// (`pairs.rs`), with kernel rows of odd and even length, full and partial tiles,
     /// and fewer than 8 channels (masked stores).
     #[test]
     fn narrow_outputs() {
@@ -604,19 +482,5 @@ mod tests {
             assert_eq!(bits(&w), bits(&w2));
             assert_eq!(bits(&b), bits(&b2));
         }
-    }
-
-    #[test]
-    fn tap_ranges() {
-        // 3 taps, pad 1, stride 1, input 5: first and last outputs lose one tap.
-        assert_eq!(taps(0, 5, 3, 1, 1), (1, 3));
-        assert_eq!(taps(2, 5, 3, 1, 1), (0, 3));
-        assert_eq!(taps(4, 5, 3, 1, 1), (0, 2));
-        // TF SAME, input 8, stride 2, pad 0: the last output loses its third tap.
-        assert_eq!(taps(3, 8, 3, 2, 0), (0, 2));
-        assert_eq!(interior(5, 5, 3, 1, 1), (1, 4));
-        assert_eq!(interior(8, 4, 3, 2, 0), (0, 3));
-        assert_eq!(interior(8, 4, 3, 2, 1), (1, 4));
-        assert_eq!(interior(1, 1, 3, 1, 1), (1, 1));
     }
 }

@@ -1,16 +1,32 @@
-//! AVX-512 micro-kernel of [`super::gemm`]: `MR` (12) rows x 32 channels (2 zmm) of the output
+//! AVX-512 micro-kernel of the matrix product (`driver.rs`): `MR` (12) rows x 32 channels (2 zmm) of the output
 //! in 24 accumulator registers (13 rows, 26, where that spares a short last tile); per
 //! reduction step, two aligned weight loads and, per row, one broadcast shared by a pair of
 //! FMAs. A last panel of 16 channels runs the 1-zmm variant. Panels of 64 channels (short
-//! reductions, see `panel_width` in [`super::gemm`]) run 6 x 64 tiles: four weight loads and
+//! reductions, see `panel_width` in `panels.rs`) run 6 x 64 tiles: four weight loads and
 //! six broadcasts per 24 FMAs. Bias and activation are applied in registers; a partial last
 //! panel is written with masked stores.
 
 #![cfg(x86_simd)]
 
-use super::gemm::Sweep;
-use crate::{ACT_RELU, ACT_RELU6};
+use super::ukernel::{GemmConfig, Sweep, WidePanels};
+use crate::kernels::x86::avx512::activate;
 use std::arch::x86_64::*;
+
+/// The AVX-512 kernels: 32-wide panels (two zmm), 64-wide ones where they pay, and tiles that
+/// follow a `prefetch_ahead` request.
+pub(crate) const CONFIG: GemmConfig = GemmConfig {
+    nr: 32,
+    lanes: 16,
+    wide: Some(WidePanels {
+        nr: 64,
+        // 32 KiB of 64-wide weights, which stay in L1 while every tile of a pass runs over them.
+        kc: 128,
+        min_rows: 64,
+    }),
+    sweep,
+    gemv: None,
+    prefetches_ahead: true,
+};
 
 /// Rows per tile: 12 x 2 = 24 accumulators, plus 2 weight registers, of 32 zmm; enough
 /// independent FMAs (24) to cover two FMA units of 4-cycle latency.
@@ -19,10 +35,10 @@ const MR: usize = 12;
 /// Sweeps one panel over `s.rows` rows in tiles of `MR` or `MR + 1` rows (see [`sweep_nv`]).
 ///
 /// # Safety
-/// The CPU must support AVX-512F; `s` must satisfy the contract of [`super::gemm::gemm_raw`]
+/// The CPU must support AVX-512F; `s` must satisfy the contract of `gemm_raw` (`driver.rs`)
 /// for its rows and panel (`s.w` is `k` rows of 16 or 32 floats, `s.bias` as wide).
 #[target_feature(enable = "avx512f,fma")]
-pub(crate) unsafe fn sweep(s: &Sweep) {
+unsafe fn sweep(s: &Sweep) {
     let width = s.bias.len();
     debug_assert!(width == 16 || width == 32 || width == 64);
     debug_assert!(s.w.len() == width * s.k);
@@ -119,7 +135,7 @@ unsafe fn sweep_wide<const FC: bool>(s: &Sweep) {
 }
 
 /// One tile of `R` rows from row `r`: the first of a sweep prefetches the next panel, the
-/// others follow this thread's [`super::gemm::prefetch_ahead`] request while it lasts.
+/// others follow this thread's `prefetch_ahead` (`driver.rs`) request while it lasts.
 ///
 /// # Safety
 /// As [`tile`].
@@ -142,7 +158,7 @@ unsafe fn full_tile<const R: usize, const NV: usize, const FC: bool>(s: &Sweep, 
     }
 }
 
-/// Lines of a [`super::gemm::prefetch_ahead`] request that a full tile prefetches per
+/// Lines of a `prefetch_ahead` (`driver.rs`) request that a full tile prefetches per
 /// reduction step: two with two vectors of weights (24 FMAs, about 12 cycles), one with one.
 /// On 0.25-128 that finishes the 1 MB classifier within the last pointwise layers; one line
 /// per two steps left a third of it to stream, and cost as much per layer.
@@ -210,7 +226,7 @@ unsafe fn tile<const R: usize, const NV: usize, const PF: bool, const AH: bool, 
         let c = s.c.add(r0 * s.ldc);
         for (i, acc) in acc.iter().enumerate() {
             for (v, &x) in acc.iter().enumerate() {
-                let y = activate(s.act, x);
+                let y = activate(s.clamp, x);
                 let dst = c.add(i * s.ldc + 16 * v);
                 let valid = s.n.saturating_sub(16 * v).min(16);
                 if valid == 16 {
@@ -220,18 +236,5 @@ unsafe fn tile<const R: usize, const NV: usize, const PF: bool, const AH: bool, 
                 }
             }
         }
-    }
-}
-
-/// Applies activation `act` to a vector, for every AVX-512 kernel. `max(x, 0)` returns its
-/// second operand for a NaN `x`, so a NaN becomes 0 under both ReLUs, as on the portable path.
-#[target_feature(enable = "avx512f")]
-#[inline]
-pub(crate) fn activate(act: u8, x: __m512) -> __m512 {
-    let zero = _mm512_setzero_ps();
-    match act {
-        ACT_RELU => _mm512_max_ps(x, zero),
-        ACT_RELU6 => _mm512_min_ps(_mm512_max_ps(x, zero), _mm512_set1_ps(6.0)),
-        _ => x,
     }
 }

@@ -1,27 +1,29 @@
 //! Interior kernel of a KxK convolution with at most 8 output channels (MobileNet 0.25's
 //! first layer has 8), on AVX-512 and AVX2.
 //!
-//! The general path ([`super::gemm`]) puts output channels across the vector lanes, so with 8
-//! channels half of every AVX-512 multiply-add is wasted on zero weights, and on AVX2 every
-//! multiply-add needs its own input broadcast, more loads than the core can issue. Here each
-//! vector holds two reduction steps instead: lanes `2c` and `2c + 1` accumulate channel `c`
-//! for steps `k` and `k + 1`. Each step pair is one 64-bit broadcast of two adjacent inputs (a
-//! plain load, like a 32-bit one) against weights packed as `[w[k][c], w[k + 1][c]]` per
-//! channel, so every lane does useful work and one broadcast serves two steps. Pairs are
-//! taken inside each kernel row, whose `KW * CIN` inputs are contiguous in NHWC; an odd row
-//! length ends with one single step whose odd lanes hold zero weights. At the end, adjacent
-//! lanes are added.
+//! The general path (the matrix product, `kernels/f32/gemm/`) puts output channels across the
+//! vector lanes, so with 8 channels half of every AVX-512 multiply-add is wasted on zero
+//! weights, and on AVX2 every multiply-add needs its own input broadcast, more loads than the
+//! core can issue. Here each vector holds two reduction steps instead: lanes `2c` and `2c + 1`
+//! accumulate channel `c` for steps `k` and `k + 1`. Each step pair is one 64-bit broadcast of
+//! two adjacent inputs (a plain load, like a 32-bit one) against weights packed as `[w[k][c],
+//! w[k + 1][c]]` per channel, so every lane does useful work and one broadcast serves two
+//! steps. Pairs are taken inside each kernel row, whose `KW * CIN` inputs are contiguous in
+//! NHWC; an odd row length ends with one single step whose odd lanes hold zero weights. At the
+//! end, adjacent lanes are added.
 //!
 //! The packed layout is 16 floats (8 channel slots x 2 steps) per step pair: one AVX-512
-//! vector ([`super::conv_pairs_avx512`]) or two AVX2 ones ([`super::conv_pairs_avx2`]). Slot
-//! `s` holds channel [`slot_channels`]`(isa)[s]`: in order on AVX-512; on AVX2 the order its
-//! final horizontal add leaves in channel order, so no cross-lane permute follows it.
+//! vector (`pairs_avx512.rs`) or two AVX2 ones (`pairs_avx2.rs`). Slot `s` holds channel
+//! [`PairsKernel::slots`]`[s]`, which each kernel declares: in order on AVX-512; on AVX2 the
+//! order its final horizontal add leaves in channel order, so no cross-lane permute follows
+//! it.
+//!
+//! This file is the part every instruction set shares (the packing, the call's set-up); an
+//! instruction set with such a kernel declares a [`PairsKernel`] in a file of its own.
 
-#![cfg(x86_simd)]
-
-use super::gemm::Seg;
-use super::isa::Isa;
 use crate::aligned::AlignedBuf;
+use crate::kernels::activation::Clamp;
+use crate::kernels::f32::gemm::ukernel::Seg;
 
 /// Widest output this kernel serves: 8 channels x 2 steps per 16 packed floats.
 pub(crate) const MAX_CHANNELS: usize = 8;
@@ -31,6 +33,8 @@ const MAX_ROWS: usize = 16;
 
 /// One kernel row of a pixel, as the tiles walk it: inputs from `a` floats after the pixel's
 /// first, against the packed step pairs at `w`.
+// Read only by the x86 kernels; a build without them packs nothing in this layout.
+#[cfg_attr(not(x86_simd), allow(dead_code))]
 #[derive(Clone, Copy)]
 pub(crate) struct Run {
     /// Offset of the row's first input from the pixel's first.
@@ -40,6 +44,8 @@ pub(crate) struct Run {
 }
 
 /// One call's pixels, as every path's tiles read them (see [`conv_pairs`]).
+// Read only by the x86 kernels; a build without them packs nothing in this layout.
+#[cfg_attr(not(x86_simd), allow(dead_code))]
 pub(crate) struct Pixels<'a> {
     /// First input of the first pixel.
     pub a: *const f32,
@@ -55,65 +61,65 @@ pub(crate) struct Pixels<'a> {
     pub runs: &'a [Run],
     /// Weights and bias.
     pub w: &'a PairedWeights,
-    /// The activation code ([`crate::ACT_RELU`], ...), applied before the store.
-    pub act: u8,
+    /// The activation, applied before the store.
+    pub clamp: Clamp,
 }
 
-/// The channel each of the 8 slots of a step pair holds on `isa` (see the module docs).
-///
-/// AVX2 keeps slots 0-3 in one vector and 4-7 in the other; `_mm256_hadd_ps` of the two adds
-/// each lane pair and returns `[s0 s1 s4 s5 | s2 s3 s6 s7]`, which with this order is channels
-/// 0 to 7. The cross-lane permute that the plain order needed after it cost 2-3% of the 0.25
-/// models' first layer on an AMD EPYC (A/B in one process, in the network).
-pub(crate) fn slot_channels(isa: Isa) -> [usize; MAX_CHANNELS] {
-    match isa {
-        Isa::Avx2 => [0, 1, 4, 5, 2, 3, 6, 7],
-        _ => [0, 1, 2, 3, 4, 5, 6, 7],
-    }
+/// A paired-step kernel of one instruction set, as its file declares it.
+#[derive(Debug)]
+pub(crate) struct PairsKernel {
+    /// The channel each of the 8 slots of a step pair holds (see the module docs).
+    pub slots: [usize; MAX_CHANNELS],
+    /// Computes the pixels of one call.
+    ///
+    /// # Safety
+    /// The CPU must run the kernel's instruction set; otherwise the contract of
+    /// [`conv_pairs`], the runs resolved into the weights.
+    pub run: unsafe fn(&Pixels),
 }
 
 /// Weights and bias of a narrow convolution in the paired layout (see the module docs), for
 /// one path.
+// Read only by the x86 kernels; a build without them packs nothing in this layout.
+#[cfg_attr(not(x86_simd), allow(dead_code))]
 #[derive(Clone, Debug)]
 pub(crate) struct PairedWeights {
-    /// The path the weights were packed for: [`Isa::Avx512`] or [`Isa::Avx2`].
-    isa: Isa,
-    /// `[KH][ceil(row / 2)][16]` with `row = KW * CIN`, channels in the slots of
-    /// [`slot_channels`], 64-byte aligned.
+    /// The kernel the weights were packed for.
+    kernel: &'static PairsKernel,
+    /// `[KH][ceil(row / 2)][16]` with `row = KW * CIN`, channels in the kernel's slots,
+    /// 64-byte aligned.
     data: AlignedBuf,
     /// Reduction steps per kernel row (`KW * CIN`).
     row: usize,
-    /// Bias in the even lanes (by [`slot_channels`]), zeros in the odd ones: the initial
+    /// Bias in the even lanes (by the kernel's slots), zeros in the odd ones: the initial
     /// accumulator.
     bias: [f32; 16],
     /// Output channels (at most [`MAX_CHANNELS`]).
     n: usize,
 }
 
+// Read only by the x86 kernels; a build without them packs nothing in this layout.
+#[cfg_attr(not(x86_simd), allow(dead_code))]
 impl PairedWeights {
     /// Packs `n` channels of a reduction of `rows * row` steps (kernel rows of `row` steps
-    /// each) for `isa`; `at(c, k)` is the weight of channel `c` at step `k`. `None` where the
-    /// kernel does not apply: other paths, more than [`MAX_CHANNELS`] channels or
-    /// [`MAX_ROWS`] kernel rows, or kernel rows of a single step.
+    /// each) for `kernel`; `at(c, k)` is the weight of channel `c` at step `k`. `None` where
+    /// the kernel does not apply: more than [`MAX_CHANNELS`] channels or [`MAX_ROWS`] kernel
+    /// rows, or kernel rows of a single step.
     pub(crate) fn new(
-        isa: Isa,
+        kernel: &'static PairsKernel,
         rows: usize,
         row: usize,
         n: usize,
         at: &dyn Fn(usize, usize) -> f32,
         bias: &[f32],
     ) -> Option<Self> {
-        if !matches!(isa, Isa::Avx512 | Isa::Avx2) || !(1..=MAX_CHANNELS).contains(&n) || rows > MAX_ROWS || row < 2 {
+        if !(1..=MAX_CHANNELS).contains(&n) || rows > MAX_ROWS || row < 2 {
             return None;
         }
         assert_eq!(bias.len(), n);
         let vecs = row.div_ceil(2);
         // Slots of channels this layer lacks keep zero weights and bias.
-        let slots: Vec<(usize, usize)> = slot_channels(isa)
-            .into_iter()
-            .enumerate()
-            .filter(|&(_, c)| c < n)
-            .collect();
+        let slots: Vec<(usize, usize)> = kernel.slots.into_iter().enumerate().filter(|&(_, c)| c < n).collect();
         let mut data = AlignedBuf::zeroed(rows * vecs * 16);
         for r in 0..rows {
             for j in 0..vecs {
@@ -132,7 +138,7 @@ impl PairedWeights {
             b[2 * slot] = bias[c];
         }
         Some(PairedWeights {
-            isa,
+            kernel,
             data,
             row,
             bias: b,
@@ -158,11 +164,11 @@ impl PairedWeights {
 
 /// `rows` output pixels (rows of `a` `lda` floats apart, outputs `ldc` apart from `c`), each
 /// the sum over runs `segs` of full kernel rows: run `g` reads `g.len == w.row()` inputs from
-/// `a + g.a` against kernel row `g.k0 / w.row()`. Bias and activation `act` are applied and
+/// `a + g.a` against kernel row `g.k0 / w.row()`. Bias and activation `clamp` are applied and
 /// the `w.channels()` channels stored.
 ///
 /// Not generic: compiled once, with this crate, for every shape and activation (see
-/// [`super::gemm::gemm_raw`]).
+/// `gemm_raw` in `kernels/f32/gemm/`).
 ///
 /// # Safety
 /// For every pixel `r < rows` and run `g`, `a` must be readable at `r * lda + g.a .. + g.len`
@@ -171,7 +177,7 @@ impl PairedWeights {
 /// `g.len == w.row()`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn conv_pairs(
-    act: u8,
+    clamp: Clamp,
     a: *const f32,
     lda: usize,
     c: *mut f32,
@@ -202,14 +208,10 @@ pub(crate) unsafe fn conv_pairs(
         rows,
         runs: &runs[..segs.len()],
         w,
-        act,
+        clamp,
     };
-    match w.isa {
-        // SAFETY: `PairedWeights::new` packs only for these two paths, and only for a CPU
-        // that runs them (its callers pack for a supported `Isa`); the runs point into `w`
-        // at whole kernel rows, and the rest is forwarded.
-        Isa::Avx512 => unsafe { super::conv_pairs_avx512::conv_pairs(&p) },
-        // SAFETY: as above.
-        _ => unsafe { super::conv_pairs_avx2::conv_pairs(&p) },
-    }
+    // SAFETY: `PairedWeights` are packed only for a kernel that the config of a path this
+    // CPU runs holds (`ConvParams::new_for`); the runs point into `w` at whole kernel rows,
+    // and the rest is forwarded.
+    unsafe { (w.kernel.run)(&p) }
 }

@@ -2,28 +2,20 @@
 //! (MobileNet's classifier, `IN = 1024` features to `OUT = 1000` logits).
 //!
 //! With batch 1 this is a matrix-vector product, bound by streaming the weights. They are
-//! packed at load time like pointwise weights, `[ceil(OUT / NB)][IN][NB]`, so the product is
-//! a sum of broadcast-multiply-adds over contiguous output lanes (no horizontal reductions,
-//! which the compiler could not vectorise without reassociating float sums). On the SIMD
-//! paths the product is `gemm` (`kernels/gemm.rs`) with a single row: panels of 32 or 16
-//! lanes, on AVX2 four panels side by side (`gemm_avx2::gemv`), so that four weight streams
-//! are in flight.
+//! packed at load time like pointwise weights, and the product is the matrix product of
+//! `kernels/f32/gemm/` with a single row, which every path runs with its one-row kernel where
+//! it has one (AVX2 and portable: several panels side by side, so that several weight streams
+//! and accumulator chains are in flight), on every path split over a team.
 
 use super::gemm::{gemm_team, prefetch_ahead, stop_prefetch_ahead, Panels};
-use super::isa::Isa;
-use super::pointwise::{store, Lane, NB};
+use crate::kernels::isa::Isa;
 use crate::parallel::Team;
 use crate::ACT_NONE;
-
-/// Panels of output lanes accumulated together. With a single panel every input value adds
-/// into the same accumulator, one dependency chain paced by the adder's latency; `FB`
-/// panels make `FB` independent chains that hide it.
-const FB: usize = 4;
 
 /// Folded weights and bias of a fully connected layer, packed for [`fc`].
 #[derive(Clone)]
 pub struct FcParams<const IN: usize, const OUT: usize> {
-    /// On the portable path `[ceil(OUT / NB)][IN][NB]`.
+    /// Reduction index `i`, one panel row per input.
     panels: Panels,
 }
 
@@ -79,26 +71,9 @@ impl<const IN: usize, const OUT: usize> std::fmt::Debug for FcParams<IN, OUT> {
     }
 }
 
-/// `acc[g] += sum_i x[i] * panels[g][i]` for `G` panels side by side.
-///
-/// Not inlined, for the reason given at `pointwise::accumulate`: inlined, the accumulators
-/// can be split into scalars that LLVM does not re-vectorise. `panels` is an array, not a
-/// slice, so the loop over `G` has a constant trip count and unrolls (with a slice, the AVX-512
-/// target vectorised that loop into gathers and scatters, 5x slower).
-#[inline(never)]
-fn accumulate_panels<const G: usize, const IN: usize>(acc: &mut [Lane; G], x: &[f32; IN], panels: &[[Lane; IN]; G]) {
-    for (i, &xi) in x.iter().enumerate() {
-        for (a, panel) in acc.iter_mut().zip(panels) {
-            for (a, &w) in a.iter_mut().zip(&panel[i]) {
-                *a += xi * w;
-            }
-        }
-    }
-}
-
 /// Fully connected layer: the first `IN` values of `input` to the first `OUT` values of
-/// `output`, plus bias, no activation. On the SIMD paths a `team` of several threads splits
-/// the output channels (and so the weights streamed); the portable path runs on one.
+/// `output`, plus bias, no activation. A `team` of several threads splits the output channels (and so
+/// the weights streamed).
 ///
 /// # Panics
 /// If `input.len() < IN` or `output.len() < OUT` (generated code always passes exactly sized
@@ -117,44 +92,13 @@ pub fn fc<const IN: usize, const OUT: usize>(
     let x: &[f32; IN] = input[..IN].try_into().expect("slice of length IN");
     let output = &mut output[..OUT];
     stop_prefetch_ahead();
-    if params.panels.isa() != Isa::Portable {
-        return gemm_team::<ACT_NONE>(x, IN, output, OUT, 1, &params.panels, team);
-    }
-    let (lanes, biases) = params.panels.lanes();
-    let (panels, _) = lanes.as_chunks::<IN>();
-
-    let mut b = 0;
-    for (pg, bg) in panels.chunks_exact(FB).zip(biases.chunks_exact(FB)) {
-        let mut acc: [Lane; FB] = bg.try_into().expect("chunks_exact(FB)");
-        accumulate_panels(&mut acc, x, pg.try_into().expect("chunks_exact(FB)"));
-        for a in &acc {
-            store::<ACT_NONE>(a, &mut output[b * NB..((b + 1) * NB).min(OUT)]);
-            b += 1;
-        }
-    }
-    for (panel, bias) in panels.iter().zip(biases).skip(b) {
-        let mut acc = [*bias];
-        accumulate_panels(&mut acc, x, std::array::from_ref(panel));
-        store::<ACT_NONE>(&acc[0], &mut output[b * NB..((b + 1) * NB).min(OUT)]);
-        b += 1;
-    }
+    gemm_team::<ACT_NONE>(x, IN, output, OUT, 1, &params.panels, team);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::pointwise::tests::{Rng, Sum};
     use super::*;
-
-    /// Direct loops over the PyTorch layout, accumulated in f64.
-    fn reference(n_in: usize, n_out: usize, x: &[f32], w: &[f32], b: &[f32]) -> Vec<Sum> {
-        (0..n_out)
-            .map(|o| {
-                let mut s = Sum::new(b[o]);
-                (0..n_in).for_each(|i| s.add(x[i], w[o * n_in + i]));
-                s
-            })
-            .collect()
-    }
+    use crate::kernels::testkit::{self, Rng};
 
     fn check<const IN: usize, const OUT: usize>(seed: u64) {
         let mut rng = Rng::new(seed);
@@ -171,7 +115,11 @@ mod tests {
             padded_in.extend([f32::NAN; 3]);
             let mut out = vec![-7.0; OUT + 3];
             fc::<IN, OUT>(&padded_in, &mut out, &params, team);
-            for (o, (&g, want)) in out.iter().zip(&reference(IN, OUT, &x, &w, &b)).enumerate() {
+            for (o, (&g, want)) in out
+                .iter()
+                .zip(&testkit::matmul(1, IN, OUT, IN, ACT_NONE, &x, &w, &b))
+                .enumerate()
+            {
                 assert!(
                     want.admits(g),
                     "{isa:?} {team:?} IN={IN} OUT={OUT} at {o}: got {g}, want {want:?}"

@@ -1,4 +1,4 @@
-//! AVX2+FMA micro-kernel of [`super::gemm`]: `MR` (6) rows x 16 channels (2 ymm) of the output
+//! AVX2+FMA micro-kernels of the matrix product (`driver.rs`): `MR` (6) rows x 16 channels (2 ymm) of the output
 //! in 12 accumulator registers; per reduction step, two weight loads and 6 broadcasts feeding
 //! 12 FMAs. A panel of 8 channels runs the 1-ymm variant in tiles of [`MR_NARROW`] (12) rows,
 //! and a single row splits its reduction over [`S_ONE_ROW`] sets of accumulators; a single row
@@ -7,9 +7,27 @@
 
 #![cfg(x86_simd)]
 
-use super::gemm::Sweep;
-use crate::{ACT_RELU, ACT_RELU6};
+use super::ukernel::{GemmConfig, Gemv, Sweep};
+use crate::kernels::activation::Clamp;
+use crate::kernels::x86::avx2::{activate, first_lanes};
 use std::arch::x86_64::*;
+
+/// The AVX2 kernels: 16-wide panels (two ymm), [`gemv`] four panels at a time for one row.
+pub(crate) const CONFIG: GemmConfig = GemmConfig {
+    nr: 16,
+    lanes: 8,
+    wide: None,
+    sweep,
+    gemv: Some(Gemv {
+        width: GEMV_WIDTH,
+        panels: GEMV_PANELS,
+        run: gemv::<GEMV_PANELS>,
+    }),
+    prefetches_ahead: false,
+};
+
+/// Full 16-wide panels per [`gemv`] call.
+const GEMV_PANELS: usize = 4;
 
 /// Rows per tile: 6 x 2 = 12 accumulators, 2 weights and 1 broadcast of 16 ymm registers.
 const MR: usize = 6;
@@ -18,10 +36,10 @@ const MR: usize = 6;
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA; `s` must satisfy the contract of
-/// [`super::gemm::gemm_raw`] for its rows and panel (`s.w` is `k` rows of 8 or 16 floats,
+/// `gemm_raw` (`driver.rs`) for its rows and panel (`s.w` is `k` rows of 8 or 16 floats,
 /// `s.bias` as wide).
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn sweep(s: &Sweep) {
+unsafe fn sweep(s: &Sweep) {
     let width = s.bias.len();
     debug_assert!(width == 8 || width == 16);
     debug_assert!(s.w.len() == width * s.k);
@@ -80,7 +98,7 @@ unsafe fn sweep_nv<const NV: usize, const M: usize>(s: &Sweep) {
     }
 }
 
-/// Rows `r0 .. r0 + R` of the panel; see [`super::gemm_avx512`]'s `tile`.
+/// Rows `r0 .. r0 + R` of the panel; see the `tile` of `avx512.rs`.
 ///
 /// The reduction accumulates in `S` interleaved sets of partial sums (step `kk` into set
 /// `kk % S`), added together at the end. A tile of one row (fc at batch 1, or a leftover
@@ -157,14 +175,14 @@ unsafe fn tile<const R: usize, const NV: usize, const PF: bool, const S: usize>(
         if s.n >= 8 * NV {
             for (i, acc) in acc.iter().enumerate() {
                 for (v, &x) in acc.iter().enumerate() {
-                    _mm256_storeu_ps(c.add(i * s.ldc + 8 * v), activate(s.act, x));
+                    _mm256_storeu_ps(c.add(i * s.ldc + 8 * v), activate(s.clamp, x));
                 }
             }
         } else {
             let masks: [__m256i; NV] = std::array::from_fn(|v| first_lanes(s.n.saturating_sub(8 * v).min(8)));
             for (i, acc) in acc.iter().enumerate() {
                 for (v, &x) in acc.iter().enumerate() {
-                    _mm256_maskstore_ps(c.add(i * s.ldc + 8 * v), masks[v], activate(s.act, x));
+                    _mm256_maskstore_ps(c.add(i * s.ldc + 8 * v), masks[v], activate(s.clamp, x));
                 }
             }
         }
@@ -172,10 +190,10 @@ unsafe fn tile<const R: usize, const NV: usize, const PF: bool, const S: usize>(
 }
 
 /// Panel width that [`gemv`] takes.
-pub(crate) const GEMV_WIDTH: usize = 16;
+const GEMV_WIDTH: usize = 16;
 
 /// One row (`a`, `k` floats) against `G` adjacent full panels (`w` the first, each
-/// [`GEMV_WIDTH`] wide and `GEMV_WIDTH * k` floats long, bias `bias`), with activation `act`,
+/// [`GEMV_WIDTH`] wide and `GEMV_WIDTH * k` floats long, bias `bias`), with activation `clamp`,
 /// into `c` (`G * GEMV_WIDTH` floats).
 ///
 /// Each weight is loaded once and used once, so one row is bound by streaming the weights
@@ -190,14 +208,7 @@ pub(crate) const GEMV_WIDTH: usize = 16;
 /// `G * GEMV_WIDTH * k`, `bias` for `G * GEMV_WIDTH`, and `c` writable for `G * GEMV_WIDTH`
 /// with nothing else accessing it.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn gemv<const G: usize>(
-    act: u8,
-    a: *const f32,
-    w: *const f32,
-    bias: *const f32,
-    k: usize,
-    c: *mut f32,
-) {
+unsafe fn gemv<const G: usize>(clamp: Clamp, a: *const f32, w: *const f32, bias: *const f32, k: usize, c: *mut f32) {
     const W: usize = GEMV_WIDTH;
     // SAFETY (whole function): the caller's contract; panel `g` is `w + g * W * k`, weight
     // row `kk` of it `W` floats from `kk * W`.
@@ -214,29 +225,8 @@ pub(crate) unsafe fn gemv<const G: usize>(
             }
         }
         for (g, acc) in acc.iter().enumerate() {
-            _mm256_storeu_ps(c.add(W * g), activate(act, acc[0]));
-            _mm256_storeu_ps(c.add(W * g + 8), activate(act, acc[1]));
+            _mm256_storeu_ps(c.add(W * g), activate(clamp, acc[0]));
+            _mm256_storeu_ps(c.add(W * g + 8), activate(clamp, acc[1]));
         }
     }
-}
-
-/// Applies the activation `act` in registers. `max` returns its second operand for a NaN `x`,
-/// so a NaN becomes 0 under both ReLUs, as on the portable path.
-#[target_feature(enable = "avx2")]
-#[inline]
-pub(crate) fn activate(act: u8, x: __m256) -> __m256 {
-    let zero = _mm256_setzero_ps();
-    match act {
-        ACT_RELU => _mm256_max_ps(x, zero),
-        ACT_RELU6 => _mm256_min_ps(_mm256_max_ps(x, zero), _mm256_set1_ps(6.0)),
-        _ => x,
-    }
-}
-
-/// A lane mask for `_mm256_maskload_ps` / `_mm256_maskstore_ps`: the first `n` (0..=8) lanes,
-/// whose sign bits are set.
-#[target_feature(enable = "avx2")]
-#[inline]
-pub(crate) fn first_lanes(n: usize) -> __m256i {
-    _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 }

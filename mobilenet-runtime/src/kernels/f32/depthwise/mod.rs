@@ -4,28 +4,41 @@
 //!
 //! Activations are NHWC, so the channels of one pixel are contiguous. Weights are packed at
 //! load time as `[KH][KW][C]` (tap-major) so that every tap is a multiply-add over contiguous
-//! channels of both the input pixel and the weights, which the compiler vectorises.
+//! channels of both the input pixel and the weights, the same layout on every path.
+//!
+//! 3x3 layers with padding at most 1 run the kernel that the instruction set's config picks
+//! for their shape (`avx2.rs`, `avx512.rs`); every other layer, and every layer on a path
+//! without such kernels, runs the portable kernel (`scalar.rs`). Both are split over a team
+//! by output rows the same way ([`split_rows`]).
 
-use super::conv::{interior, taps};
 #[cfg(x86_simd)]
-use super::depthwise_3x3_simd::Shape;
+pub(crate) mod avx2;
 #[cfg(x86_simd)]
-use super::gemm::SharedPtr;
-use super::isa::Isa;
-use super::pointwise::activate;
+pub(crate) mod avx512;
+#[cfg(x86_simd)]
+mod c8_avx512;
+mod scalar;
+pub(crate) mod ukernel;
+#[cfg(x86_simd)]
+mod x86_3x3;
+
+use super::config;
 use crate::aligned::AlignedBuf;
+use crate::kernels::activation::Clamp;
+use crate::kernels::isa::Isa;
+use crate::kernels::shared_ptr::SharedPtr;
 use crate::parallel::Team;
 use crate::ACT_RELU6;
 use std::ops::Range;
+use ukernel::{Pick3x3, RowsFn, Shape};
 
 /// Below this many multiply-adds a depthwise layer runs on one thread. Far lower than the
 /// products' threshold: a depthwise layer reads a map that the team's threads wrote in
 /// parts, and on one thread it pulls the other parts from the other cores' caches, which
 /// measured two to three times slower than the split, wake-up included, on small maps.
-#[cfg(x86_simd)]
 const MIN_SPLIT_MADDS_DW: usize = 1 << 15;
 
-/// From this input size (1 MiB, half of a 2 MiB L2) the SIMD paths walk the output rows
+/// From this input size (1 MiB, half of a 2 MiB L2) the 3x3 kernels walk the output rows
 /// bottom to top. The layer before wrote the map top to bottom, so only its last rows are
 /// still in L2: reading them first hits them before this layer's own traffic evicts them,
 /// where a top-to-bottom walk would miss on every row. The pointwise layers between walk top
@@ -34,23 +47,19 @@ const MIN_SPLIT_MADDS_DW: usize = 1 << 15;
 /// layers 2, 4 and 6 (their input, written bottom to top, starts in L2) and about 2% off the
 /// forward pass (A/B in one process, alternating passes). On maps that fit in L2 with room to
 /// spare it cost 3-10%, hence the threshold.
-#[cfg(x86_simd)]
 const BACKWARDS_MIN_FLOATS: usize = 1 << 18;
 
 /// Output rows per step of a bottom-to-top walk; each step runs top to bottom inside, so
 /// the row kernel's register blocking and prefetching work as usual.
-#[cfg(x86_simd)]
 const BACKWARDS_CHUNK_ROWS: usize = 8;
-
-/// Channels accumulated together in registers (four SSE or two AVX registers), so each
-/// output value is written once instead of once per tap.
-const CB: usize = 16;
 
 /// Folded weights and bias of a depthwise convolution, packed for [`depthwise`].
 #[derive(Clone)]
 pub struct DepthwiseParams<const KH: usize, const KW: usize, const C: usize> {
-    /// The path [`depthwise`] takes (the layout is the same for all).
+    /// The path the weights were packed for (the layout is the same for all).
     isa: Isa,
+    /// That path's choice of 3x3 kernel, if it has any.
+    pick_3x3: Option<Pick3x3>,
     /// `[KH][KW][C]`, 64-byte aligned: with `C` a multiple of the vector width, every
     /// weight vector the SIMD paths load lies within one cache line.
     weight: AlignedBuf,
@@ -75,7 +84,7 @@ impl<const KH: usize, const KW: usize, const C: usize> DepthwiseParams<KH, KW, C
     /// If this CPU cannot run `isa` ([`Isa::is_supported`]).
     pub fn new_for(isa: Isa, weight: &[f32], bias: &[f32]) -> Option<Self> {
         const { assert!(KH >= 1 && KW >= 1 && C >= 1, "depthwise: zero-sized shape") };
-        assert!(isa.is_supported(), "{isa:?} kernels on a CPU without them");
+        let pick_3x3 = config::for_isa(isa).depthwise_3x3;
         if weight.len() != C * KH * KW || bias.len() != C {
             return None;
         }
@@ -86,6 +95,7 @@ impl<const KH: usize, const KW: usize, const C: usize> DepthwiseParams<KH, KW, C
         }
         Some(Self {
             isa,
+            pick_3x3,
             weight: packed,
             bias: bias.to_vec(),
         })
@@ -106,64 +116,13 @@ impl<const KH: usize, const KW: usize, const C: usize> std::fmt::Debug for Depth
     }
 }
 
-/// One output pixel, channels `c0..c0 + n` (`n <= CB`), summed over taps `ky` x `kx`, where
-/// tap `(ky.start, kx.start)` reads input pixel `(iy, ix)`. All those taps must be inside the
-/// input. When `n` and the ranges are constants the loops unroll fully.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn block<const ACT: u8, const C: usize, const W: usize, const KW: usize>(
-    rows: &[[f32; C]],
-    weight: &[[f32; C]],
-    bias: &[f32; C],
-    out: &mut [f32; C],
-    (ky, iy): (Range<usize>, usize),
-    (kx, ix): (Range<usize>, usize),
-    c0: usize,
-    n: usize,
-) {
-    let mut acc = [0.0f32; CB];
-    let acc = &mut acc[..n];
-    acc.copy_from_slice(&bias[c0..c0 + n]);
-    for (dy, ky) in ky.enumerate() {
-        for (dx, kx) in kx.clone().enumerate() {
-            let x = &rows[(iy + dy) * W + ix + dx][c0..c0 + n];
-            let w = &weight[ky * KW + kx][c0..c0 + n];
-            for ((a, &x), &w) in acc.iter_mut().zip(x).zip(w) {
-                *a += x * w;
-            }
-        }
-    }
-    for (o, &a) in out[c0..c0 + n].iter_mut().zip(acc.iter()) {
-        *o = activate::<ACT>(a);
-    }
-}
-
-/// All channels of one output pixel; see [`block`].
-#[inline(always)]
-fn pixel<const ACT: u8, const C: usize, const W: usize, const KW: usize>(
-    rows: &[[f32; C]],
-    weight: &[[f32; C]],
-    bias: &[f32; C],
-    out: &mut [f32; C],
-    ys: (Range<usize>, usize),
-    xs: (Range<usize>, usize),
-) {
-    let full = C / CB * CB;
-    for c0 in (0..full).step_by(CB) {
-        block::<ACT, C, W, KW>(rows, weight, bias, out, ys.clone(), xs.clone(), c0, CB);
-    }
-    if full < C {
-        block::<ACT, C, W, KW>(rows, weight, bias, out, ys, xs, full, C - full);
-    }
-}
-
 /// Depthwise KxK convolution of an `H x W x C` NHWC map into `OH x OW x C`, stride `S`, with
 /// `PT` zero rows above and `PL` zero columns left of the input (the bottom/right padding is
 /// implied by `OH`/`OW`: taps outside the input read zero), then bias and activation `ACT`.
 ///
 /// Interior pixels (whole window inside the input) run with constant, fully unrolled tap
-/// loops; only border rows and columns clamp their tap ranges. On the SIMD paths (3x3) a
-/// `team` splits the output rows; the portable path runs on one thread.
+/// loops; only border rows and columns clamp their tap ranges. A `team` splits the output
+/// rows.
 ///
 /// # Panics
 /// If `input.len() < H * W * C` or `output.len() < OH * OW * C` (generated code always passes
@@ -205,52 +164,52 @@ pub fn depthwise<
     };
     let input = &input[..H * W * C];
     let output = &mut output[..OH * OW * C];
-    // Only the SIMD paths split over a team.
-    #[cfg(not(x86_simd))]
-    let _ = team;
-    #[cfg(x86_simd)]
-    if KH == 3 && KW == 3 && PT <= 1 && PL <= 1 && params.isa != Isa::Portable {
-        let sh = Shape {
-            h: H,
-            w: W,
-            c: C,
-            ow: OW,
-            s: S,
-            pt: PT,
-            pl: PL,
-            act: ACT,
-        };
-        return simd_3x3(params.isa, input, &params.weight, &params.bias, output, (sh, OH), team);
-    }
-    let (rows, _) = input.as_chunks::<C>();
-    let (out_px, _) = output.as_chunks_mut::<C>();
-    let (weight, _) = params.weight.as_chunks::<C>();
-    let bias: &[f32; C] = params.bias[..].try_into().expect("bias has C values");
-    let (y_lo, y_hi) = interior(H, OH, KH, S, PT);
-
-    for (oy, out_row) in out_px.chunks_exact_mut(OW).enumerate() {
-        // Two inlined copies of `row`: interior rows get the constant range `0..KH`, so their
-        // tap loops unroll fully; border rows clamp it.
-        if (y_lo..y_hi).contains(&oy) {
-            row::<ACT, C, W, OW, KW, S, PL>(rows, weight, bias, out_row, (0..KH, oy * S - PT));
-        } else {
-            let (ky0, ky1) = taps(oy, H, KH, S, PT);
-            row::<ACT, C, W, OW, KW, S, PL>(rows, weight, bias, out_row, (ky0..ky1, oy * S + ky0 - PT));
+    if KH == 3 && KW == 3 && PT <= 1 && PL <= 1 {
+        if let Some(pick) = params.pick_3x3 {
+            let sh = Shape {
+                h: H,
+                w: W,
+                c: C,
+                ow: OW,
+                s: S,
+                pt: PT,
+                pl: PL,
+                clamp: Clamp::of(ACT),
+            };
+            return rows_3x3(pick(&sh), input, &params.weight, &params.bias, output, (sh, OH), team);
         }
     }
+    let (weight, bias) = (&params.weight[..], &params.bias[..]);
+    let out = SharedPtr(output.as_mut_ptr());
+    split_rows(OH, OH * OW * C * KH * KW, team, &|oys: Range<usize>| {
+        // SAFETY: `output` holds `OH` rows of `OW * C` floats and is exclusively borrowed; the
+        // team's parts get disjoint rows `oys`, so each part's slice is its own.
+        let out = unsafe { std::slice::from_raw_parts_mut(out.get().add(oys.start * OW * C), oys.len() * OW * C) };
+        scalar::rows::<H, W, C, OH, OW, KH, KW, S, PT, PL, ACT>(input, out, weight, bias, oys);
+    });
 }
 
-/// The SIMD paths of [`depthwise`] (3x3, padding at most 1): `oh` output rows of shape `sh`
-/// from `input`, with tap-major `[3][3][c]` weights, on `team`.
+/// Runs `rows` over output rows `0..oh` of a layer of `madds` multiply-adds: on the calling
+/// thread for small layers (see [`MIN_SPLIT_MADDS_DW`]), else split over `team`, each part a
+/// block of whole rows.
+fn split_rows(oh: usize, madds: usize, team: &Team, rows: &(dyn Fn(Range<usize>) + Sync)) {
+    if team.threads() == 1 || madds < MIN_SPLIT_MADDS_DW {
+        return rows(0..oh);
+    }
+    team.split(oh, 1, madds, rows);
+}
+
+/// The threaded driver of the 3x3 kernels (padding at most 1): `oh` output rows of shape `sh`
+/// from `input`, with tap-major `[3][3][c]` weights, by `run` (chosen once, for the whole
+/// call), on `team`.
 ///
 /// Not generic, so that it is compiled once, with this crate, rather than in every crate
-/// that expands a network (see [`super::gemm::gemm_raw`]).
+/// that expands a network (see `gemm_raw` in `kernels/f32/gemm/`).
 ///
 /// # Panics
 /// If a slice is shorter than the shape needs.
-#[cfg(x86_simd)]
-fn simd_3x3(
-    isa: Isa,
+fn rows_3x3(
+    run: RowsFn,
     input: &[f32],
     weight: &[f32],
     bias: &[f32],
@@ -258,9 +217,6 @@ fn simd_3x3(
     (sh, oh): (Shape, usize),
     team: &Team,
 ) {
-    use super::depthwise_3x3_c8_avx512 as c8;
-    use super::depthwise_3x3_simd::{avx2, avx512};
-    use crate::{ACT_NONE, ACT_RELU};
     let in_len = sh.h * sh.w * sh.c;
     assert!(
         input.len() >= in_len && output.len() >= oh * sh.ow * sh.c,
@@ -276,24 +232,10 @@ fn simd_3x3(
         SharedPtr(bias.as_ptr().cast_mut()),
         SharedPtr(output.as_mut_ptr()),
     );
-    let rows = |rows: Range<usize>| match isa {
-        // SAFETY: `new_for` only accepts a path the CPU supports; the asserts above cover
-        // what `run` reads and writes, `output` is exclusively borrowed, and the team's parts
-        // get disjoint output rows.
-        Isa::Avx512 if sh.c == c8::C && sh.s == 1 => unsafe {
-            let (i, w, b, o) = (i.get(), w.get(), b.get(), o.get());
-            match sh.act {
-                ACT_RELU => c8::run::<ACT_RELU>(i, w, b, o, sh, rows),
-                ACT_RELU6 => c8::run::<ACT_RELU6>(i, w, b, o, sh, rows),
-                _ => c8::run::<ACT_NONE>(i, w, b, o, sh, rows),
-            }
-        },
-        // SAFETY: as above.
-        Isa::Avx512 => unsafe { avx512::run(i.get(), w.get(), b.get(), o.get(), sh, rows) },
-        // SAFETY: as above.
-        Isa::Avx2 => unsafe { avx2::run(i.get(), w.get(), b.get(), o.get(), sh, rows) },
-        Isa::Portable => unreachable!("the portable path is `depthwise`'s own"),
-    };
+    // SAFETY: `run` comes from the config of a path that `new_for` checked this CPU runs;
+    // the asserts above cover what it reads and writes, `output` is exclusively borrowed, and
+    // the team's parts get disjoint output rows.
+    let rows = |rows: Range<usize>| unsafe { run(i.get(), w.get(), b.get(), o.get(), sh, rows) };
     // Bottom to top on large maps: see `BACKWARDS_MIN_FLOATS`.
     let rows = |range: Range<usize>| {
         if in_len < BACKWARDS_MIN_FLOATS {
@@ -306,92 +248,14 @@ fn simd_3x3(
             end = start;
         }
     };
-    let madds = oh * sh.ow * sh.c * 9;
-    if team.threads() == 1 || madds < MIN_SPLIT_MADDS_DW {
-        return rows(0..oh);
-    }
-    team.split(oh, 1, madds, &rows);
-}
-
-/// One output row: border pixels with clamped column taps, the interior with `0..KW`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn row<
-    const ACT: u8,
-    const C: usize,
-    const W: usize,
-    const OW: usize,
-    const KW: usize,
-    const S: usize,
-    const PL: usize,
->(
-    rows: &[[f32; C]],
-    weight: &[[f32; C]],
-    bias: &[f32; C],
-    out_row: &mut [[f32; C]],
-    ys: (Range<usize>, usize),
-) {
-    let (x_lo, x_hi) = interior(W, OW, KW, S, PL);
-    let border = |ox: usize, out: &mut [f32; C]| {
-        let (kx0, kx1) = taps(ox, W, KW, S, PL);
-        let xs = (kx0..kx1, ox * S + kx0 - PL);
-        pixel::<ACT, C, W, KW>(rows, weight, bias, out, ys.clone(), xs);
-    };
-    for (ox, out) in out_row.iter_mut().enumerate().take(x_lo) {
-        border(ox, out);
-    }
-    for (ox, out) in out_row.iter_mut().enumerate().take(x_hi).skip(x_lo) {
-        let xs = (0..KW, ox * S - PL);
-        pixel::<ACT, C, W, KW>(rows, weight, bias, out, ys.clone(), xs);
-    }
-    for (ox, out) in out_row.iter_mut().enumerate().skip(x_hi) {
-        border(ox, out);
-    }
+    split_rows(oh, oh * sh.ow * sh.c * 9, team, &rows);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::pointwise::tests::Rng;
     use super::*;
+    use crate::kernels::testkit::{self, Rng};
     use crate::{ACT_NONE, ACT_RELU};
-
-    /// Direct loops over the PyTorch layout `[C][1][KH][KW]`, accumulated in f64, skipping
-    /// out-of-range taps with signed arithmetic.
-    fn reference(
-        (h, w, c): (usize, usize, usize),
-        (oh, ow): (usize, usize),
-        (kh, kw, s, pt, pl): (usize, usize, usize, usize, usize),
-        act: u8,
-        input: &[f32],
-        weight: &[f32],
-        bias: &[f32],
-    ) -> Vec<f64> {
-        let mut out = vec![0.0; oh * ow * c];
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for ch in 0..c {
-                    let mut sum = bias[ch] as f64;
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            let iy = (oy * s + ky) as isize - pt as isize;
-                            let ix = (ox * s + kx) as isize - pl as isize;
-                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                                continue;
-                            }
-                            let (iy, ix) = (iy as usize, ix as usize);
-                            sum += input[(iy * w + ix) * c + ch] as f64 * weight[(ch * kh + ky) * kw + kx] as f64;
-                        }
-                    }
-                    out[(oy * ow + ox) * c + ch] = match act {
-                        ACT_RELU => sum.max(0.0),
-                        ACT_RELU6 => sum.clamp(0.0, 6.0),
-                        _ => sum,
-                    };
-                }
-            }
-        }
-        out
-    }
 
     fn check<
         const H: usize,
@@ -412,7 +276,7 @@ mod tests {
         let input: Vec<f32> = rng.vec(H * W * C).iter().map(|v| v * 5.0).collect();
         let weight = rng.vec(C * KH * KW);
         let bias = rng.vec(C);
-        let want = reference((H, W, C), (OH, OW), (KH, KW, S, PT, PL), ACT, &input, &weight, &bias);
+        let want = testkit::depthwise((H, W, C), (OH, OW), (KH, KW, S, PT, PL), ACT, &input, &weight, &bias);
         let teams = [Team::single(), Team::new(2).unwrap()];
         for (isa, team) in Isa::supported()
             .into_iter()
@@ -487,7 +351,7 @@ mod tests {
     }
 
     /// 8 channels at stride 1 take the two-pixels-per-vector kernel on AVX-512
-    /// (`depthwise_3x3_c8_avx512.rs`): odd and even widths, with and without padding.
+    /// (`c8_avx512.rs`): odd and even widths, with and without padding.
     #[test]
     fn eight_channels() {
         check::<9, 9, 8, 9, 9, 3, 3, 1, 1, 1, ACT_RELU6>(51);

@@ -60,8 +60,8 @@ pub fn avg_pool<
 
 #[cfg(test)]
 mod tests {
-    use super::super::pointwise::tests::Rng;
     use super::*;
+    use crate::kernels::testkit::Rng;
 
     /// Direct loops, accumulated in f64.
     fn reference(
