@@ -5,8 +5,8 @@
 
 use crate::compile::{Compiled, Failed};
 use crate::cost::Cost;
-use crate::paper::group_digits;
-use crate::report::short;
+use crate::numbers::group_digits;
+use crate::numbers::short;
 use crate::shapes::{fmt_shape, Layer};
 use crate::spec::{Activation, Kind, Padding, Spec};
 use proc_macro2::{Literal, Span, TokenStream};

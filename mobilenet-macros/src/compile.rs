@@ -40,7 +40,7 @@ pub fn compile(path: &Path, display: &str, files: &dyn SourceFiles) -> Result<Co
     })?;
     let mut ds = Diagnostics::new();
     // Sizes past the limits are not worth shapes: the arithmetic would only be refused later.
-    let plan = crate::limits::check_spec(&spec, &mut ds)
+    let plan = crate::bounds::check_spec(&spec, &mut ds)
         .then(|| shapes::infer(&spec, &mut ds))
         .flatten();
     let mut out = None;
@@ -49,15 +49,14 @@ pub fn compile(path: &Path, display: &str, files: &dyn SourceFiles) -> Result<Co
             Some(p) => paper::check(p, &totals, &mut ds),
             None => Vec::new(),
         };
-        let mut compiled = Compiled {
+        let report = crate::report::render(&spec, &plan, &totals, &verdicts);
+        out = Some(Compiled {
             spec: spec.clone(),
             plan,
             totals,
             verdicts,
-            report: String::new(),
-        };
-        compiled.report = crate::report::render(&compiled);
-        out = Some(compiled);
+            report,
+        });
     }
     match ds.into_result(out) {
         Ok(Some(c)) => Ok(c),

@@ -6,8 +6,8 @@
 //! holds on top of that: four batch-norm vectors per convolution and the fc bias.
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
-use crate::limits::{self, MAX_ARENA_FLOATS, MAX_MULT_ADDS, MAX_STORED_PARAMS};
-use crate::paper::group_digits;
+use crate::limits::{MAX_ARENA_FLOATS, MAX_MULT_ADDS, MAX_STORED_PARAMS};
+use crate::numbers::group_digits;
 use crate::shapes::{fmt_shape, Layer, Plan};
 use crate::spec::Kind;
 
@@ -137,7 +137,7 @@ pub fn count(plan: &Plan, ds: &mut Diagnostics) -> Option<Totals> {
                     group_digits(value as i64),
                     group_digits(limit as i64)
                 );
-                ds.push(limits::beyond(&layer.row.loc, message));
+                ds.push(crate::diagnostics::beyond_limit(&layer.row.loc, message));
                 return None;
             }
         }
@@ -165,7 +165,7 @@ pub fn count(plan: &Plan, ds: &mut Diagnostics) -> Option<Totals> {
             group_digits(floats as i64),
             group_digits(MAX_ARENA_FLOATS as i64)
         );
-        ds.push(limits::beyond(&largest.row.loc, message));
+        ds.push(crate::diagnostics::beyond_limit(&largest.row.loc, message));
         return None;
     }
     Some(Totals {

@@ -130,6 +130,17 @@ impl Drop for Diagnostics {
     }
 }
 
+/// `{what} {value} is above the limit of {limit}`, at `loc`, with the README's section as hint.
+pub fn over_limit(loc: &Loc, what: &str, value: impl std::fmt::Display, limit: impl std::fmt::Display) -> Diagnostic {
+    beyond_limit(loc, format!("{what} {value} is above the limit of {limit}"))
+}
+
+/// A limit's diagnostic with its own wording, at `loc`.
+pub fn beyond_limit(loc: &Loc, message: String) -> Diagnostic {
+    Diagnostic::at(loc, message)
+        .hint("mobilenet! bounds every size so that a typo cannot exhaust the compiler (README, \"Reliability\")")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

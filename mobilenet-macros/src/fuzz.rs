@@ -491,7 +491,7 @@ fn check_one(files: &[(&str, &str)], tally: &Tally) -> Result<(), TestCaseError>
         Ok(c) => {
             let n = tally.accepted.fetch_add(1, Relaxed);
             check_accepted(&c)?;
-            if n % GENERATE_EVERY == 0 {
+            if n.is_multiple_of(GENERATE_EVERY) {
                 let file = syn::parse2::<syn::File>(crate::codegen::generate(&c));
                 prop_assert!(file.is_ok(), "the expansion does not parse");
             }
@@ -499,7 +499,7 @@ fn check_one(files: &[(&str, &str)], tally: &Tally) -> Result<(), TestCaseError>
         Err(f) => {
             let n = tally.rejected.fetch_add(1, Relaxed);
             check_rejected(&f, &texts)?;
-            if n % GENERATE_EVERY == 0 {
+            if n.is_multiple_of(GENERATE_EVERY) {
                 let tokens = crate::codegen::generate_failure(&f, proc_macro2::Span::call_site());
                 prop_assert!(syn::parse2::<syn::File>(tokens).is_ok(), "failure stubs do not parse");
             }
@@ -651,7 +651,9 @@ fn the_issue_24_reproductions_are_quick_located_errors() {
     let deeper = format!("name: d\nlayers: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
     let deep = format!("name: d\nlayers: {}{}\n", "[".repeat(100), "]".repeat(100));
     let big = format!("name: b\n{}", "# padding\n".repeat(limits::MAX_FILE_BYTES / 10 + 1));
-    let cases: [(&str, &[(&str, &str)], &str, usize); 6] = [
+    // (what, the files (the first is compiled), a word of the expected error, how many errors)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, usize);
+    let cases: [Case<'_>; 6] = [
         (
             "resolution 99999999",
             &[

@@ -5,6 +5,7 @@
 //! macro machinery: `yaml` (positions) → `spec` (typed model) → `shapes` → `cost` → `paper`
 //! → `report`, then `codegen`. Errors are gathered in `diagnostics` and reported together.
 
+mod bounds;
 mod codegen;
 mod compile;
 mod cost;
@@ -12,6 +13,7 @@ mod diagnostics;
 #[cfg(test)]
 mod fuzz;
 mod limits;
+mod numbers;
 mod paper;
 mod report;
 mod shapes;

@@ -1,5 +1,6 @@
-//! The compiler's documented limits, and the checks that turn a spec past them into a located
-//! error instead of work.
+//! The compiler's documented limits. `bounds.rs` checks a spec's stated sizes against them;
+//! every stage that computes a count refuses one past them with a located error instead of
+//! work (`diagnostics::over_limit`).
 //!
 //! A spec is user input: a typo (`repeat: 1000000000`, `resolution: 99999999`) must give an
 //! error within a second, not exhaust the compiler's memory or wrap a count around `u64`. Each
@@ -7,9 +8,6 @@
 //! given beside it) and far below what would overflow the arithmetic or what a machine could
 //! hold. Every count the stages compute is also done with checked arithmetic, so a gap
 //! between two limits is still an error, never a wrapped number.
-
-use crate::diagnostics::{Diagnostic, Diagnostics, Loc};
-use crate::spec::{Kind, Spec};
 
 /// Largest spec file, in bytes (shipped specs: under 4 KB). A larger file is refused before
 /// it is parsed, so parsing time and memory stay small.
@@ -43,58 +41,6 @@ pub const MAX_STORED_PARAMS: u64 = 1 << 32;
 /// Most multiply-adds for one image (1.0-224: 569 million). 10^15 would take a CPU core
 /// hours per image; it also keeps `FLOPS` (twice this) far inside `u64` and `i64`.
 pub const MAX_MULT_ADDS: u64 = 1_000_000_000_000_000;
-
-/// `{what} {value} is above the limit of {limit}`, at `loc`, with the README's section as hint.
-pub fn over(loc: &Loc, what: &str, value: impl std::fmt::Display, limit: impl std::fmt::Display) -> Diagnostic {
-    beyond(loc, format!("{what} {value} is above the limit of {limit}"))
-}
-
-/// A limit's diagnostic with its own wording, at `loc`.
-pub fn beyond(loc: &Loc, message: String) -> Diagnostic {
-    Diagnostic::at(loc, message)
-        .hint("mobilenet! bounds every size so that a typo cannot exhaust the compiler (README, \"Reliability\")")
-}
-
-/// Checks the sizes a spec states against [`MAX_SIDE`] and [`MAX_CHANNELS`], before any shape
-/// is computed from them. Returns whether every size is within its limit.
-pub fn check_spec(spec: &Spec, ds: &mut Diagnostics) -> bool {
-    let before = ds.has_errors();
-    let mut ok = true;
-    let mut check = |loc: &Loc, what: &str, value: usize, limit: usize| {
-        if value > limit {
-            ds.push(over(loc, what, value, limit));
-            ok = false;
-        }
-    };
-    let [h, w, c] = spec.input;
-    check(&spec.input_loc, "`input` height", h, MAX_SIDE);
-    check(&spec.input_loc, "`input` width", w, MAX_SIDE);
-    check(&spec.input_loc, "`input` channels", c, MAX_CHANNELS);
-    check(&spec.classes_loc, "`classes`", spec.classes, MAX_CHANNELS);
-    check(&spec.resolution_loc, "`resolution`", spec.resolution, MAX_SIDE);
-    for row in &spec.rows {
-        let label = row.label();
-        // Filter numbers: kernel sides first, then channel counts (fc: both are widths).
-        let sides = match row.kind {
-            Kind::Conv | Kind::ConvDw | Kind::AvgPool => 2,
-            Kind::Fc | Kind::Softmax => 0,
-        };
-        for (i, &v) in row.filter.iter().enumerate() {
-            let (what, limit) = if i < sides {
-                ("kernel side", MAX_SIDE)
-            } else {
-                ("channel count", MAX_CHANNELS)
-            };
-            check(&row.loc, &format!("{label}: `filter` {what}"), v, limit);
-        }
-        if let Some([ih, iw, ic]) = row.input {
-            check(&row.loc, &format!("{label}: `input` height"), ih, MAX_SIDE);
-            check(&row.loc, &format!("{label}: `input` width"), iw, MAX_SIDE);
-            check(&row.loc, &format!("{label}: `input` channels"), ic, MAX_CHANNELS);
-        }
-    }
-    ok && (before || !ds.has_errors())
-}
 
 #[cfg(test)]
 mod tests {
@@ -132,17 +78,17 @@ mod tests {
             format!("| height, width, `resolution`, kernel side | {MAX_SIDE} |"),
             format!(
                 "| channels, `classes` | {} |",
-                crate::paper::group_digits(MAX_CHANNELS as i64)
+                crate::numbers::group_digits(MAX_CHANNELS as i64)
             ),
             format!(
                 "| activation arena, input image (f32) | {} ({} GiB) |",
                 power(MAX_ARENA_FLOATS, 2),
-                MAX_ARENA_FLOATS * 4 >> 30
+                (MAX_ARENA_FLOATS * 4) >> 30
             ),
             format!(
                 "| stored weights (f32) | {} ({} GiB) |",
                 power(MAX_STORED_PARAMS, 2),
-                MAX_STORED_PARAMS * 4 >> 30
+                (MAX_STORED_PARAMS * 4) >> 30
             ),
             format!("| mult-adds per image | {} |", power(MAX_MULT_ADDS, 10)),
         ];

@@ -6,6 +6,7 @@
 
 use crate::cost::Totals;
 use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::numbers::{fmt_amount, fmt_signed};
 use crate::spec::{Figure, Measure, Paper};
 
 /// The outcome for one figure.
@@ -97,47 +98,12 @@ pub fn check(paper: &Paper, totals: &Totals, ds: &mut Diagnostics) -> Vec<Verdic
     verdicts
 }
 
-/// `568,740,352` for counts, `1.91%` for shares.
-pub fn fmt_amount(v: f64, percent: bool) -> String {
-    if percent {
-        format!("{v:.2}%")
-    } else {
-        group_digits(v.round() as i64)
-    }
-}
-
-/// `+1,293,184` for counts; `+0.717%` for shares (a third decimal, so that a share that agrees
-/// to the printed digit does not read as `-0.00%`).
-pub fn fmt_signed(v: f64, percent: bool) -> String {
-    let sign = if v < 0.0 { "-" } else { "+" };
-    if percent {
-        return format!("{sign}{:.3}%", v.abs());
-    }
-    format!("{sign}{}", fmt_amount(v.abs(), percent))
-}
-
-/// `4209088` -> `4,209,088`.
-pub fn group_digits(v: i64) -> String {
-    let s = v.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if v < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cost::Cost;
     use crate::diagnostics::Loc;
+    use crate::numbers::group_digits;
     use crate::spec::parse_printed;
 
     fn totals() -> Totals {

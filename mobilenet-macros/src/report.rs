@@ -1,22 +1,11 @@
 //! The human-readable cost report (Markdown), emitted as `COST_REPORT`.
 
-use crate::compile::Compiled;
-use crate::paper::{fmt_amount, fmt_signed, group_digits};
-use crate::shapes::{fmt_shape, Layer};
-use crate::spec::{Activation, Kind, Padding};
+use crate::cost::Totals;
+use crate::numbers::{fmt_amount, fmt_signed, group_digits, short};
+use crate::paper::Verdict;
+use crate::shapes::{fmt_shape, Layer, Plan};
+use crate::spec::{Activation, Kind, Padding, Spec};
 use std::fmt::Write;
-
-/// `568.74M` / `4.21M` / `41.0K`: a count at a glance.
-pub fn short(v: u64) -> String {
-    let v = v as f64;
-    if v >= 1e6 {
-        format!("{:.2}M", v / 1e6)
-    } else if v >= 1e3 {
-        format!("{:.1}K", v / 1e3)
-    } else {
-        format!("{v}")
-    }
-}
 
 fn filter(l: &Layer) -> String {
     let [kh, kw] = l.kernel;
@@ -38,9 +27,7 @@ fn pct(part: u64, whole: u64) -> String {
 }
 
 /// Renders the whole report.
-pub fn render(c: &Compiled) -> String {
-    let s = &c.spec;
-    let t = &c.totals;
+pub fn render(s: &Spec, plan: &Plan, t: &Totals, verdicts: &[Verdict]) -> String {
     let mut out = String::new();
     let pad = match s.padding {
         Padding::Symmetric => "symmetric",
@@ -58,16 +45,16 @@ pub fn render(c: &Compiled) -> String {
         s.alpha,
         s.resolution,
         s.bn_eps,
-        fmt_shape(c.plan.input),
+        fmt_shape(plan.input),
         s.classes,
-        c.plan.layers.len()
+        plan.layers.len()
     );
     let _ = writeln!(
         out,
         "| # | row | name | type | stride | input | output | filter | params | mult-adds | share |"
     );
     let _ = writeln!(out, "|---:|---|---|---|---:|---|---|---|---:|---:|---:|");
-    for (i, (l, cost)) in c.plan.layers.iter().zip(&t.layers).enumerate() {
+    for (i, (l, cost)) in plan.layers.iter().zip(&t.layers).enumerate() {
         let _ = writeln!(
             out,
             "| {i} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -138,7 +125,7 @@ pub fn render(c: &Compiled) -> String {
             let _ = writeln!(out, "\n## Paper check ({source})\n");
             let _ = writeln!(out, "| figure | paper | counted | difference | allowed | verdict |");
             let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
-            for v in &c.verdicts {
+            for v in verdicts {
                 let pct = v.figure.group.is_some();
                 let name = match &v.figure.group {
                     None => v.figure.measure.as_str().to_string(),
@@ -158,8 +145,7 @@ pub fn render(c: &Compiled) -> String {
                     fmt_amount(v.allowed, pct),
                 );
             }
-            let notes: Vec<_> = c
-                .verdicts
+            let notes: Vec<_> = verdicts
                 .iter()
                 .filter_map(|v| v.figure.note.as_ref().map(|n| (v, n)))
                 .collect();

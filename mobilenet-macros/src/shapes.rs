@@ -346,7 +346,7 @@ pub fn infer(spec: &Spec, ds: &mut Diagnostics) -> Option<Plan> {
         return None;
     };
     if input[1] > crate::limits::MAX_SIDE {
-        ds.push(crate::limits::over(
+        ds.push(crate::diagnostics::over_limit(
             &spec.resolution_loc,
             &format!("at `resolution` {}, the image's width", spec.resolution),
             input[1],
@@ -356,7 +356,7 @@ pub fn infer(spec: &Spec, ds: &mut Diagnostics) -> Option<Plan> {
     }
     let input_floats = input.iter().map(|&x| x as u64).product::<u64>();
     if input_floats > crate::limits::MAX_ARENA_FLOATS {
-        ds.push(crate::limits::over(
+        ds.push(crate::diagnostics::over_limit(
             &spec.resolution_loc,
             &format!("the {} image's size in floats,", fmt_shape(input)),
             input_floats,

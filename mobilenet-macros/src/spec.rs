@@ -5,7 +5,7 @@
 //! the business of `paper`. This module only knows the file format.
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Loc};
-use crate::limits::{self, MAX_FILE_BYTES, MAX_REPEAT, MAX_ROWS};
+use crate::limits::{MAX_FILE_BYTES, MAX_REPEAT, MAX_ROWS};
 use crate::symbol::{kind, paper as pkey, row as rkey, top, value};
 use crate::yaml::{self, Node, Value};
 use std::path::{Path, PathBuf};
@@ -301,7 +301,7 @@ fn load_layers(
             file,
             pos: yaml::Pos { line: 1, col: 1 },
         };
-        ds.push(limits::over(
+        ds.push(crate::diagnostics::over_limit(
             &start,
             "the spec file's size in bytes,",
             text.len(),
@@ -719,7 +719,7 @@ fn expand_rows(node: &Node, loc: &Loc, prefix: &str, out: &mut Vec<Row>, visited
                 continue;
             }
             if n > MAX_REPEAT {
-                ds.push(limits::over(
+                ds.push(crate::diagnostics::over_limit(
                     &count_loc,
                     &format!("row {number}: `repeat`"),
                     n,

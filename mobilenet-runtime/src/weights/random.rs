@@ -121,7 +121,10 @@ mod tests {
     use super::*;
 
     #[test]
-    #[cfg_attr(miri, ignore = "Miri perturbs std's float functions on purpose, so `ln` is no reference there")]
+    #[cfg_attr(
+        miri,
+        ignore = "Miri perturbs std's float functions on purpose, so `ln` is no reference there"
+    )]
     fn portable_ln_matches_std() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         for _ in 0..10_000 {
@@ -138,7 +141,10 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "100,000 samples of safe arithmetic: hours under Miri, nothing for it to check")]
+    #[cfg_attr(
+        miri,
+        ignore = "100,000 samples of safe arithmetic: hours under Miri, nothing for it to check"
+    )]
     fn normal_samples_have_unit_moments() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let n = 100_000;

@@ -135,7 +135,10 @@ const GOLDEN_DW_VAR: [u32; 3] = [1057132716, 1057173896, 1069108753];
 const GOLDEN_FC_BIAS: [u32; 3] = [1007800366, 3183707317, 3166695892];
 
 #[test]
-#[cfg_attr(miri, ignore = "statistics over 147,456 samples of safe code: too slow under Miri to be worth it")]
+#[cfg_attr(
+    miri,
+    ignore = "statistics over 147,456 samples of safe code: too slow under Miri to be worth it"
+)]
 fn random_tensors_follow_the_documented_distributions() {
     let layers = [row("big", LayerKind::Conv, [3, 3], [8, 8, 64], [8, 8, 256])];
     let set = random_tensors(&layers, 1);
