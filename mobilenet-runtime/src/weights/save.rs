@@ -8,7 +8,7 @@
 use super::{Folded, Tensor, TensorSet};
 
 /// Writes a folded convolution as `{prefix}.weight` of `shape` plus a batch norm that is the
-/// identity for `eps` (see [`identity_bn`]): `running_mean` 0, `bn.bias` the folded bias, so
+/// identity for `eps` (see `identity_bn`): `running_mean` 0, `bn.bias` the folded bias, so
 /// that loading folds it back to exactly the weights and bias written.
 ///
 /// # Panics

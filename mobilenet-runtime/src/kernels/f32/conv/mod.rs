@@ -6,7 +6,7 @@
 //! Activations are NHWC. Weights are packed at load time as the matrix product's panels
 //! (`kernels/f32/gemm/`) over the reduction index `(ky * KW + kx) * CIN + ci`. In NHWC the
 //! `KW * CIN` inputs under one kernel row are contiguous, and so are their packed weights, so
-//! each output row is one matrix product read straight from the input image ([`direct_gemm`]),
+//! each output row is one matrix product read straight from the input image (`direct_gemm`),
 //! on every path: the portable one is the product's scalar micro-kernel under the same
 //! driver and the same team split.
 //!
@@ -456,7 +456,11 @@ mod tests {
         check::<12, 12, 2, 6, 6, 7, 3, 3, 2, 0, 0, ACT_RELU>(42);
         check::<11, 13, 3, 6, 7, 1, 3, 3, 2, 1, 1, ACT_NONE>(43);
         check::<10, 40, 6, 10, 40, 4, 1, 1, 1, 0, 0, ACT_RELU6>(44);
-        check::<64, 64, 3, 32, 32, 8, 3, 3, 2, 1, 1, ACT_RELU6>(45);
+        // MobileNet's first layer at 64x64: minutes under Miri, which the smaller shapes above
+        // cover path for path.
+        if !cfg!(miri) {
+            check::<64, 64, 3, 32, 32, 8, 3, 3, 2, 1, 1, ACT_RELU6>(45);
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! 3x3 layers with padding at most 1 run the kernel that the instruction set's config picks
 //! for their shape (`avx2.rs`, `avx512.rs`); every other layer, and every layer on a path
 //! without such kernels, runs the portable kernel (`scalar.rs`). Both are split over a team
-//! by output rows the same way ([`split_rows`]).
+//! by output rows the same way (`split_rows`).
 
 #[cfg(x86_simd)]
 pub(crate) mod avx2;
