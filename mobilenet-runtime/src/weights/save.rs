@@ -25,9 +25,16 @@ pub fn insert_conv_bn(set: &mut TensorSet, prefix: &str, shape: [usize; 4], fold
         format!("{prefix}.weight"),
         Tensor::new(shape.to_vec(), folded.weight.clone()),
     );
+    insert_bn_identity(set, prefix, folded.bias.clone(), eps);
+}
+
+/// Writes `{prefix}.bn.*`: a batch norm that is the identity for `eps` (see [`identity_bn`])
+/// with `bias` as its shift, so that folding it gives back exactly the weights and `bias`.
+pub(crate) fn insert_bn_identity(set: &mut TensorSet, prefix: &str, bias: Vec<f32>, eps: f32) {
+    let out = bias.len();
     let (gamma, var) = identity_bn(eps);
     set.insert(format!("{prefix}.bn.weight"), Tensor::full(vec![out], gamma));
-    set.insert(format!("{prefix}.bn.bias"), Tensor::new(vec![out], folded.bias.clone()));
+    set.insert(format!("{prefix}.bn.bias"), Tensor::new(vec![out], bias));
     set.insert(format!("{prefix}.bn.running_mean"), Tensor::full(vec![out], 0.0));
     set.insert(format!("{prefix}.bn.running_var"), Tensor::full(vec![out], var));
 }

@@ -193,13 +193,8 @@ fn parse(bytes: &[u8]) -> Result<TfliteModel<'_>, WeightsError> {
 /// [`TensorReader::conv_bn`] folds it back to exactly `weight` and `bias` (see
 /// [`super::save::identity_bn`]).
 pub(crate) fn insert_identity_bn(set: &mut TensorSet, prefix: &str, weight: Tensor, bias: Vec<f32>, eps: f32) {
-    let out = bias.len();
-    let (gamma, var) = super::save::identity_bn(eps);
     set.insert(format!("{prefix}.weight"), weight);
-    set.insert(format!("{prefix}.bn.weight"), Tensor::full(vec![out], gamma));
-    set.insert(format!("{prefix}.bn.bias"), Tensor::new(vec![out], bias));
-    set.insert(format!("{prefix}.bn.running_mean"), Tensor::full(vec![out], 0.0));
-    set.insert(format!("{prefix}.bn.running_var"), Tensor::full(vec![out], var));
+    super::save::insert_bn_identity(set, prefix, bias, eps);
 }
 
 fn expected_ops(kind: LayerKind) -> &'static str {
