@@ -25,6 +25,9 @@
 mod cli;
 #[path = "classify/preprocess.rs"]
 mod preprocess;
+#[macro_use]
+#[path = "../specs/list.rs"]
+mod spec_list;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -98,7 +101,7 @@ impl WeightsSource {
 /// Expands each spec in its own module, with a `run` that loads that model's weights and hands
 /// the model to the generic [`classify`], and lists them all in `SPECS`.
 macro_rules! specs {
-    ($($module:ident => $path:literal $(, preprocess: $pre:ident)?;)*) => {
+    ($($group:ident $module:ident => $path:literal;)*) => {
         $(mod $module {
             mobilenet::mobilenet!($path);
 
@@ -143,66 +146,21 @@ macro_rules! specs {
             padding: $module::PADDING,
             activation: $module::ACTIVATION,
             probabilities: $module::OUTPUTS_PROBABILITIES,
-            preprocess: specs!(@pre $module $($pre)?),
+            preprocess: specs!(@pre $group $module),
             layers: $module::LAYERS,
             bn_eps: $module::BN_EPS,
             run: $module::run,
         }),*];
     };
-    (@pre $module:ident $pre:ident) => { Normalization::$pre };
-    (@pre $module:ident) => { Normalization::for_padding($module::PADDING) };
+    // timm's mobilenetv1_100: symmetric padding, but its weights were trained on [-1, 1] inputs.
+    (@pre timm $module:ident) => { Normalization::Keras };
+    // TF-slim's exports as .tflite files: [-1, 1], the whole image resized.
+    (@pre tflite $module:ident) => { Normalization::Tflite };
+    // The paper's variants (symmetric padding) and Keras's (TF padding): what the padding says.
+    (@pre $group:ident $module:ident) => { Normalization::for_padding($module::PADDING) };
 }
 
-specs! {
-    // The paper's variants (symmetric padding, ReLU).
-    paper_100_224 => "specs/v1_alpha1_224.yaml";
-    paper_075_224 => "specs/v1_alpha0.75_224.yaml";
-    paper_050_224 => "specs/v1_alpha0.5_224.yaml";
-    paper_025_224 => "specs/v1_alpha0.25_224.yaml";
-    paper_100_192 => "specs/v1_alpha1_192.yaml";
-    paper_100_160 => "specs/v1_alpha1_160.yaml";
-    paper_100_128 => "specs/v1_alpha1_128.yaml";
-    paper_050_160 => "specs/v1_alpha0.5_160.yaml";
-    paper_conv_224 => "specs/v1_conv_224.yaml";
-    paper_shallow_224 => "specs/v1_shallow_224.yaml";
-    // keras.applications.MobileNet, every alpha and resolution it has ImageNet weights for.
-    keras_100_224 => "specs/keras/v1_alpha1_224.yaml";
-    keras_100_192 => "specs/keras/v1_alpha1_192.yaml";
-    keras_100_160 => "specs/keras/v1_alpha1_160.yaml";
-    keras_100_128 => "specs/keras/v1_alpha1_128.yaml";
-    keras_075_224 => "specs/keras/v1_alpha0.75_224.yaml";
-    keras_075_192 => "specs/keras/v1_alpha0.75_192.yaml";
-    keras_075_160 => "specs/keras/v1_alpha0.75_160.yaml";
-    keras_075_128 => "specs/keras/v1_alpha0.75_128.yaml";
-    keras_050_224 => "specs/keras/v1_alpha0.5_224.yaml";
-    keras_050_192 => "specs/keras/v1_alpha0.5_192.yaml";
-    keras_050_160 => "specs/keras/v1_alpha0.5_160.yaml";
-    keras_050_128 => "specs/keras/v1_alpha0.5_128.yaml";
-    keras_025_224 => "specs/keras/v1_alpha0.25_224.yaml";
-    keras_025_192 => "specs/keras/v1_alpha0.25_192.yaml";
-    keras_025_160 => "specs/keras/v1_alpha0.25_160.yaml";
-    keras_025_128 => "specs/keras/v1_alpha0.25_128.yaml";
-    // timm's mobilenetv1_100: symmetric padding, but its weights were trained on [-1, 1] inputs.
-    timm_100_224 => "specs/timm/v1_100_224.yaml", preprocess: Keras;
-    // TF-slim's exports as .tflite files, 1001 classes (0 is "background"): the grid Google
-    // published, every width at every resolution.
-    tflite_100_224 => "specs/tflite/v1_alpha1_224.yaml", preprocess: Tflite;
-    tflite_100_192 => "specs/tflite/v1_alpha1_192.yaml", preprocess: Tflite;
-    tflite_100_160 => "specs/tflite/v1_alpha1_160.yaml", preprocess: Tflite;
-    tflite_100_128 => "specs/tflite/v1_alpha1_128.yaml", preprocess: Tflite;
-    tflite_075_224 => "specs/tflite/v1_alpha0.75_224.yaml", preprocess: Tflite;
-    tflite_075_192 => "specs/tflite/v1_alpha0.75_192.yaml", preprocess: Tflite;
-    tflite_075_160 => "specs/tflite/v1_alpha0.75_160.yaml", preprocess: Tflite;
-    tflite_075_128 => "specs/tflite/v1_alpha0.75_128.yaml", preprocess: Tflite;
-    tflite_050_224 => "specs/tflite/v1_alpha0.5_224.yaml", preprocess: Tflite;
-    tflite_050_192 => "specs/tflite/v1_alpha0.5_192.yaml", preprocess: Tflite;
-    tflite_050_160 => "specs/tflite/v1_alpha0.5_160.yaml", preprocess: Tflite;
-    tflite_050_128 => "specs/tflite/v1_alpha0.5_128.yaml", preprocess: Tflite;
-    tflite_025_224 => "specs/tflite/v1_alpha0.25_224.yaml", preprocess: Tflite;
-    tflite_025_192 => "specs/tflite/v1_alpha0.25_192.yaml", preprocess: Tflite;
-    tflite_025_160 => "specs/tflite/v1_alpha0.25_160.yaml", preprocess: Tflite;
-    tflite_025_128 => "specs/tflite/v1_alpha0.25_128.yaml", preprocess: Tflite;
-}
+with_specs!(paper keras timm tflite => specs! {});
 
 /// Everything a spec's `run` needs besides its own model.
 struct Job<'a> {

@@ -28,8 +28,9 @@ pub mod f32;
 mod geometry;
 pub mod isa;
 mod shared_ptr;
-#[cfg(test)]
-mod testkit;
+#[cfg(any(test, feature = "testkit"))]
+#[doc(hidden)]
+pub mod testkit;
 #[cfg(x86_simd)]
 mod x86;
 
