@@ -16,6 +16,13 @@
 //! (`--random-weights`), and the program then says loudly that its labels mean nothing.
 //! `--help` lists every option.
 //!
+//! Images (JPEG, PNG, WebP, BMP) are fitted the way the weights were trained: `--preprocess
+//! tflite` (the default for TFLite weights) resizes the whole image, bilinear, to
+//! `(x - 127.5) / 127.5`; `keras` and `torch` resize the shorter side to `resolution / 0.875`,
+//! centre-crop, and scale to [-1, 1] or by ImageNet's mean and std. The top-5 labels are the
+//! model's own when its metadata has them ("background" is class 0 of 1001-class models). A
+//! file that cannot be read is named and the rest still run (exit code 1).
+//!
 //! The image pipeline (decode, resize, centre crop, normalise) and the ranking live in
 //! `classify/preprocess.rs`, the command line in `classify/cli.rs`; `tests/classify.rs` tests
 //! both.
