@@ -16,6 +16,13 @@
 //! (`--random-weights`), and the program then says loudly that its labels mean nothing.
 //! `--help` lists every option.
 //!
+//! Images (JPEG, PNG, WebP, BMP) are fitted the way the weights were trained: `--preprocess
+//! tflite` (the default for TFLite weights) resizes the whole image, bilinear, to
+//! `(x - 127.5) / 127.5`; `keras` and `torch` resize the shorter side to `resolution / 0.875`,
+//! centre-crop, and scale to [-1, 1] or by ImageNet's mean and std. The top-5 labels are the
+//! model's own when its metadata has them ("background" is class 0 of 1001-class models). A
+//! file that cannot be read is named and the rest still run (exit code 1).
+//!
 //! The image pipeline (decode, resize, centre crop, normalise) and the ranking live in
 //! `classify/preprocess.rs`, the command line in `classify/cli.rs`; `tests/classify.rs` tests
 //! both.
@@ -25,6 +32,9 @@
 mod cli;
 #[path = "classify/preprocess.rs"]
 mod preprocess;
+#[macro_use]
+#[path = "../specs/list.rs"]
+mod spec_list;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -102,7 +112,7 @@ impl WeightsSource {
 /// Expands each spec in its own module, with a `run` that loads that model's weights and hands
 /// the model to the generic [`classify`], and lists them all in `SPECS`.
 macro_rules! specs {
-    ($($module:ident => $path:literal $(, preprocess: $pre:ident)?;)*) => {
+    ($($group:ident $module:ident => $path:literal;)*) => {
         $(mod $module {
             mobilenet::mobilenet!($path);
 
@@ -147,7 +157,7 @@ macro_rules! specs {
             padding: $module::PADDING,
             activation: $module::ACTIVATION,
             probabilities: $module::OUTPUTS_PROBABILITIES,
-            preprocess: specs!(@pre $module $($pre)?),
+            preprocess: specs!(@pre $group $module),
             layers: $module::LAYERS,
             bn_eps: $module::BN_EPS,
             precision: $module::PRECISION,
@@ -155,14 +165,18 @@ macro_rules! specs {
             run: $module::run,
         }),*];
     };
-    (@pre $module:ident $pre:ident) => { Normalization::$pre };
-    (@pre $module:ident) => { Normalization::for_padding($module::PADDING) };
+    // timm's mobilenetv1_100: symmetric padding, but its weights were trained on [-1, 1] inputs.
+    (@pre timm $module:ident) => { Normalization::Keras };
+    // TF-slim's exports as .tflite files: [-1, 1], the whole image resized.
+    (@pre tflite $module:ident) => { Normalization::Tflite };
+    // The paper's variants (symmetric padding) and Keras's (TF padding): what the padding says.
+    (@pre $group:ident $module:ident) => { Normalization::for_padding($module::PADDING) };
 }
 
 /// The quantized specs, as [`specs!`] does the float ones: each `run` loads the `.tflite`
 /// file and classifies the images' pixels with [`classify_quantized`].
 macro_rules! quant_specs {
-    ($($module:ident => $path:literal $(, labels: $labels:expr)?;)*) => {
+    ($($group:ident $module:ident => $path:literal;)*) => {
         $(mod $module {
             mobilenet::mobilenet!($path);
 
@@ -204,78 +218,22 @@ macro_rules! quant_specs {
             layers: $module::LAYERS,
             bn_eps: $module::BN_EPS,
             precision: $module::PRECISION,
-            labels: quant_specs!(@labels $($labels)?),
+            labels: quant_specs!(@labels $module),
             run: $module::run,
         }),*];
     };
-    (@labels $labels:expr) => { Some($labels) };
-    (@labels) => { None };
+    (@labels person_detect) => { Some(&["no person", "person"]) };
+    (@labels $module:ident) => { None };
 }
 
-quant_specs! {
-    // TensorFlow's uint8 exports (per-tensor scales), as tflite-support and Coral test them.
-    tflite_025_224_quant => "specs/tflite/quant/v1_alpha0.25_224_quant.yaml";
-    tflite_025_128_quant => "specs/tflite/quant/v1_alpha0.25_128_quant.yaml";
-    tflite_050_160_quant => "specs/tflite/quant/v1_alpha0.5_160_quant.yaml";
-    // TFLite Micro's int8 person detector (96x96 grayscale, per-channel scales).
-    person_detect => "specs/tflite/quant/person_detect.yaml", labels: &["no person", "person"];
-}
+with_specs!(quant => quant_specs! {});
 
 /// Every compiled-in spec, float then quantized.
 fn all_specs() -> impl Iterator<Item = &'static Spec> {
     SPECS.iter().chain(QUANT_SPECS)
 }
 
-specs! {
-    // The paper's variants (symmetric padding, ReLU).
-    paper_100_224 => "specs/v1_alpha1_224.yaml";
-    paper_075_224 => "specs/v1_alpha0.75_224.yaml";
-    paper_050_224 => "specs/v1_alpha0.5_224.yaml";
-    paper_025_224 => "specs/v1_alpha0.25_224.yaml";
-    paper_100_192 => "specs/v1_alpha1_192.yaml";
-    paper_100_160 => "specs/v1_alpha1_160.yaml";
-    paper_100_128 => "specs/v1_alpha1_128.yaml";
-    paper_050_160 => "specs/v1_alpha0.5_160.yaml";
-    paper_conv_224 => "specs/v1_conv_224.yaml";
-    paper_shallow_224 => "specs/v1_shallow_224.yaml";
-    // keras.applications.MobileNet, every alpha and resolution it has ImageNet weights for.
-    keras_100_224 => "specs/keras/v1_alpha1_224.yaml";
-    keras_100_192 => "specs/keras/v1_alpha1_192.yaml";
-    keras_100_160 => "specs/keras/v1_alpha1_160.yaml";
-    keras_100_128 => "specs/keras/v1_alpha1_128.yaml";
-    keras_075_224 => "specs/keras/v1_alpha0.75_224.yaml";
-    keras_075_192 => "specs/keras/v1_alpha0.75_192.yaml";
-    keras_075_160 => "specs/keras/v1_alpha0.75_160.yaml";
-    keras_075_128 => "specs/keras/v1_alpha0.75_128.yaml";
-    keras_050_224 => "specs/keras/v1_alpha0.5_224.yaml";
-    keras_050_192 => "specs/keras/v1_alpha0.5_192.yaml";
-    keras_050_160 => "specs/keras/v1_alpha0.5_160.yaml";
-    keras_050_128 => "specs/keras/v1_alpha0.5_128.yaml";
-    keras_025_224 => "specs/keras/v1_alpha0.25_224.yaml";
-    keras_025_192 => "specs/keras/v1_alpha0.25_192.yaml";
-    keras_025_160 => "specs/keras/v1_alpha0.25_160.yaml";
-    keras_025_128 => "specs/keras/v1_alpha0.25_128.yaml";
-    // timm's mobilenetv1_100: symmetric padding, but its weights were trained on [-1, 1] inputs.
-    timm_100_224 => "specs/timm/v1_100_224.yaml", preprocess: Keras;
-    // TF-slim's exports as .tflite files, 1001 classes (0 is "background"): the grid Google
-    // published, every width at every resolution.
-    tflite_100_224 => "specs/tflite/v1_alpha1_224.yaml", preprocess: Tflite;
-    tflite_100_192 => "specs/tflite/v1_alpha1_192.yaml", preprocess: Tflite;
-    tflite_100_160 => "specs/tflite/v1_alpha1_160.yaml", preprocess: Tflite;
-    tflite_100_128 => "specs/tflite/v1_alpha1_128.yaml", preprocess: Tflite;
-    tflite_075_224 => "specs/tflite/v1_alpha0.75_224.yaml", preprocess: Tflite;
-    tflite_075_192 => "specs/tflite/v1_alpha0.75_192.yaml", preprocess: Tflite;
-    tflite_075_160 => "specs/tflite/v1_alpha0.75_160.yaml", preprocess: Tflite;
-    tflite_075_128 => "specs/tflite/v1_alpha0.75_128.yaml", preprocess: Tflite;
-    tflite_050_224 => "specs/tflite/v1_alpha0.5_224.yaml", preprocess: Tflite;
-    tflite_050_192 => "specs/tflite/v1_alpha0.5_192.yaml", preprocess: Tflite;
-    tflite_050_160 => "specs/tflite/v1_alpha0.5_160.yaml", preprocess: Tflite;
-    tflite_050_128 => "specs/tflite/v1_alpha0.5_128.yaml", preprocess: Tflite;
-    tflite_025_224 => "specs/tflite/v1_alpha0.25_224.yaml", preprocess: Tflite;
-    tflite_025_192 => "specs/tflite/v1_alpha0.25_192.yaml", preprocess: Tflite;
-    tflite_025_160 => "specs/tflite/v1_alpha0.25_160.yaml", preprocess: Tflite;
-    tflite_025_128 => "specs/tflite/v1_alpha0.25_128.yaml", preprocess: Tflite;
-}
+with_specs!(paper keras timm tflite => specs! {});
 
 /// Everything a spec's `run` needs besides its own model.
 struct Job<'a> {

@@ -6,8 +6,12 @@
 
 use mobilenet::runtime::PaperFigure;
 
+#[macro_use]
+#[path = "../specs/list.rs"]
+mod spec_list;
+
 macro_rules! models {
-    ($($module:ident => $path:literal),* $(,)?) => {
+    ($($group:ident $module:ident => $path:literal;)*) => {
         $(mod $module { mobilenet::mobilenet!($path); })*
         const MODELS: &[Model] = &[$(Model {
             spec: $path,
@@ -33,18 +37,7 @@ struct Model {
     top1: Option<f64>,
 }
 
-models! {
-    a100_224 => "specs/v1_alpha1_224.yaml",
-    a075_224 => "specs/v1_alpha0.75_224.yaml",
-    a050_224 => "specs/v1_alpha0.5_224.yaml",
-    a025_224 => "specs/v1_alpha0.25_224.yaml",
-    a100_192 => "specs/v1_alpha1_192.yaml",
-    a100_160 => "specs/v1_alpha1_160.yaml",
-    a100_128 => "specs/v1_alpha1_128.yaml",
-    a050_160 => "specs/v1_alpha0.5_160.yaml",
-    conv_224 => "specs/v1_conv_224.yaml",
-    shallow_224 => "specs/v1_shallow_224.yaml",
-}
+with_specs!(paper => models! {});
 
 fn figure<'a>(m: &'a Model, what: &str) -> Option<&'a PaperFigure> {
     m.paper.iter().find(|f| f.what == what)

@@ -1,151 +1,69 @@
-//! The generated forward pass against a plain reference written here: direct loops, f64
-//! accumulation, batch norm applied as its own step (not folded), reading the raw tensors that
-//! `random_tensors` draws. Every spec in `specs/`, layer by layer and end to end.
+//! The generated forward pass against a plain reference: the kernels' test kit
+//! (`mobilenet_runtime::kernels::testkit`, one reference per operator: direct loops, f64
+//! accumulation), with batch norm applied as its own step (not folded), reading the raw
+//! tensors that `random_tensors` draws. Every spec the paper reports (`specs/*.yaml`) and two
+//! test specs, layer by layer and end to end.
 
 use mobilenet::runtime::weights::{random_tensors, TensorSet};
-use mobilenet::runtime::{Activation, LayerInfo, LayerKind};
+use mobilenet::runtime::{Activation, LayerInfo, LayerKind, ACT_NONE};
+use mobilenet_runtime::kernels::testkit::{self, Rng};
 
-mod a100_224 {
-    mobilenet::mobilenet!("specs/v1_alpha1_224.yaml");
-}
-mod a075_224 {
-    mobilenet::mobilenet!("specs/v1_alpha0.75_224.yaml");
-}
-mod a050_224 {
-    mobilenet::mobilenet!("specs/v1_alpha0.5_224.yaml");
-}
-mod a025_224 {
-    mobilenet::mobilenet!("specs/v1_alpha0.25_224.yaml");
-}
-mod a100_192 {
-    mobilenet::mobilenet!("specs/v1_alpha1_192.yaml");
-}
-mod a100_160 {
-    mobilenet::mobilenet!("specs/v1_alpha1_160.yaml");
-}
-mod a100_128 {
-    mobilenet::mobilenet!("specs/v1_alpha1_128.yaml");
-}
-mod a050_160 {
-    mobilenet::mobilenet!("specs/v1_alpha0.5_160.yaml");
-}
-mod conv_224 {
-    mobilenet::mobilenet!("specs/v1_conv_224.yaml");
-}
-mod shallow_224 {
-    mobilenet::mobilenet!("specs/v1_shallow_224.yaml");
-}
-mod tiny_logits {
-    mobilenet::mobilenet!("tests/reference/specs/tiny_logits.yaml");
-}
-mod keras_a050_128 {
-    mobilenet::mobilenet!("tests/reference/specs/keras_alpha0.5_128.yaml");
-}
-
-/// Deterministic image in [-1, 1].
-fn image(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
+#[macro_use]
+#[path = "../specs/list.rs"]
+mod spec_list;
 
 fn tensor<'a>(set: &'a TensorSet, name: &str) -> &'a [f32] {
     &set.get(name).unwrap_or_else(|| panic!("no tensor {name}")).data
 }
 
-/// One layer computed the slow, obvious way.
+/// One layer computed the slow, obvious way: the test kit's reference for its operator, and
+/// for a convolution its batch norm and activation applied after it, each as its own step.
 fn reference_layer(l: &LayerInfo, x: &[f32], set: &TensorSet, eps: f64, act: Activation) -> Vec<f64> {
     let [h, w, cin] = l.input;
     let [oh, ow, cout] = l.output;
     let [kh, kw] = l.kernel;
     let [pt, pl] = l.pad_top_left;
-    let s = l.stride;
-    let at = |y: isize, xx: isize, c: usize| -> f64 {
-        if y < 0 || xx < 0 || y >= h as isize || xx >= w as isize {
-            0.0
-        } else {
-            x[(y as usize * w + xx as usize) * cin + c] as f64
-        }
-    };
-    let mut out = vec![0.0f64; oh * ow * cout];
+    let (s, p) = (l.stride, l.name);
+    let values = |sums: Vec<testkit::Sum>| sums.iter().map(|s| s.value).collect::<Vec<f64>>();
     match l.kind {
         LayerKind::Conv | LayerKind::ConvDw => {
-            let p = l.name;
             let wt = tensor(set, &format!("{p}.weight"));
-            let (g, b) = (
-                tensor(set, &format!("{p}.bn.weight")),
-                tensor(set, &format!("{p}.bn.bias")),
-            );
-            let (m, v) = (
-                tensor(set, &format!("{p}.bn.running_mean")),
-                tensor(set, &format!("{p}.bn.running_var")),
-            );
-            let dw = l.kind == LayerKind::ConvDw;
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    for co in 0..cout {
-                        let mut acc = 0.0f64;
-                        for ky in 0..kh {
-                            for kx in 0..kw {
-                                let y = (oy * s + ky) as isize - pt as isize;
-                                let xx = (ox * s + kx) as isize - pl as isize;
-                                if dw {
-                                    acc += at(y, xx, co) * wt[(co * kh + ky) * kw + kx] as f64;
-                                } else {
-                                    for ci in 0..cin {
-                                        acc += at(y, xx, ci) * wt[((co * cin + ci) * kh + ky) * kw + kx] as f64;
-                                    }
-                                }
-                            }
-                        }
-                        let bn = (acc - m[co] as f64) / (v[co] as f64 + eps).sqrt() * g[co] as f64 + b[co] as f64;
-                        out[(oy * ow + ox) * cout + co] = match act {
-                            Activation::Relu => bn.max(0.0),
-                            Activation::Relu6 => bn.clamp(0.0, 6.0),
-                        };
+            let no_bias = vec![0.0; cout];
+            let window = (kh, kw, s, pt, pl);
+            let conv = if l.kind == LayerKind::Conv {
+                values(testkit::conv(
+                    (h, w, cin),
+                    (oh, ow, cout),
+                    window,
+                    ACT_NONE,
+                    x,
+                    wt,
+                    &no_bias,
+                ))
+            } else {
+                testkit::depthwise((h, w, cin), (oh, ow), window, ACT_NONE, x, wt, &no_bias)
+            };
+            let bn = |name: &str| tensor(set, &format!("{p}.bn.{name}"));
+            let (g, b, m, v) = (bn("weight"), bn("bias"), bn("running_mean"), bn("running_var"));
+            conv.iter()
+                .enumerate()
+                .map(|(i, &acc)| {
+                    let co = i % cout;
+                    let y = (acc - m[co] as f64) / (v[co] as f64 + eps).sqrt() * g[co] as f64 + b[co] as f64;
+                    match act {
+                        Activation::Relu => y.max(0.0),
+                        Activation::Relu6 => y.clamp(0.0, 6.0),
                     }
-                }
-            }
+                })
+                .collect()
         }
-        LayerKind::AvgPool => {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    for c in 0..cout {
-                        let mut acc = 0.0;
-                        for ky in 0..kh {
-                            for kx in 0..kw {
-                                acc += at((oy * s + ky) as isize, (ox * s + kx) as isize, c);
-                            }
-                        }
-                        out[(oy * ow + ox) * cout + c] = acc / (kh * kw) as f64;
-                    }
-                }
-            }
-        }
+        LayerKind::AvgPool => testkit::avg_pool((h, w, cin), (oh, ow), (kh, kw, s), x),
         LayerKind::Fc => {
-            let (wt, b) = (
-                tensor(set, &format!("{}.weight", l.name)),
-                tensor(set, &format!("{}.bias", l.name)),
-            );
-            for o in 0..cout {
-                out[o] = b[o] as f64 + (0..cin).map(|i| wt[o * cin + i] as f64 * x[i] as f64).sum::<f64>();
-            }
+            let (wt, b) = (tensor(set, &format!("{p}.weight")), tensor(set, &format!("{p}.bias")));
+            values(testkit::matmul(1, cin, cout, cin, ACT_NONE, x, wt, b))
         }
-        LayerKind::Softmax => {
-            let max = x.iter().fold(f64::MIN, |a, &v| a.max(v as f64));
-            let sum: f64 = x.iter().map(|&v| (v as f64 - max).exp()).sum();
-            for c in 0..cout {
-                out[c] = (x[c] as f64 - max).exp() / sum;
-            }
-        }
+        LayerKind::Softmax => testkit::softmax(x),
     }
-    out
 }
 
 /// max |got - want| / max(max |want|, 1e-3): error relative to the layer's scale.
@@ -159,58 +77,65 @@ fn rel_err(got: &[f32], want: &[f64]) -> f64 {
         / scale
 }
 
-macro_rules! check_model {
-    ($test:ident, $m:ident, $seed:expr) => {
-        #[test]
-        fn $test() {
-            use $m as m;
-            let set = random_tensors(m::LAYERS, $seed);
-            let weights = m::Weights::from_tensors(&set).expect("random tensors load");
-            let mut model = m::Model::new(weights);
-            let img = image(m::INPUT_LEN, $seed);
-            let input: &[f32; m::INPUT_LEN] = img.as_slice().try_into().unwrap();
-            let eps = m::BN_EPS as f64;
-            // Layer by layer: each layer from the generated model's own previous output.
-            let mut prev: Vec<f32> = img.clone();
-            let mut outputs = Vec::new();
-            model.forward_inspect(input, |i, out| {
-                let want = reference_layer(&m::LAYERS[i], &prev, &set, eps, m::ACTIVATION);
-                let err = rel_err(out, &want);
-                assert!(
-                    err < 1e-5,
-                    "{}: layer {i} ({:?}) relative error {err:e}",
-                    m::NAME,
-                    m::LAYERS[i].kind
-                );
-                prev = out.to_vec();
-                outputs.push(err);
-            });
-            assert_eq!(outputs.len(), m::LAYERS.len());
-            // End to end: the reference runs on its own outputs all the way.
-            let mut x: Vec<f32> = img.clone();
-            let mut last = Vec::new();
-            for l in m::LAYERS {
-                last = reference_layer(l, &x, &set, eps, m::ACTIVATION);
-                x = last.iter().map(|&v| v as f32).collect();
+/// A seed per spec file (FNV-1a of its path), so that each model draws its own weights and image.
+fn seed(path: &str) -> u64 {
+    path.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Expands each spec in a module of its own, with a test that runs its model against
+/// [`reference_layer`] on random weights and a random image.
+macro_rules! models {
+    ($($group:ident $module:ident => $path:literal;)*) => {
+        $(mod $module {
+            mobilenet::mobilenet!($path);
+
+            #[test]
+            fn matches_the_reference() {
+                use crate::$module as m;
+                use crate::{reference_layer, rel_err};
+                let seed = crate::seed($path);
+                let set = crate::random_tensors(m::LAYERS, seed);
+                let weights = m::Weights::from_tensors(&set).expect("random tensors load");
+                let mut model = m::Model::new(weights);
+                let img = crate::Rng::new(seed).vec(m::INPUT_LEN);
+                let input: &[f32; m::INPUT_LEN] = img.as_slice().try_into().unwrap();
+                let eps = m::BN_EPS as f64;
+                // Layer by layer: each layer from the generated model's own previous output.
+                let mut prev: Vec<f32> = img.clone();
+                let mut outputs = Vec::new();
+                model.forward_inspect(input, |i, out| {
+                    let want = reference_layer(&m::LAYERS[i], &prev, &set, eps, m::ACTIVATION);
+                    let err = rel_err(out, &want);
+                    assert!(
+                        err < 1e-5,
+                        "{}: layer {i} ({:?}) relative error {err:e}",
+                        m::NAME,
+                        m::LAYERS[i].kind
+                    );
+                    prev = out.to_vec();
+                    outputs.push(err);
+                });
+                assert_eq!(outputs.len(), m::LAYERS.len());
+                // End to end: the reference runs on its own outputs all the way.
+                let mut x: Vec<f32> = img.clone();
+                let mut last = Vec::new();
+                for l in m::LAYERS {
+                    last = reference_layer(l, &x, &set, eps, m::ACTIVATION);
+                    x = last.iter().map(|&v| v as f32).collect();
+                }
+                let got = *model.forward(input);
+                let err = rel_err(&got, &last);
+                assert!(err < 1e-4, "{}: end-to-end relative error {err:e}", m::NAME);
+                // Same input, same answer: the arena carries nothing from one call to the next.
+                assert_eq!(got, *model.forward(input));
             }
-            let got = *model.forward(input);
-            let err = rel_err(&got, &last);
-            assert!(err < 1e-4, "{}: end-to-end relative error {err:e}", m::NAME);
-            // Same input, same answer: the arena carries nothing from one call to the next.
-            assert_eq!(got, *model.forward(input));
-        }
+        })*
     };
 }
 
-check_model!(alpha1_224, a100_224, 1);
-check_model!(alpha075_224, a075_224, 2);
-check_model!(alpha05_224, a050_224, 3);
-check_model!(alpha025_224, a025_224, 4);
-check_model!(alpha1_192, a100_192, 5);
-check_model!(alpha1_160, a100_160, 6);
-check_model!(alpha1_128, a100_128, 7);
-check_model!(alpha05_160, a050_160, 8);
-check_model!(conv_mobilenet_224, conv_224, 9);
-check_model!(shallow_224, shallow_224, 10);
-check_model!(tiny_logits_odd_shapes, tiny_logits, 11);
-check_model!(keras_tf_same_relu6, keras_a050_128, 12);
+with_specs!(paper => models! {
+    test tiny_logits_odd_shapes => "tests/reference/specs/tiny_logits.yaml";
+    test keras_tf_same_relu6 => "tests/reference/specs/keras_alpha0.5_128.yaml";
+});

@@ -16,21 +16,28 @@ fn block<'a>(readme: &'a str, name: &str) -> &'a str {
     &readme[start..stop]
 }
 
-fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
-}
-
-fn costs_doc() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/costs.md")).unwrap()
+/// Checks that `file`'s block `name` is `want`; with `MOBILENET_BLESS=1`, writes `want` there
+/// first (review the diff).
+fn expect_block(file: &str, name: &str, want: &str) {
+    let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    if std::env::var_os("MOBILENET_BLESS").is_some() {
+        let old = block(&text, name).to_owned();
+        let begin = format!("<!-- {name}:begin -->\n");
+        let start = text.find(&begin).unwrap() + begin.len();
+        text.replace_range(start..start + old.len(), want);
+        std::fs::write(&path, &text).unwrap();
+    }
+    assert!(
+        block(&text, name) == want,
+        "{file}'s {name} block is out of date; run with MOBILENET_BLESS=1, or paste this between its markers:\n{want}"
+    );
 }
 
 #[test]
 fn cost_report_is_current() {
     let want = v1::COST_REPORT.replacen("# ", "### ", 1).replace("\n## ", "\n#### ");
-    assert!(
-        block(&costs_doc(), "cost-report") == want,
-        "paste this between the cost-report markers of docs/costs.md:\n{want}"
-    );
+    expect_block("docs/costs.md", "cost-report", &want);
 }
 
 #[test]
@@ -38,10 +45,7 @@ fn readme_cost_totals_are_current() {
     let report = v1::COST_REPORT;
     let totals = report.find("## Totals").expect("the report has totals");
     let want = report[totals..].replace("## ", "#### ");
-    assert!(
-        block(&readme(), "cost-totals") == want,
-        "paste this between the cost-totals markers:\n{want}"
-    );
+    expect_block("README.md", "cost-totals", &want);
 }
 
 #[test]
@@ -53,10 +57,7 @@ fn readme_error_is_the_real_one() {
     .unwrap();
     let message: Vec<&str> = stderr.lines().take_while(|l| !l.starts_with(" -->")).collect();
     let want = format!("```text\n{}\n```\n", message.join("\n"));
-    assert!(
-        block(&readme(), "error") == want,
-        "paste this between the error markers:\n{want}"
-    );
+    expect_block("README.md", "error", &want);
 }
 
 #[allow(dead_code)]
@@ -67,10 +68,7 @@ mod costs {
 #[test]
 fn readme_summary_is_current() {
     let want = costs::summary();
-    assert!(
-        block(&costs_doc(), "summary") == want,
-        "paste this between the summary markers of docs/costs.md:\n{want}"
-    );
+    expect_block("docs/costs.md", "summary", &want);
 }
 
 /// One engine's row of a `bench/results/<spec>.md` table: (engine, threads, batch, median ms,
@@ -137,8 +135,5 @@ fn speed_summary() -> String {
 #[test]
 fn readme_speed_table_is_the_recorded_runs() {
     let want = speed_summary();
-    assert!(
-        block(&readme(), "speed") == want,
-        "paste this between the speed markers:\n{want}"
-    );
+    expect_block("README.md", "speed", &want);
 }

@@ -1,11 +1,17 @@
-//! Expands every spec in `specs/` with the macro, as a user would, and checks the constants it
-//! emits against counts made here, independently of the compiler, and against the exact
-//! figures in `shared/paper.md`.
+//! Expands every spec the paper reports (`specs/*.yaml`) and three of TF-slim's exports with
+//! the macro, as a user would, and checks the constants it emits against counts made here,
+//! independently of the compiler, and against their exact values. Also checks that
+//! `specs/list.rs`, the one list of specs the tests and examples expand, names every file of
+//! `specs/`.
 
 use mobilenet::runtime::{LayerInfo, LayerKind};
 
+#[macro_use]
+#[path = "../specs/list.rs"]
+mod spec_list;
+
 macro_rules! models {
-    ($($module:ident => $path:literal),* $(,)?) => {
+    ($($group:ident $module:ident => $path:literal;)*) => {
         $(mod $module { mobilenet::mobilenet!($path); })*
         /// (spec file, MULT_ADDS, PARAMS, STORED_PARAMS, FLOPS, INPUT_SHAPE, INPUT_LEN, NUM_CLASSES, ARENA_LEN, LAYERS, COST_REPORT)
         fn all() -> Vec<Expanded> {
@@ -40,21 +46,21 @@ struct Expanded {
     report: &'static str,
 }
 
-models! {
-    a100_224 => "specs/v1_alpha1_224.yaml",
-    a075_224 => "specs/v1_alpha0.75_224.yaml",
-    a050_224 => "specs/v1_alpha0.5_224.yaml",
-    a025_224 => "specs/v1_alpha0.25_224.yaml",
-    a100_192 => "specs/v1_alpha1_192.yaml",
-    a100_160 => "specs/v1_alpha1_160.yaml",
-    a100_128 => "specs/v1_alpha1_128.yaml",
-    a050_160 => "specs/v1_alpha0.5_160.yaml",
-    conv_224 => "specs/v1_conv_224.yaml",
-    shallow_224 => "specs/v1_shallow_224.yaml",
-    tflite_025_224 => "specs/tflite/v1_alpha0.25_224.yaml",
-    tflite_025_128 => "specs/tflite/v1_alpha0.25_128.yaml",
-    tflite_050_160 => "specs/tflite/v1_alpha0.5_160.yaml",
+with_specs!(paper => models! {
+    // TF-slim's TFLite exports: Table 1 with a 1001-class head.
+    tflite tflite_025_224 => "specs/tflite/v1_alpha0.25_224.yaml";
+    tflite tflite_025_128 => "specs/tflite/v1_alpha0.25_128.yaml";
+    tflite tflite_050_160 => "specs/tflite/v1_alpha0.5_160.yaml";
+});
+
+/// Every path `with_specs!` lists, without expanding any.
+macro_rules! paths {
+    ($($group:ident $module:ident => $path:literal;)*) => {
+        const LISTED: &[&str] = &[$($path),*];
+    };
 }
+
+with_specs!(paper keras timm tflite quant => paths! {});
 
 /// One layer of the test's own description of MobileNet: (depthwise?, kernel, stride, output
 /// channels at alpha 1; ignored for depthwise).
@@ -134,8 +140,10 @@ fn constants_match_independent_counts() {
 }
 
 #[test]
-fn constants_match_paper_md_exact_counts() {
-    // "Exact figures (computed)" of shared/paper.md.
+fn constants_match_exact_counts() {
+    // Each variant's exact counts, computed from Table 1 once and recorded here. The paper
+    // prints them rounded; each spec's `paper:` key carries the printed figures, which the
+    // compiler checks against its own counts (mobilenet-macros/src/paper.rs).
     let exact = [
         ("specs/v1_alpha1_224.yaml", 568_740_352, 4_209_088),
         ("specs/v1_alpha0.75_224.yaml", 325_400_448, 2_568_144),
@@ -230,4 +238,33 @@ fn reports_show_every_layer_and_the_paper_check() {
         assert_eq!((cells[3], cells[5]), (madds, params), "{line}");
     }
     assert!(a1.report.contains("two digits swapped"));
+}
+
+#[test]
+fn the_spec_list_names_every_file_in_specs() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                out.push(
+                    path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                        .unwrap()
+                        .to_str()
+                        .unwrap()
+                        .replace('\\', "/"),
+                );
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs"),
+        &mut found,
+    );
+    found.sort();
+    let mut listed = LISTED.to_vec();
+    listed.sort();
+    assert_eq!(listed, found, "specs/list.rs and the files under specs/");
 }

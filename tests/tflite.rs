@@ -15,15 +15,42 @@ use std::path::{Path, PathBuf};
 use mobilenet::runtime::WeightsError;
 use safetensors::SafeTensors;
 
-mod slim_025_224 {
-    mobilenet::mobilenet!("specs/tflite/v1_alpha0.25_224.yaml");
+#[macro_use]
+#[path = "../specs/list.rs"]
+mod spec_list;
+
+/// The TF-slim grid (`specs/tflite/`), each spec as a module (`tflite_025_224`, ...), for the
+/// tests below and the opt-in LiteRT check.
+macro_rules! grid {
+    ($($group:ident $module:ident => $path:literal;)*) => {
+        $(mod $module { mobilenet::mobilenet!($path); })*
+
+        /// Writes, for every spec of the grid, a `.tflite` model of seeded random weights (by the
+        /// runtime's writer), an input and our output, for `tools/check_tflite_grid.sh`.
+        fn write_grid(dir: &Path) {
+            $({
+                use $module as m;
+                let weights = m::Weights::random(21);
+                let tensors = weights.to_tensors();
+                let file = mobilenet::runtime::weights::tflite_from_tensors(&tensors, m::LAYERS, m::PADDING, m::ACTIVATION, m::BN_EPS)
+                    .unwrap_or_else(|e| panic!("{}: {e}", m::NAME));
+                // The file reads back into the same weights: what LiteRT is about to run is ours.
+                assert!(m::Weights::from_tflite(&file).is_ok(), "{}", m::NAME);
+                let input: Vec<f32> = (0..m::INPUT_LEN).map(|i| ((i * 7919 % 2003) as f32 / 1001.0) - 1.0).collect();
+                let output = m::Model::new(weights).forward(input.as_slice().try_into().unwrap()).to_vec();
+                std::fs::write(dir.join(format!("{}.tflite", m::NAME)), &file).unwrap();
+                let mut io = mobilenet::runtime::weights::TensorSet::new();
+                let [h, w, c] = m::INPUT_SHAPE;
+                io.insert("input", mobilenet::runtime::weights::Tensor::new(vec![1, h, w, c], input));
+                io.insert("output", mobilenet::runtime::weights::Tensor::new(vec![1, m::NUM_CLASSES], output));
+                std::fs::write(dir.join(format!("{}.io.safetensors", m::NAME)), io.to_safetensors().unwrap()).unwrap();
+            })*
+        }
+    };
 }
-mod slim_050_224 {
-    mobilenet::mobilenet!("specs/tflite/v1_alpha0.5_224.yaml");
-}
-mod slim_025_128 {
-    mobilenet::mobilenet!("specs/tflite/v1_alpha0.25_128.yaml");
-}
+
+with_specs!(tflite => grid! {});
+
 mod keras_025_224 {
     mobilenet::mobilenet!("specs/keras/v1_alpha0.25_224.yaml");
 }
@@ -68,9 +95,9 @@ fn probabilities_match_litert_on_the_same_pixels() {
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
 
-    let mut model = slim_025_224::Model::new(slim_025_224::Weights::load(asset(MODEL)).unwrap());
-    let mut input = vec![0.0f32; slim_025_224::INPUT_LEN];
-    for (i, image) in pixels.data().chunks_exact(slim_025_224::INPUT_LEN).enumerate() {
+    let mut model = tflite_025_224::Model::new(tflite_025_224::Weights::load(asset(MODEL)).unwrap());
+    let mut input = vec![0.0f32; tflite_025_224::INPUT_LEN];
+    for (i, image) in pixels.data().chunks_exact(tflite_025_224::INPUT_LEN).enumerate() {
         for (x, &p) in input.iter_mut().zip(image) {
             // The two float32 operations the reference script performs, in the same order.
             *x = (f32::from(p) - 127.5) / 127.5;
@@ -89,8 +116,8 @@ fn probabilities_match_litert_on_the_same_pixels() {
 #[test]
 fn burger_is_a_cheeseburger_through_the_users_path() {
     // File to spec to forward, preprocessed as `classify` does for .tflite weights.
-    let weights = slim_025_224::Weights::load(asset(MODEL)).unwrap();
-    let mut model = slim_025_224::Model::new(weights);
+    let weights = tflite_025_224::Weights::load(asset(MODEL)).unwrap();
+    let mut model = tflite_025_224::Model::new(weights);
     let how = preprocess::Preprocess {
         resolution: 224,
         normalization: preprocess::Normalization::Tflite,
@@ -99,7 +126,7 @@ fn burger_is_a_cheeseburger_through_the_users_path() {
     let probabilities = model.forward(input.as_slice().try_into().unwrap());
     let top = argmax(probabilities);
     let imagenet = preprocess::parse_labels(include_str!("../assets/imagenet_classes.tsv"), 1000).unwrap();
-    let labels = preprocess::labels_for(imagenet, slim_025_224::NUM_CLASSES).unwrap();
+    let labels = preprocess::labels_for(imagenet, tflite_025_224::NUM_CLASSES).unwrap();
     assert_eq!((top, labels[top].name.as_str()), (934, "cheeseburger"));
     // tflite-support's own test asserts 0.988 after its resizer; ours differs a little.
     assert!(probabilities[top] > 0.95, "cheeseburger at {}", probabilities[top]);
@@ -107,15 +134,15 @@ fn burger_is_a_cheeseburger_through_the_users_path() {
 
 #[test]
 fn a_tflite_model_converts_to_safetensors_and_back_unchanged() {
-    let weights = slim_025_224::Weights::from_tflite(&model_bytes()).unwrap();
+    let weights = tflite_025_224::Weights::from_tflite(&model_bytes()).unwrap();
     let file = std::env::temp_dir().join(format!("mobilenet-tflite-{}.safetensors", std::process::id()));
     weights.save_safetensors(&file).unwrap();
-    let reloaded = slim_025_224::Weights::load(&file);
+    let reloaded = tflite_025_224::Weights::load(&file);
     let _ = std::fs::remove_file(&file);
-    let image = vec![0.25f32; slim_025_224::INPUT_LEN];
-    let image: &[f32; slim_025_224::INPUT_LEN] = image.as_slice().try_into().unwrap();
-    let a = *slim_025_224::Model::new(weights).forward(image);
-    let b = *slim_025_224::Model::new(reloaded.unwrap()).forward(image);
+    let image = vec![0.25f32; tflite_025_224::INPUT_LEN];
+    let image: &[f32; tflite_025_224::INPUT_LEN] = image.as_slice().try_into().unwrap();
+    let a = *tflite_025_224::Model::new(weights).forward(image);
+    let b = *tflite_025_224::Model::new(reloaded.unwrap()).forward(image);
     assert_eq!(a, b);
 }
 
@@ -133,11 +160,11 @@ fn a_truncated_or_foreign_file_is_refused_by_name() {
     // The last 11 KB are the metadata's ZIP archive, which the weights do not need; every cut
     // here is inside the flatbuffer.
     for cut in [0, 3, 7, 100, bytes.len() / 2, bytes.len() * 9 / 10] {
-        let e = tflite_error(slim_025_224::Weights::from_tflite(&bytes[..cut]));
+        let e = tflite_error(tflite_025_224::Weights::from_tflite(&bytes[..cut]));
         assert!(e.contains("TensorFlow Lite file"), "cut at {cut}: {e}");
     }
     let jpeg = std::fs::read(asset("tflite-support/burger.jpg")).unwrap();
-    let e = tflite_error(slim_025_224::Weights::from_tflite(&jpeg));
+    let e = tflite_error(tflite_025_224::Weights::from_tflite(&jpeg));
     assert!(e.starts_with("not a TensorFlow Lite file"), "{e}");
 }
 
@@ -145,10 +172,10 @@ fn a_truncated_or_foreign_file_is_refused_by_name() {
 fn a_model_of_another_table_names_the_operator_that_disagrees() {
     let bytes = model_bytes();
     // Width 0.5: the first convolution has 16 output channels, the file 8.
-    let e = tflite_error(slim_050_224::Weights::from_tflite(&bytes));
+    let e = tflite_error(tflite_050_224::Weights::from_tflite(&bytes));
     assert!(e.contains("CONV_2D") && e.contains("16") && e.contains('8'), "{e}");
     // Resolution 128: the file's input is 224x224.
-    let e = tflite_error(slim_025_128::Weights::from_tflite(&bytes));
+    let e = tflite_error(tflite_025_128::Weights::from_tflite(&bytes));
     assert!(e.contains("128") && e.contains("224"), "{e}");
     // 1000 classes: the file's classifier has 1001.
     let e = tflite_error(keras_025_224::Weights::from_tflite(&bytes));
@@ -158,64 +185,16 @@ fn a_model_of_another_table_names_the_operator_that_disagrees() {
 #[test]
 fn a_quantized_model_is_refused_by_a_float_table_which_names_the_precision_to_use() {
     let quant = std::fs::read(asset("tflite-support/mobilenet_v1_0.25_224_quant.tflite")).unwrap();
-    let e = tflite_error(slim_025_224::Weights::from_tflite(&quant));
+    let e = tflite_error(tflite_025_224::Weights::from_tflite(&quant));
     assert!(
         e.to_lowercase().contains("quantized") && e.contains("UINT8") && e.contains("precision: uint8"),
         "{e}"
     );
     // Through `load`, which tells the format from the content, the same error.
-    let e2 = tflite_error(slim_025_224::Weights::load(asset(
+    let e2 = tflite_error(tflite_025_224::Weights::load(asset(
         "tflite-support/mobilenet_v1_0.25_224_quant.tflite",
     )));
     assert_eq!(e, e2);
-}
-
-/// The TF-slim grid (`specs/tflite/`), each spec as a module, for the opt-in LiteRT check.
-macro_rules! grid {
-    ($($module:ident => $path:literal),* $(,)?) => {
-        $(mod $module { mobilenet::mobilenet!($path); })*
-
-        /// Writes, for every spec of the grid, a `.tflite` model of seeded random weights (by the
-        /// runtime's writer), an input and our output, for `tools/check_tflite_grid.sh`.
-        fn write_grid(dir: &Path) {
-            $({
-                use $module as m;
-                let weights = m::Weights::random(21);
-                let tensors = weights.to_tensors();
-                let file = mobilenet::runtime::weights::tflite_from_tensors(&tensors, m::LAYERS, m::PADDING, m::ACTIVATION, m::BN_EPS)
-                    .unwrap_or_else(|e| panic!("{}: {e}", m::NAME));
-                // The file reads back into the same weights: what LiteRT is about to run is ours.
-                assert!(m::Weights::from_tflite(&file).is_ok(), "{}", m::NAME);
-                let input: Vec<f32> = (0..m::INPUT_LEN).map(|i| ((i * 7919 % 2003) as f32 / 1001.0) - 1.0).collect();
-                let output = m::Model::new(weights).forward(input.as_slice().try_into().unwrap()).to_vec();
-                std::fs::write(dir.join(format!("{}.tflite", m::NAME)), &file).unwrap();
-                let mut io = mobilenet::runtime::weights::TensorSet::new();
-                let [h, w, c] = m::INPUT_SHAPE;
-                io.insert("input", mobilenet::runtime::weights::Tensor::new(vec![1, h, w, c], input));
-                io.insert("output", mobilenet::runtime::weights::Tensor::new(vec![1, m::NUM_CLASSES], output));
-                std::fs::write(dir.join(format!("{}.io.safetensors", m::NAME)), io.to_safetensors().unwrap()).unwrap();
-            })*
-        }
-    };
-}
-
-grid! {
-    grid_100_224 => "specs/tflite/v1_alpha1_224.yaml",
-    grid_100_192 => "specs/tflite/v1_alpha1_192.yaml",
-    grid_100_160 => "specs/tflite/v1_alpha1_160.yaml",
-    grid_100_128 => "specs/tflite/v1_alpha1_128.yaml",
-    grid_075_224 => "specs/tflite/v1_alpha0.75_224.yaml",
-    grid_075_192 => "specs/tflite/v1_alpha0.75_192.yaml",
-    grid_075_160 => "specs/tflite/v1_alpha0.75_160.yaml",
-    grid_075_128 => "specs/tflite/v1_alpha0.75_128.yaml",
-    grid_050_224 => "specs/tflite/v1_alpha0.5_224.yaml",
-    grid_050_192 => "specs/tflite/v1_alpha0.5_192.yaml",
-    grid_050_160 => "specs/tflite/v1_alpha0.5_160.yaml",
-    grid_050_128 => "specs/tflite/v1_alpha0.5_128.yaml",
-    grid_025_224 => "specs/tflite/v1_alpha0.25_224.yaml",
-    grid_025_192 => "specs/tflite/v1_alpha0.25_192.yaml",
-    grid_025_160 => "specs/tflite/v1_alpha0.25_160.yaml",
-    grid_025_128 => "specs/tflite/v1_alpha0.25_128.yaml",
 }
 
 /// Opt-in (`tools/check_tflite_grid.sh` runs it, then LiteRT on what it wrote): every spec of

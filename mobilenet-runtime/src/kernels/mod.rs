@@ -30,8 +30,9 @@ mod geometry;
 pub mod i8;
 pub mod isa;
 mod shared_ptr;
-#[cfg(test)]
-mod testkit;
+#[cfg(any(test, feature = "testkit"))]
+#[doc(hidden)]
+pub mod testkit;
 #[cfg(x86_simd)]
 mod x86;
 

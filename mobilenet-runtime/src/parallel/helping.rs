@@ -2,14 +2,16 @@
 //! out of images helps another thread finish the image it is still on, layer by layer, so
 //! that a batch does not end with one core waiting while the other runs the last image alone.
 //!
-//! Each batch thread runs its images with a [`Team`] made by [`Team::helped`]. Such a team
-//! reports one thread until some thread of the batch has gone idle, and two from then on (the
-//! count only grows while the batch runs, so a layer that saw two keeps two). A layer split
-//! over two parts is then posted on the [`Desk`]: its owner runs part 0's pieces and then
-//! part 1's from the back; idle threads take part 1's from the front and then part 0's from
-//! the back, as [`Team::run_pieces`] does between the threads of one team.
+//! Each batch thread runs its images with a [`Team`](super::Team) made by
+//! [`Team::helped`](super::Team::helped). Such a team reports one thread until some thread
+//! of the batch has gone idle, and two from then on (the count only grows while the batch
+//! runs, so a layer that saw two keeps two). A layer split over two parts is then posted on
+//! the [`Desk`]: its owner runs part 0's pieces and then part 1's from the back; idle threads
+//! take part 1's from the front and then part 0's from the back, as
+//! [`Team::run_pieces`](super::Team::run_pieces) does between the threads of one team. The
+//! queues of pieces are [`super::queue`]'s.
 
-use super::{work_through, Queue, Team};
+use super::queue::{work_through, Queue};
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 use std::sync::{Mutex, PoisonError};
 
@@ -53,8 +55,8 @@ impl Desk {
         1 + usize::from(self.busy.load(Acquire) < self.posts.len())
     }
 
-    /// [`Team::run_pieces`] for batch thread `me`: `job(part, piece)` for parts `0..2` when a
-    /// thread is idle (with its help), else for part 0 only.
+    /// [`Team::run_pieces`](super::Team::run_pieces) for batch thread `me`: `job(part,
+    /// piece)` for parts `0..2` when a thread is idle (with its help), else for part 0 only.
     pub(crate) fn run_pieces(&self, me: usize, pieces: usize, job: &(dyn Fn(usize, usize) + Sync)) {
         if self.threads() == 1 {
             return (0..pieces).for_each(|j| job(0, j));
@@ -157,18 +159,10 @@ impl Drop for Leave<'_> {
     }
 }
 
-impl Team {
-    /// The team batch thread `me` of `desk` runs its images with (see the module docs).
-    pub(crate) fn helped(desk: std::sync::Arc<Desk>, me: usize) -> Team {
-        let mut team = Team::single();
-        team.desk = Some((desk, me));
-        team
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parallel::Team;
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::sync::Arc;
     use std::thread;

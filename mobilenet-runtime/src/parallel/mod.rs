@@ -8,8 +8,10 @@
 //! stack, runs part 0 itself and waits for the rest.
 
 mod helping;
+mod queue;
 
 pub(crate) use helping::Desk;
+use queue::{work_through, Queue};
 use std::cell::UnsafeCell;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -114,6 +116,14 @@ impl Team {
             team.workers.push((handle.thread().clone(), handle));
         }
         Ok(team)
+    }
+
+    /// The team batch thread `me` of a batch's `desk` runs its images with: one thread until
+    /// another thread of the batch is idle, then two (see [`helping`]).
+    pub(crate) fn helped(desk: Arc<Desk>, me: usize) -> Team {
+        let mut team = Team::single();
+        team.desk = Some((desk, me));
+        team
     }
 
     /// Number of threads jobs are split over, the caller included. Fixed for a team of its
@@ -232,59 +242,6 @@ pub(crate) fn pieces_for(madds: usize, parts: usize, max: usize) -> usize {
 /// Most threads a team may have for [`Team::run_pieces`] to move pieces between them (the
 /// queues live on the stack).
 pub const MAX_STEALING_PARTS: usize = 8;
-
-/// Runs part `part`'s pieces first to last, then the other parts' untaken pieces, each
-/// part's last first, as [`Team::run_pieces`] describes; `job(owner, piece)`. Returns whether
-/// it ran any.
-fn work_through(queues: &[Queue], part: usize, job: &(dyn Fn(usize, usize) + Sync)) -> bool {
-    let mut ran = false;
-    while let Some(j) = queues[part].take(true) {
-        job(part, j);
-        ran = true;
-    }
-    let parts = queues.len();
-    for other in (1..parts).map(|d| (part + d) % parts) {
-        while let Some(j) = queues[other].take(false) {
-            job(other, j);
-            ran = true;
-        }
-    }
-    ran
-}
-
-/// The untaken pieces of one part, `front..back` packed as `front | back << 32`; on its own
-/// cache line, so that the owner's claims do not disturb the other queues.
-#[repr(align(64))]
-struct Queue(AtomicU64);
-
-impl Queue {
-    /// A queue of pieces `0..pieces`, none taken (at most `u32::MAX`).
-    fn new(pieces: usize) -> Self {
-        Queue(AtomicU64::new((pieces as u64) << 32))
-    }
-
-    /// Claims the first untaken piece (the owner) or the last (another part).
-    fn take(&self, first: bool) -> Option<usize> {
-        let mut cur = self.0.load(Relaxed);
-        loop {
-            let (front, back) = (cur & u64::from(u32::MAX), cur >> 32);
-            if front >= back {
-                return None;
-            }
-            let (next, piece) = if first {
-                (cur + 1, front)
-            } else {
-                (cur - (1 << 32), back - 1)
-            };
-            // Relaxed is enough: the claim only has to be unique (a read-modify-write is), and
-            // the pieces' results are published to the caller by `run`'s own synchronisation.
-            match self.0.compare_exchange_weak(cur, next, Relaxed, Relaxed) {
-                Ok(_) => return Some(piece as usize),
-                Err(seen) => cur = seen,
-            }
-        }
-    }
-}
 
 /// Waits, on drop, until every worker has finished the current job.
 struct Wait<'a>(&'a Shared);
@@ -520,18 +477,6 @@ mod tests {
             }
         });
         assert!(moved.load(Relaxed) >= 1);
-    }
-
-    #[test]
-    fn queue_takes_from_both_ends_without_overlap() {
-        let q = Queue(AtomicU64::new(5 << 32));
-        assert_eq!(q.take(true), Some(0));
-        assert_eq!(q.take(false), Some(4));
-        assert_eq!(q.take(false), Some(3));
-        assert_eq!(q.take(true), Some(1));
-        assert_eq!(q.take(true), Some(2));
-        assert_eq!(q.take(true), None);
-        assert_eq!(q.take(false), None);
     }
 
     #[test]

@@ -61,33 +61,7 @@ pub fn avg_pool<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::testkit::Rng;
-
-    /// Direct loops, accumulated in f64.
-    fn reference(
-        (h, w, c): (usize, usize, usize),
-        (oh, ow): (usize, usize),
-        (kh, kw, s): (usize, usize, usize),
-        input: &[f32],
-    ) -> Vec<f64> {
-        let mut out = vec![0.0; oh * ow * c];
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for ch in 0..c {
-                    let mut sum = 0.0;
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            let (iy, ix) = (oy * s + ky, ox * s + kx);
-                            assert!(iy < h && ix < w, "window outside the input");
-                            sum += input[(iy * w + ix) * c + ch] as f64;
-                        }
-                    }
-                    out[(oy * ow + ox) * c + ch] = sum / (kh * kw) as f64;
-                }
-            }
-        }
-        out
-    }
+    use crate::kernels::testkit::{self, Rng};
 
     fn check<
         const H: usize,
@@ -106,7 +80,7 @@ mod tests {
         padded_in.extend([f32::NAN; 3]);
         let mut out = vec![-7.0; OH * OW * C + 3];
         avg_pool::<H, W, C, OH, OW, KH, KW, S>(&padded_in, &mut out);
-        let want = reference((H, W, C), (OH, OW), (KH, KW, S), &input);
+        let want = testkit::avg_pool((H, W, C), (OH, OW), (KH, KW, S), &input);
         for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
             let err = (g as f64 - w).abs() / w.abs().max(1.0);
             assert!(

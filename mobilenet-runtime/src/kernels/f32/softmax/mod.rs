@@ -34,15 +34,7 @@ mod tests {
     use super::body::exp_le0;
     use super::*;
     use crate::kernels::isa::Isa;
-    use crate::kernels::testkit::Rng;
-
-    /// Direct f64 evaluation, also shifted by the maximum.
-    fn reference(input: &[f32]) -> Vec<f64> {
-        let max = input.iter().map(|&x| x as f64).fold(f64::NEG_INFINITY, f64::max);
-        let e: Vec<f64> = input.iter().map(|&x| (x as f64 - max).exp()).collect();
-        let sum: f64 = e.iter().sum();
-        e.iter().map(|v| v / sum).collect()
-    }
+    use crate::kernels::testkit::{self, Rng};
 
     /// Every path this CPU has, on `input`.
     fn check<const N: usize>(input: &[f32]) {
@@ -56,7 +48,7 @@ mod tests {
             let mut out = [0.0; N];
             // SAFETY: `for_isa` gives only kernels this CPU runs; the lengths match.
             unsafe { (config::for_isa(isa).softmax)(input, &mut out) };
-            for (i, (&g, &w)) in out.iter().zip(&reference(input)).enumerate() {
+            for (i, (&g, &w)) in out.iter().zip(&testkit::softmax(input)).enumerate() {
                 let err = (g as f64 - w).abs() / w.abs().max(1.0);
                 assert!(err <= 1e-6, "{isa:?} N={N} at {i}: got {g}, want {w}");
             }
