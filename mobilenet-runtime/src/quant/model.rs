@@ -29,7 +29,7 @@ impl<N: QuantNet> QuantWeights<N> {
     /// table and the reverse), or an operator or quantization that does not fit: each names the
     /// operator, its tensor and what is wrong.
     pub fn from_tflite(bytes: &[u8]) -> Result<Self, WeightsError> {
-        let file = super::quant_layers_from_tflite(bytes, N::LAYERS, N::PADDING, N::ACTIVATION, N::PRECISION)?;
+        let file = super::tflite::quant_layers_from_tflite(bytes, N::LAYERS, N::PADDING, N::ACTIVATION, N::PRECISION)?;
         let params = N::read(&mut QuantReader::new(file.layers, N::LAYERS))?;
         Ok(QuantWeights {
             params,

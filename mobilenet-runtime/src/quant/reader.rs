@@ -56,7 +56,7 @@ pub struct QuantReader<'a> {
 }
 
 impl<'a> QuantReader<'a> {
-    /// A reader over `layers` (one per row of `table`, as [`super::quant_layers_from_tflite`]
+    /// A reader over `layers` (one per row of `table`, as [`super::tflite::quant_layers_from_tflite`]
     /// returns them).
     pub fn new(layers: Vec<QuantLayer>, table: &'a [LayerInfo]) -> Self {
         QuantReader {
