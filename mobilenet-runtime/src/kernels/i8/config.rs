@@ -7,7 +7,7 @@
 //! own yet and runs the AVX2 table (its slot is the `Isa::Avx512` arm of [`for_isa`]: an
 //! `AVX512` table of `gemm/avx512.rs`, ... goes there, VNNI's `vpdpwssd` included).
 
-use super::depthwise::ukernel::Pick3x3;
+use super::depthwise::ukernel::Kernels3x3;
 use super::gemm::ukernel::GemmConfig;
 use crate::kernels::isa::Isa;
 
@@ -15,9 +15,8 @@ use crate::kernels::isa::Isa;
 pub(crate) struct Kernels {
     /// The matrix product's micro-kernel and panel layout (pointwise, fc).
     pub gemm: &'static GemmConfig,
-    /// The choice of depthwise 3x3 kernel, if the path has any; other layers run the portable
-    /// one.
-    pub depthwise_3x3: Option<Pick3x3>,
+    /// The depthwise 3x3 kernels, if the path has any; other layers run the portable one.
+    pub depthwise_3x3: Option<&'static Kernels3x3>,
 }
 
 /// The portable kernels, which every architecture compiles.
@@ -26,11 +25,11 @@ static SCALAR: Kernels = Kernels {
     depthwise_3x3: None,
 };
 
-/// AVX2: the 4 x 16 `vpmaddwd` product.
+/// AVX2: the 4 x 16 `vpmaddwd` product, the depthwise 3x3 kernel of two taps per `vpmaddwd`.
 #[cfg(x86_simd)]
 static AVX2: Kernels = Kernels {
     gemm: &super::gemm::avx2::CONFIG,
-    depthwise_3x3: None,
+    depthwise_3x3: Some(&super::depthwise::avx2::KERNELS),
 };
 
 /// The kernels of `isa`.
