@@ -34,6 +34,8 @@ pub(crate) struct Filter<'a> {
     pub input_zero_point: i32,
     /// The 3x3 kernels' own packing of the layer, where the path has one and the layer is
     /// 3x3.
+    // Read only by the SIMD kernels.
+    #[cfg_attr(not(x86_simd), allow(dead_code))]
     pub packed: Option<&'a Packed>,
 }
 
