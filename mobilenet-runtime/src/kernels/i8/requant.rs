@@ -10,7 +10,7 @@
 //! - google/gemmlowp `fixedpoint/fixedpoint.h` lines 337-379:
 //!   `SaturatingRoundingDoublingHighMul` and `RoundingDivideByPOT` for `int32`.
 //!
-//! Every kernel's epilogue is [`Requant::apply`] (or a vector copy of it that the tests hold to
+//! Every kernel's epilogue is `Requant::apply` (or a vector copy of it that the tests hold to
 //! the same results).
 
 /// TFLite's `QuantizeMultiplier` (quantization_util.cc lines 53-104, default build): `real` as
