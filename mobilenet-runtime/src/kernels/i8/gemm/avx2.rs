@@ -52,16 +52,19 @@ unsafe fn sweep(s: &Sweep) {
 #[target_feature(enable = "avx2")]
 unsafe fn rows<const NV: usize>(s: &Sweep) {
     let mut r = 0;
-    // SAFETY (all calls): rows `r..r + R` lie below `s.rows`.
-    while r + MR <= s.rows {
-        unsafe { tile::<MR, NV>(s, r) };
-        r += MR;
-    }
-    match s.rows - r {
-        3 => unsafe { tile::<3, NV>(s, r) },
-        2 => unsafe { tile::<2, NV>(s, r) },
-        1 => unsafe { tile::<1, NV>(s, r) },
-        _ => {}
+    // SAFETY (every call): rows `r..r + R` lie below `s.rows`; the rest is the caller's
+    // contract.
+    unsafe {
+        while r + MR <= s.rows {
+            tile::<MR, NV>(s, r);
+            r += MR;
+        }
+        match s.rows - r {
+            3 => tile::<3, NV>(s, r),
+            2 => tile::<2, NV>(s, r),
+            1 => tile::<1, NV>(s, r),
+            _ => {}
+        }
     }
 }
 
