@@ -3,11 +3,12 @@
 //! Parameter packs look their table up once, when they are built (`from_quant_for`), and keep
 //! what they need; a layer call never asks which path it is on.
 //!
-//! Paths: the portable kernels everywhere; AVX-512 has no int8 kernels of its own yet and
-//! runs the best table below it (its slot is the `Isa::Avx512` arm of [`for_isa`]: an
+//! Paths: the portable kernels everywhere, AVX2 on x86-64; AVX-512 has no int8 kernels of its
+//! own yet and runs the AVX2 table (its slot is the `Isa::Avx512` arm of [`for_isa`]: an
 //! `AVX512` table of `gemm/avx512.rs`, ... goes there, VNNI's `vpdpwssd` included).
 
-use super::depthwise::ukernel::Pick3x3;
+use super::conv::ukernel::ConvKernels;
+use super::depthwise::ukernel::Kernels3x3;
 use super::gemm::ukernel::GemmConfig;
 use crate::kernels::isa::Isa;
 
@@ -15,15 +16,26 @@ use crate::kernels::isa::Isa;
 pub(crate) struct Kernels {
     /// The matrix product's micro-kernel and panel layout (pointwise, fc).
     pub gemm: &'static GemmConfig,
-    /// The choice of depthwise 3x3 kernel, if the path has any; other layers run the portable
-    /// one.
-    pub depthwise_3x3: Option<Pick3x3>,
+    /// The depthwise 3x3 kernels, if the path has any; other layers run the portable one.
+    pub depthwise_3x3: Option<&'static Kernels3x3>,
+    /// The standard convolution's kernels, if the path has any.
+    pub conv: Option<&'static ConvKernels>,
 }
 
 /// The portable kernels, which every architecture compiles.
 static SCALAR: Kernels = Kernels {
     gemm: &super::gemm::scalar::CONFIG,
     depthwise_3x3: None,
+    conv: None,
+};
+
+/// AVX2: the 4 x 16 `vpmaddwd` product, the depthwise 3x3 kernel of two taps per `vpmaddwd`,
+/// the convolution of two steps per `vpmaddwd`.
+#[cfg(x86_simd)]
+static AVX2: Kernels = Kernels {
+    gemm: &super::gemm::avx2::CONFIG,
+    depthwise_3x3: Some(&super::depthwise::avx2::KERNELS),
+    conv: Some(&super::conv::avx2::KERNELS),
 };
 
 /// The kernels of `isa`.
@@ -35,8 +47,14 @@ pub(crate) fn for_isa(isa: Isa) -> &'static Kernels {
     assert!(isa.is_supported(), "{isa:?} kernels on a CPU without them");
     match isa {
         Isa::Portable => &SCALAR,
-        // No int8 kernels of their own yet: the portable ones.
-        Isa::Avx2 | Isa::Avx512 => &SCALAR,
+        #[cfg(x86_simd)]
+        Isa::Avx2 => &AVX2,
+        // The slot of AVX-512 (and VNNI) int8 kernels: until they exist, AVX-512 CPUs (which
+        // all have AVX2) run the AVX2 table.
+        #[cfg(x86_simd)]
+        Isa::Avx512 => &AVX2,
+        #[cfg(not(x86_simd))]
+        _ => unreachable!("{isa:?} is supported only where x86_simd is set"),
     }
 }
 
@@ -47,7 +65,11 @@ mod tests {
     /// Every table this build has: what the drivers and the packing assume of a config.
     #[test]
     fn every_table_is_consistent() {
-        let tables: &[(&str, &Kernels)] = &[("scalar", &SCALAR)];
+        let tables: &[(&str, &Kernels)] = &[
+            ("scalar", &SCALAR),
+            #[cfg(x86_simd)]
+            ("avx2", &AVX2),
+        ];
         for &(name, k) in tables {
             let g = k.gemm;
             assert!(

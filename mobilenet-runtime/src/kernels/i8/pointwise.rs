@@ -56,26 +56,6 @@ impl<const CIN: usize, const COUT: usize> PointwiseParams<CIN, COUT> {
     }
 }
 
-impl Panels {
-    /// The [`QuantConv`] these panels were packed from, with OHWI weights `[n][k]`.
-    pub(crate) fn to_quant(&self) -> QuantConv {
-        let (n, k) = (self.n(), self.k());
-        let rq = self.requant();
-        let (weight_zero_point, input_zero_point) = self.zero_points();
-        QuantConv {
-            weights: (0..n * k).map(|i| self.weight(i / k, i % k)).collect(),
-            weight_zero_point,
-            bias: self.bias(),
-            input_zero_point,
-            output_zero_point: rq.zero_point,
-            multiplier: rq.multiplier[..n].to_vec(),
-            shift: rq.shifts(n),
-            act_min: rq.min,
-            act_max: rq.max,
-        }
-    }
-}
-
 impl<const CIN: usize, const COUT: usize> std::fmt::Debug for PointwiseParams<CIN, COUT> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "i8::PointwiseParams<CIN={CIN}, COUT={COUT}>({:?})", self.isa())

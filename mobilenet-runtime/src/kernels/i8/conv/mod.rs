@@ -4,19 +4,22 @@
 //!
 //! Weights are packed at load time as `i16` `[KH][KW][CIN][COUTP]` (the reduction index major,
 //! output channels contiguous and padded to whole vectors), the weight zero point already
-//! subtracted. Every path runs the portable kernel (`scalar.rs`) for now, split over a team
-//! by output rows.
+//! subtracted; a path with kernels of its own (`avx2.rs`) lays the layer out again its way.
+//! Either is split over a team by output rows.
 
+#[cfg(x86_simd)]
+pub(crate) mod avx2;
 mod scalar;
 pub(crate) mod ukernel;
 
+use super::config;
 use super::quant::QuantConv;
 use super::requant::ChannelRequant;
 use crate::kernels::isa::Isa;
 use crate::kernels::shared_ptr::SharedPtr;
 use crate::parallel::Team;
 use std::ops::Range;
-use ukernel::{Filter, Shape};
+use ukernel::{ConvKernels, Dims, Filter, Packed, Shape};
 
 /// Output channels are padded to a multiple of this in the packed weights.
 const CHANNEL_PAD: usize = 16;
@@ -28,6 +31,10 @@ const MIN_SPLIT_MADDS: usize = 1 << 19;
 #[derive(Clone)]
 pub struct ConvParams<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> {
     isa: Isa,
+    /// The path's kernels, if it has any.
+    kernels: Option<&'static ConvKernels>,
+    /// Their packing of the layer.
+    packed: Option<Packed>,
     /// `[KH][KW][CIN][coutp]`, `w - weight_zero_point`.
     weights: Vec<i16>,
     /// `[coutp]`.
@@ -59,7 +66,6 @@ impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> Conv
     /// If this CPU cannot run `isa` ([`Isa::is_supported`]).
     pub fn from_quant_for(isa: Isa, q: &QuantConv) -> Result<Self, String> {
         const { assert!(KH >= 1 && KW >= 1 && CIN >= 1 && COUT >= 1, "conv: zero-sized shape") };
-        assert!(isa.is_supported(), "{isa:?} kernels on a CPU without them");
         let (k, coutp) = (KH * KW * CIN, Self::COUTP);
         let rq = q.check("conv", COUT * k, COUT, coutp)?;
         let mut weights = vec![0i16; k * coutp];
@@ -69,19 +75,41 @@ impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> Conv
         }
         let mut bias = q.bias.clone();
         bias.resize(coutp, 0);
-        Ok(Self {
+        let mut p = Self {
             isa,
+            kernels: config::for_isa(isa).conv,
+            packed: None,
             weights,
             bias,
             rq,
             weight_zero_point: q.weight_zero_point,
             input_zero_point: q.input_zero_point,
-        })
+        };
+        let dims = Dims {
+            kh: KH,
+            kw: KW,
+            cin: CIN,
+            cout: COUT,
+        };
+        p.packed = p.kernels.map(|k| (k.pack)(&p.filter(), dims));
+        Ok(p)
     }
 
     /// The path these weights are packed for.
     pub fn isa(&self) -> Isa {
         self.isa
+    }
+
+    /// The portable kernel's view of the layer (and the path's packing).
+    fn filter(&self) -> Filter<'_> {
+        Filter {
+            weights: &self.weights,
+            coutp: Self::COUTP,
+            bias: &self.bias,
+            rq: &self.rq,
+            input_zero_point: self.input_zero_point,
+            packed: self.packed.as_ref(),
+        }
     }
 
     /// What the parameters were built from.
@@ -163,25 +191,40 @@ pub fn conv2d<
         pt: PT,
         pl: PL,
     };
-    let f = Filter {
-        weights: &p.weights,
-        coutp: ConvParams::<KH, KW, CIN, COUT>::COUTP,
-        bias: &p.bias,
-        rq: &p.rq,
-        input_zero_point: p.input_zero_point,
-    };
-    run(&input[..H * W * CIN], &mut output[..OH * OW * COUT], &f, (sh, OH), team);
+    run(
+        &input[..H * W * CIN],
+        &mut output[..OH * OW * COUT],
+        &p.filter(),
+        p.kernels,
+        (sh, OH),
+        team,
+    );
 }
 
-/// The driver, not generic (compiled once, with this crate): output rows split across `team`.
-fn run(input: &[i8], output: &mut [i8], f: &Filter, (sh, oh): (Shape, usize), team: &Team) {
+/// The driver, not generic (compiled once, with this crate): the path's kernel for the shape
+/// if it has one, else the portable kernel, over output rows split across `team`.
+fn run(
+    input: &[i8],
+    output: &mut [i8],
+    f: &Filter,
+    kernels: Option<&ConvKernels>,
+    (sh, oh): (Shape, usize),
+    team: &Team,
+) {
     let row_len = sh.ow * sh.cout;
     assert!(input.len() >= sh.h * sh.w * sh.cin && output.len() >= oh * row_len);
-    let o = SharedPtr(output.as_mut_ptr());
-    let rows = |oys: Range<usize>| {
-        // SAFETY: rows `oys` of the exclusively borrowed output, disjoint between parts.
-        let out = unsafe { std::slice::from_raw_parts_mut(o.get().add(oys.start * row_len), oys.len() * row_len) };
-        scalar::rows(input, f, out, &sh, oys);
+    let kernel = kernels.and_then(|k| (k.pick)(&sh));
+    let (i, o) = (SharedPtr(input.as_ptr().cast_mut()), SharedPtr(output.as_mut_ptr()));
+    let rows = |oys: Range<usize>| match kernel {
+        // SAFETY: the kernel comes from the config of a path that `from_quant_for` checked
+        // this CPU runs; the assert above covers what it reads and writes, and the team's
+        // parts get disjoint output rows.
+        Some(k) => unsafe { k(i.get(), f, o.get(), &sh, oys) },
+        None => {
+            // SAFETY: rows `oys` of the exclusively borrowed output, disjoint between parts.
+            let out = unsafe { std::slice::from_raw_parts_mut(o.get().add(oys.start * row_len), oys.len() * row_len) };
+            scalar::rows(input, f, out, &sh, oys);
+        }
     };
     let madds = oh * row_len * sh.kh * sh.kw * sh.cin;
     if team.threads() == 1 || madds < MIN_SPLIT_MADDS {
@@ -270,6 +313,9 @@ mod tests {
             check::<7, 8, 3, 5, 8, 5, 3, 1, 1, 0, 0>(15);
             check::<9, 9, 3, 9, 9, 8, 5, 5, 1, 2, 2>(16);
             check::<8, 8, 17, 8, 8, 8, 3, 3, 1, 1, 1>(17);
+            // On AVX2: two blocks of 32 channels, the last partial; runs of 3 x 17 bytes.
+            check::<7, 6, 17, 4, 3, 40, 3, 3, 2, 1, 1>(18);
+            check::<6, 6, 2, 6, 6, 24, 3, 3, 1, 1, 1>(19);
         }
     }
 

@@ -3,10 +3,13 @@
 //! (TFLite skips the padded ones, as if they read the input zero point).
 //!
 //! Weights are packed at load time as `i16` `[KH][KW][C]` (tap-major, channels padded to whole
-//! vectors), the weight zero point already subtracted. 3x3 layers run the kernel the path's
-//! config picks for their shape, if any; every other layer runs the portable kernel
-//! (`scalar.rs`). Both are split over a team by output rows.
+//! vectors), the weight zero point already subtracted; a path with 3x3 kernels (`avx2.rs`) lays
+//! 3x3 layers out again its own way. 3x3 layers run the kernel the path's config picks for
+//! their shape, if any; every other layer runs the portable kernel (`scalar.rs`). Both are
+//! split over a team by output rows.
 
+#[cfg(x86_simd)]
+pub(crate) mod avx2;
 mod scalar;
 pub(crate) mod ukernel;
 
@@ -17,7 +20,7 @@ use crate::kernels::isa::Isa;
 use crate::kernels::shared_ptr::SharedPtr;
 use crate::parallel::Team;
 use std::ops::Range;
-use ukernel::{Filter, Pick3x3, Shape};
+use ukernel::{Filter, Kernels3x3, Packed, Shape};
 
 /// Channels are padded to a multiple of this in the packed weights (the widest kernel's
 /// vector of channels).
@@ -31,7 +34,10 @@ const MIN_SPLIT_MADDS: usize = 1 << 15;
 #[derive(Clone)]
 pub struct DepthwiseParams<const KH: usize, const KW: usize, const C: usize> {
     isa: Isa,
-    pick_3x3: Option<Pick3x3>,
+    /// The path's 3x3 kernels, for a 3x3 layer on a path that has them.
+    kernels_3x3: Option<&'static Kernels3x3>,
+    /// Their packing of the layer.
+    packed: Option<Packed>,
     /// `[KH][KW][cp]`, `w - weight_zero_point`.
     weights: Vec<i16>,
     /// `[cp]`.
@@ -71,15 +77,18 @@ impl<const KH: usize, const KW: usize, const C: usize> DepthwiseParams<KH, KW, C
         }
         let mut bias = q.bias.clone();
         bias.resize(cp, 0);
-        Ok(Self {
+        let mut p = Self {
             isa,
-            pick_3x3: config::for_isa(isa).depthwise_3x3,
+            kernels_3x3: config::for_isa(isa).depthwise_3x3.filter(|_| KH == 3 && KW == 3),
+            packed: None,
             weights,
             bias,
             rq,
             weight_zero_point: q.weight_zero_point,
             input_zero_point: q.input_zero_point,
-        })
+        };
+        p.packed = p.kernels_3x3.map(|k| (k.pack)(&p.filter()));
+        Ok(p)
     }
 
     /// The path these weights are packed for.
@@ -112,6 +121,7 @@ impl<const KH: usize, const KW: usize, const C: usize> DepthwiseParams<KH, KW, C
             bias: &self.bias,
             rq: &self.rq,
             input_zero_point: self.input_zero_point,
+            packed: self.packed.as_ref(),
         }
     }
 }
@@ -172,7 +182,7 @@ pub fn depthwise<
         &input[..H * W * C],
         &mut output[..OH * OW * C],
         &p.filter(),
-        p.pick_3x3,
+        p.kernels_3x3,
         (sh, OH),
         team,
     );
@@ -180,9 +190,16 @@ pub fn depthwise<
 
 /// The driver, not generic (compiled once, with this crate): the path's 3x3 kernel for the
 /// shape if it has one, else the portable kernel, over output rows split across `team`.
-fn run(input: &[i8], output: &mut [i8], f: &Filter, pick: Option<Pick3x3>, (sh, oh): (Shape, usize), team: &Team) {
+fn run(
+    input: &[i8],
+    output: &mut [i8],
+    f: &Filter,
+    kernels: Option<&Kernels3x3>,
+    (sh, oh): (Shape, usize),
+    team: &Team,
+) {
     assert!(input.len() >= sh.h * sh.w * sh.c && output.len() >= oh * sh.ow * sh.c);
-    let kernel = pick.and_then(|pick| pick(&sh));
+    let kernel = kernels.and_then(|k| (k.pick)(&sh));
     let (i, o) = (SharedPtr(input.as_ptr().cast_mut()), SharedPtr(output.as_mut_ptr()));
     let rows = |oys: Range<usize>| match kernel {
         // SAFETY: the kernel comes from the config of a path that `from_quant_for` checked
@@ -276,6 +293,11 @@ mod tests {
             check::<1, 7, 24, 1, 7, 3, 3, 1, 1, 1>(15);
             check::<3, 40, 8, 3, 40, 3, 3, 1, 1, 1>(16);
             check::<7, 7, 1024, 7, 7, 3, 3, 1, 1, 1>(17);
+            // Half blocks (8 channels past the last 16) on the AVX2 kernel, every padding.
+            check::<9, 10, 8, 5, 5, 3, 3, 2, 1, 1>(26);
+            check::<10, 9, 24, 5, 5, 3, 3, 2, 0, 0>(27);
+            check::<6, 5, 40, 6, 5, 3, 3, 1, 1, 1>(28);
+            check::<5, 6, 8, 3, 4, 3, 3, 1, 0, 0>(29);
             // Large enough to split over a team.
             check::<56, 56, 24, 28, 28, 3, 3, 2, 1, 1>(18);
             check::<40, 40, 40, 40, 40, 3, 3, 1, 1, 1>(19);

@@ -1,6 +1,7 @@
 //! The contract between the int8 depthwise driver (`mod.rs`) and its kernels: the shape of a
 //! call as runtime values ([`Shape`]), the packed filter ([`Filter`]), a kernel's signature
-//! ([`RowsFn`]) and how an instruction set picks its 3x3 kernel for a shape ([`Pick3x3`]).
+//! ([`RowsFn`]), and what an instruction set's 3x3 kernels declare ([`Kernels3x3`]: how they
+//! pick a kernel for a shape and how they pack a layer at load time).
 
 use crate::kernels::i8::requant::ChannelRequant;
 use std::ops::Range;
@@ -31,6 +32,31 @@ pub(crate) struct Filter<'a> {
     /// `cp` channels.
     pub rq: &'a ChannelRequant,
     pub input_zero_point: i32,
+    /// The 3x3 kernels' own packing of the layer, where the path has one and the layer is
+    /// 3x3.
+    // Read only by the SIMD kernels.
+    #[cfg_attr(not(x86_simd), allow(dead_code))]
+    pub packed: Option<&'a Packed>,
+}
+
+/// A 3x3 layer as a path's 3x3 kernels read it, laid out once, at load time, by the path's
+/// [`Kernels3x3::pack`]: weights, and per-channel arrays in the order of the kernels' lanes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Packed {
+    pub weights: Vec<i16>,
+    pub bias: Vec<i32>,
+    pub multiplier: Vec<i32>,
+    pub left: Vec<i32>,
+    pub right: Vec<i32>,
+}
+
+/// What an instruction set brings to depthwise 3x3 layers.
+pub(crate) struct Kernels3x3 {
+    /// Its kernel for a shape, if it has one for it (asked once per call).
+    pub pick: Pick3x3,
+    /// Lays a 3x3 layer out for its kernels, from the portable packing (`Filter::packed`
+    /// unset).
+    pub pack: fn(f: &Filter) -> Packed,
 }
 
 /// Output rows `rows` of a depthwise convolution of shape `sh` from `input` into `output`.

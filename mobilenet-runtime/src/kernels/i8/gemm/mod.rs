@@ -2,6 +2,8 @@
 //! (`panels.rs`), calling the micro-kernel that each instruction set declares in its own file
 //! (`scalar.rs`, and on x86-64 `avx2.rs`) through the contract of `ukernel.rs`.
 
+#[cfg(x86_simd)]
+pub(crate) mod avx2;
 mod driver;
 mod panels;
 pub(crate) mod scalar;

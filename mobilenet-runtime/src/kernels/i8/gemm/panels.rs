@@ -6,6 +6,7 @@
 
 use super::ukernel::{GemmConfig, Layout, PanelRequant};
 use crate::kernels::i8::config;
+use crate::kernels::i8::quant::QuantConv;
 use crate::kernels::i8::requant::ChannelRequant;
 use crate::kernels::isa::Isa;
 
@@ -167,5 +168,23 @@ impl Panels {
     /// Reduction length.
     pub(crate) fn k(&self) -> usize {
         self.k
+    }
+
+    /// The [`QuantConv`] these panels were packed from, with OHWI weights `[n][k]`.
+    pub(crate) fn to_quant(&self) -> QuantConv {
+        let (n, k) = (self.n(), self.k());
+        let rq = self.requant();
+        let (weight_zero_point, input_zero_point) = self.zero_points();
+        QuantConv {
+            weights: (0..n * k).map(|i| self.weight(i / k, i % k)).collect(),
+            weight_zero_point,
+            bias: self.bias(),
+            input_zero_point,
+            output_zero_point: rq.zero_point,
+            multiplier: rq.multiplier[..n].to_vec(),
+            shift: rq.shifts(n),
+            act_min: rq.min,
+            act_max: rq.max,
+        }
     }
 }

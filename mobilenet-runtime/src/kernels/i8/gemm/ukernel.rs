@@ -18,9 +18,7 @@ pub(crate) enum Layout {
     /// `[k / 2][width][2]`: the weights of two consecutive reduction steps side by side per
     /// channel, as `vpmaddwd` multiplies pairs (the reduction padded to [`GemmConfig::kr`] with
     /// zero weights).
-    // The AVX2 kernel's layout (step 2 of the int8 work); until it lands only the packing
-    // knows it.
-    #[allow(dead_code)]
+    #[cfg_attr(not(x86_simd), allow(dead_code))]
     Pairs,
 }
 

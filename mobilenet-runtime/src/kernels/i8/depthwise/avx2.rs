@@ -1,0 +1,213 @@
+//! The AVX2 int8 depthwise 3x3 kernel (stride 1 or 2, padding at most 1, channels a multiple
+//! of 8): per output pixel, 16 channels at a time (8 for a last half block), two taps per
+//! `vpmaddwd`.
+//!
+//! Each tap's 16 inputs are sign-extended to `i16`; two taps' vectors are interleaved
+//! (`vpunpcklwd` / `vpunpckhwd`: channels 0-3 and 8-11 in one vector, 4-7 and 12-15 in the
+//! other, the order `vpunpck` leaves within 128-bit halves) and multiplied by the two taps'
+//! weights laid out in the same order at load time ([`pack`]), so `vpmaddwd` adds both taps
+//! per channel, exactly (inputs `-128..=127`, weights `-255..=255`). Nine taps are five pairs,
+//! the last with a zero tap. The input zero point is folded into the bias
+//! (`bias - izp * sum w`), and a padded tap reads a vector of the zero point instead of the
+//! input, which contributes `izp * w` and so cancels its share of the fold: the same sum as
+//! TFLite's skipped tap. The packing back to `i8` (`vpackssdw` per 128-bit half) puts the
+//! channels back in order.
+
+use super::ukernel::{Filter, Kernels3x3, Packed, RowsFn, Shape};
+use crate::kernels::geometry::taps;
+use crate::kernels::x86::avx2::requantize;
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+/// The AVX2 3x3 kernels.
+pub(crate) const KERNELS: Kernels3x3 = Kernels3x3 { pick, pack };
+
+/// Channels per block.
+const CB: usize = 16;
+
+/// Tap pairs per block: taps `2p` and `2p + 1` (tap 9 is a zero weight).
+const PAIRS: usize = 5;
+
+/// The kernel for `sh`, if it serves it: 3x3, padding at most 1, stride 1 or 2, channels a
+/// multiple of 8 (whole 8-byte loads for a last half block).
+fn pick(sh: &Shape) -> Option<RowsFn> {
+    let fits = sh.kh == 3 && sh.kw == 3 && sh.pt <= 1 && sh.pl <= 1 && matches!(sh.s, 1 | 2) && sh.c.is_multiple_of(8);
+    fits.then_some(rows as RowsFn)
+}
+
+/// Channel of lane `lane` (0..8) of vector `half` (0: channels 0-3 and 8-11, 1: 4-7 and 12-15)
+/// of a block.
+fn channel(half: usize, lane: usize) -> usize {
+    (lane / 4) * 8 + half * 4 + lane % 4
+}
+
+/// Lays a 3x3 layer out for [`rows`]: per block of 16 channels, per tap pair, per half, 8
+/// channels x 2 taps of weights (16 `i16`); bias (the input zero point folded in) and
+/// requantisation per block and half in lane order, 8 values each.
+fn pack(f: &Filter) -> Packed {
+    let cp = f.cp;
+    debug_assert!(cp.is_multiple_of(CB) && f.weights.len() == 9 * cp);
+    let blocks = cp / CB;
+    let mut p = Packed {
+        weights: vec![0; blocks * PAIRS * 2 * 16],
+        bias: vec![0; cp],
+        multiplier: vec![0; cp],
+        left: vec![0; cp],
+        right: vec![0; cp],
+    };
+    let w = |tap: usize, c: usize| if tap < 9 { f.weights[tap * cp + c] } else { 0 };
+    for b in 0..blocks {
+        for half in 0..2 {
+            for lane in 0..8 {
+                let c = b * CB + channel(half, lane);
+                for pair in 0..PAIRS {
+                    for t in 0..2 {
+                        p.weights[(((b * PAIRS + pair) * 2 + half) * 8 + lane) * 2 + t] = w(2 * pair + t, c);
+                    }
+                }
+                let sum = (0..9).fold(0i32, |s, tap| s.wrapping_add(w(tap, c) as i32));
+                let i = (b * 2 + half) * 8 + lane;
+                p.bias[i] = f.bias[c].wrapping_sub(f.input_zero_point.wrapping_mul(sum));
+                p.multiplier[i] = f.rq.multiplier[c];
+                p.left[i] = f.rq.left[c];
+                p.right[i] = f.rq.right[c];
+            }
+        }
+    }
+    p
+}
+
+/// The AVX2 [`RowsFn`].
+///
+/// # Safety
+/// As [`RowsFn`], for a shape [`pick`] accepts and a filter packed by [`pack`].
+unsafe fn rows(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, oys: Range<usize>) {
+    // SAFETY: forwarded contract; the config holds this kernel only for CPUs with AVX2.
+    unsafe { rows_avx2(input, f, output, sh, oys) }
+}
+
+/// The per-block constants of the epilogue.
+#[derive(Clone, Copy)]
+struct Epilogue {
+    bias: [__m256i; 2],
+    multiplier: [__m256i; 2],
+    left: [__m256i; 2],
+    right: [__m256i; 2],
+}
+
+/// [`rows`] with AVX2 enabled.
+///
+/// # Safety
+/// As [`rows`].
+#[target_feature(enable = "avx2")]
+unsafe fn rows_avx2(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, oys: Range<usize>) {
+    let p = f.packed.expect("the AVX2 kernel reads its own packing");
+    let c = sh.c;
+    let zp = _mm256_set1_epi32(f.rq.zero_point);
+    let (min, max) = (_mm_set1_epi8(f.rq.min), _mm_set1_epi8(f.rq.max));
+    let izp = _mm256_set1_epi16(f.input_zero_point as i16);
+    for oy in oys {
+        let ys = taps(oy, sh.h, 3, sh.s, sh.pt);
+        // Input row of kernel row 0 (-1 when kernel row 0 is padding).
+        let iy0 = (oy * sh.s) as isize - sh.pt as isize;
+        // Row by row, every block of channels: the rows a layer reads stay in cache while it
+        // walks them, whatever the number of channels.
+        for c0 in (0..c).step_by(CB) {
+            let half = c - c0 < CB;
+            // SAFETY: the packed arrays hold `cp` values, `c0 + 16 <= cp`.
+            let load = |v: &[i32], h: usize| unsafe { _mm256_loadu_si256(v.as_ptr().add(c0 + 8 * h).cast()) };
+            let e = Epilogue {
+                bias: [load(&p.bias, 0), load(&p.bias, 1)],
+                multiplier: [load(&p.multiplier, 0), load(&p.multiplier, 1)],
+                left: [load(&p.left, 0), load(&p.left, 1)],
+                right: [load(&p.right, 0), load(&p.right, 1)],
+            };
+            // SAFETY: block `c0 / 16` of the packed weights, `PAIRS * 2 * 16` values.
+            let w = unsafe { p.weights.as_ptr().add(c0 / CB * PAIRS * 2 * 16) };
+            for ox in 0..sh.ow {
+                let ix0 = (ox * sh.s) as isize - sh.pl as isize;
+                // SAFETY: pixel `(oy, ox)` of the output rows the caller owns, channel `c0`.
+                let out = unsafe { output.add((oy * sh.ow + ox) * c + c0) };
+                let at = (iy0, ix0, c, sh.w);
+                // SAFETY (both calls): the taps read are those inside the input (`ys`, `xs`),
+                // channels `c0..c0 + 16` (or 8 for a half block) of pixels inside it.
+                // Two inlined copies: the interior one with every tap valid, as constants.
+                let xs = taps(ox, sh.w, 3, sh.s, sh.pl);
+                unsafe {
+                    if ys == (0, 3) && xs == (0, 3) {
+                        pixel(input, at, ((0, 3), (0, 3)), c0, half, w, &e, izp, (zp, min, max), out);
+                    } else {
+                        pixel(input, at, (ys, xs), c0, half, w, &e, izp, (zp, min, max), out);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One output pixel's block of channels: taps `ys x xs` (valid kernel rows and columns) read
+/// the input, the others the zero point.
+///
+/// # Safety
+/// Every valid tap's pixel `(iy0 + ky, ix0 + kx)` lies inside the input of width `w` and
+/// `c` channels, readable at channels `c0..c0 + 16` (8 if `half`); `wt` points at the block's
+/// packed weights; `out` writable for 16 (8) bytes.
+#[target_feature(enable = "avx2")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pixel(
+    input: *const i8,
+    (iy0, ix0, c, w): (isize, isize, usize, usize),
+    ((ky0, ky1), (kx0, kx1)): ((usize, usize), (usize, usize)),
+    c0: usize,
+    half: bool,
+    wt: *const i16,
+    e: &Epilogue,
+    izp: __m256i,
+    (zp, min, max): (__m256i, __m128i, __m128i),
+    out: *mut i8,
+) {
+    let tap = |t: usize| -> __m256i {
+        let (ky, kx) = (t / 3, t % 3);
+        if t >= 9 {
+            return _mm256_setzero_si256();
+        }
+        if !(ky0..ky1).contains(&ky) || !(kx0..kx1).contains(&kx) {
+            return izp;
+        }
+        let offset = (((iy0 + ky as isize) as usize * w) + (ix0 + kx as isize) as usize) * c + c0;
+        // SAFETY: a valid tap's channels `c0..` lie inside the input (the contract).
+        unsafe {
+            let p = input.add(offset);
+            if half {
+                _mm256_cvtepi8_epi16(_mm_loadl_epi64(p.cast()))
+            } else {
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(p.cast()))
+            }
+        }
+    };
+    let mut acc = e.bias;
+    for pair in 0..PAIRS {
+        let (a, b) = (tap(2 * pair), tap(2 * pair + 1));
+        let x = [_mm256_unpacklo_epi16(a, b), _mm256_unpackhi_epi16(a, b)];
+        for h in 0..2 {
+            // SAFETY: pair `pair`, half `h` of the block's weights: 16 values.
+            let wv = unsafe { _mm256_loadu_si256(wt.add((pair * 2 + h) * 16).cast()) };
+            acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(x[h], wv));
+        }
+    }
+    let q: [__m256i; 2] =
+        std::array::from_fn(|h| _mm256_add_epi32(requantize(acc[h], e.multiplier[h], e.left[h], e.right[h]), zp));
+    // Channels 0-3 | 8-11 and 4-7 | 12-15: packing per 128-bit half restores 0-7 | 8-15.
+    let p16 = _mm256_packs_epi32(q[0], q[1]);
+    let bytes = _mm_packs_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256::<1>(p16));
+    let bytes = _mm_min_epi8(_mm_max_epi8(bytes, min), max);
+    // SAFETY: 16 (8) writable bytes (the contract).
+    unsafe {
+        if half {
+            _mm_storel_epi64(out.cast(), bytes);
+        } else {
+            _mm_storeu_si128(out.cast(), bytes);
+        }
+    }
+}
