@@ -17,6 +17,8 @@ pub trait Network: Send {
     fn forward_timed(&mut self, input: &[f32], times: &mut [Duration]) -> &[f32];
     /// `Model::predict_batch` on N x H x W x C images (spread over the model's threads).
     fn predict_batch(&self, images: ArrayView4<'_, f32>) -> Array2<f32>;
+    /// `Model::forward_inspect`: as `forward`, handing each layer's output to `each`.
+    fn forward_inspect(&mut self, input: &[f32], each: &mut dyn FnMut(usize, &[f32])) -> &[f32];
 }
 
 /// One spec the benchmark knows: where it comes from and the constants its expansion defines.
@@ -41,10 +43,15 @@ pub struct Spec {
     pub layers: &'static [LayerInfo],
     /// Loads a weights file and builds the model on the given number of threads.
     pub load: LoadFn,
+    /// The weights of a weights file as a float TFLite model (the runtime's writer), for LiteRT.
+    pub tflite: TfliteFn,
 }
 
 /// Builds one spec's model from a weights file, on a team of the given number of threads.
 pub type LoadFn = fn(&Path, usize) -> Result<Box<dyn Network>, crate::Error>;
+
+/// Writes one spec's weights file as a float TFLite model.
+pub type TfliteFn = fn(&Path) -> Result<Vec<u8>, crate::Error>;
 
 impl Spec {
     /// f32 values in one image.
@@ -85,6 +92,16 @@ macro_rules! specs {
                     fn predict_batch(&self, images: ArrayView4<'_, f32>) -> Array2<f32> {
                         Model::predict_batch(self, images).expect("a batch of INPUT_SHAPE images")
                     }
+
+                    fn forward_inspect(&mut self, input: &[f32], each: &mut dyn FnMut(usize, &[f32])) -> &[f32] {
+                        let input: &[f32; INPUT_LEN] = input.try_into().expect("an image of INPUT_LEN values");
+                        Model::forward_inspect(self, input, each)
+                    }
+                }
+
+                pub fn tflite(path: &std::path::Path) -> Result<Vec<u8>, crate::Error> {
+                    let tensors = Weights::load(path)?.to_tensors();
+                    Ok(mobilenet::runtime::weights::tflite_from_tensors(&tensors, LAYERS, PADDING, ACTIVATION, BN_EPS)?)
                 }
 
                 pub fn load(path: &std::path::Path, threads: usize) -> Result<Box<dyn super::Network>, crate::Error> {
@@ -105,15 +122,19 @@ macro_rules! specs {
             outputs_probabilities: $module::OUTPUTS_PROBABILITIES,
             layers: $module::LAYERS,
             load: $module::load,
+            tflite: $module::tflite,
         }),*];
     };
 }
 
+// TF-slim's variants of the paper's table (TensorFlow SAME padding, ReLU6, 1001 classes), as
+// TFLite's MobileNets have it: LiteRT runs what TFLite files can express, and the paper's
+// symmetric padding of a stride-2 layer on an even input is not something they can (the
+// writer refuses it). Every engine runs the same spec.
 specs! {
-    alpha1_224: "1.0-224", "specs/v1_alpha1_224.yaml" => "../specs/v1_alpha1_224.yaml";
-    alpha050_160: "0.5-160", "specs/v1_alpha0.5_160.yaml" => "../specs/v1_alpha0.5_160.yaml";
-    // Bench-only: the paper has no 0.25-128 row in specs/, so it lives beside this crate.
-    alpha025_128: "0.25-128", "bench/specs/v1_alpha0.25_128.yaml" => "specs/v1_alpha0.25_128.yaml";
+    alpha1_224: "1.0-224", "specs/tflite/v1_alpha1_224.yaml" => "../specs/tflite/v1_alpha1_224.yaml";
+    alpha050_160: "0.5-160", "specs/tflite/v1_alpha0.5_160.yaml" => "../specs/tflite/v1_alpha0.5_160.yaml";
+    alpha025_128: "0.25-128", "specs/tflite/v1_alpha0.25_128.yaml" => "../specs/tflite/v1_alpha0.25_128.yaml";
 }
 
 /// The spec named `key` on the command line.
