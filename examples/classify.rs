@@ -34,7 +34,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mobilenet::runtime::interop::Network;
 use mobilenet::runtime::ndarray::ArrayView4;
 use mobilenet::runtime::weights::{Tensor, TensorSet, WeightsFormat};
-use mobilenet::runtime::{Activation, LayerInfo, Padding};
+use mobilenet::runtime::{Activation, LayerInfo, Padding, Precision};
 use rayon::prelude::*;
 
 use cli::{Command, Options};
@@ -72,6 +72,10 @@ struct Spec {
     preprocess: Normalization,
     layers: &'static [LayerInfo],
     bn_eps: f32,
+    /// float32, or the quantized scheme the spec's `precision` names.
+    precision: Precision,
+    /// The class names, when the spec's classes are not ImageNet's.
+    labels: Option<&'static [&'static str]>,
     run: fn(&Job<'_>) -> Result<Summary, String>,
 }
 
@@ -146,11 +150,80 @@ macro_rules! specs {
             preprocess: specs!(@pre $module $($pre)?),
             layers: $module::LAYERS,
             bn_eps: $module::BN_EPS,
+            precision: $module::PRECISION,
+            labels: None,
             run: $module::run,
         }),*];
     };
     (@pre $module:ident $pre:ident) => { Normalization::$pre };
     (@pre $module:ident) => { Normalization::for_padding($module::PADDING) };
+}
+
+/// The quantized specs, as [`specs!`] does the float ones: each `run` loads the `.tflite`
+/// file and classifies the images' pixels with [`classify_quantized`].
+macro_rules! quant_specs {
+    ($($module:ident => $path:literal $(, labels: $labels:expr)?;)*) => {
+        $(mod $module {
+            mobilenet::mobilenet!($path);
+
+            /// Loads the quantized model and classifies the job's images.
+            pub fn run(job: &crate::Job<'_>) -> Result<crate::Summary, String> {
+                use mobilenet::runtime::quant::QuantElem;
+                let start = ::std::time::Instant::now();
+                let weights = match &job.source {
+                    crate::WeightsSource::File(path, _) => Weights::load(path).map_err(|e| crate::weights_error(path, &e))?,
+                    crate::WeightsSource::Bundled | crate::WeightsSource::Random => {
+                        return Err(format!(
+                            "{} is quantized: it runs a quantized .tflite file given with --weights (random or \
+                             compiled-in weights are for float specs)",
+                            $path
+                        ))
+                    }
+                };
+                let out = weights.output_quantization();
+                let mut model = Model::new(weights);
+                if let Err(e) = model.set_threads(rayon::current_num_threads()) {
+                    eprintln!("warning: running on one thread: cannot start worker threads: {e}");
+                }
+                crate::classify_quantized(job, start.elapsed(), |pixels| {
+                    let pixels: &[u8; INPUT_LEN] = pixels.try_into().ok()?;
+                    Some(model.forward_pixels(pixels).iter().map(|&q| out.dequantize(q.to_i32())).collect())
+                })
+            }
+        })*
+
+        const QUANT_SPECS: &[Spec] = &[$(Spec {
+            path: $path,
+            name: $module::NAME,
+            input_shape: $module::INPUT_SHAPE,
+            num_classes: $module::NUM_CLASSES,
+            padding: $module::PADDING,
+            activation: $module::ACTIVATION,
+            probabilities: $module::OUTPUTS_PROBABILITIES,
+            preprocess: Normalization::Tflite,
+            layers: $module::LAYERS,
+            bn_eps: $module::BN_EPS,
+            precision: $module::PRECISION,
+            labels: quant_specs!(@labels $($labels)?),
+            run: $module::run,
+        }),*];
+    };
+    (@labels $labels:expr) => { Some($labels) };
+    (@labels) => { None };
+}
+
+quant_specs! {
+    // TensorFlow's uint8 exports (per-tensor scales), as tflite-support and Coral test them.
+    tflite_025_224_quant => "specs/tflite/quant/v1_alpha0.25_224_quant.yaml";
+    tflite_025_128_quant => "specs/tflite/quant/v1_alpha0.25_128_quant.yaml";
+    tflite_050_160_quant => "specs/tflite/quant/v1_alpha0.5_160_quant.yaml";
+    // TFLite Micro's int8 person detector (96x96 grayscale, per-channel scales).
+    person_detect => "specs/tflite/quant/person_detect.yaml", labels: &["no person", "person"];
+}
+
+/// Every compiled-in spec, float then quantized.
+fn all_specs() -> impl Iterator<Item = &'static Spec> {
+    SPECS.iter().chain(QUANT_SPECS)
 }
 
 specs! {
@@ -259,7 +332,16 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let labels = model_labels(&source, spec.num_classes).or_else(|| {
+    let own = spec.labels.map(|names| {
+        names
+            .iter()
+            .map(|&name| preprocess::Label {
+                synset: String::new(),
+                name: name.to_owned(),
+            })
+            .collect()
+    });
+    let labels = own.or_else(|| model_labels(&source, spec.num_classes)).or_else(|| {
         preprocess::parse_labels(IMAGENET_CLASSES, 1000)
             .ok()
             .and_then(|l| preprocess::labels_for(l, spec.num_classes))
@@ -360,10 +442,11 @@ fn model_labels(source: &WeightsSource, classes: usize) -> Option<Vec<preprocess
 
 /// The compiled-in spec `arg` names (a path or a model name).
 fn find_spec(arg: &str) -> Result<&'static Spec, String> {
-    let paths: Vec<&str> = SPECS.iter().map(|s| s.path).collect();
-    let names: Vec<&str> = SPECS.iter().map(|s| s.name).collect();
+    let specs: Vec<&'static Spec> = all_specs().collect();
+    let paths: Vec<&str> = specs.iter().map(|s| s.path).collect();
+    let names: Vec<&str> = specs.iter().map(|s| s.name).collect();
     match cli::find_spec(arg, &paths, &names, Path::new(env!("CARGO_MANIFEST_DIR"))) {
-        Some(i) => Ok(&SPECS[i]),
+        Some(i) => Ok(specs[i]),
         None => {
             let mut list = Vec::new();
             list_specs(&mut list);
@@ -381,9 +464,22 @@ fn find_spec(arg: &str) -> Result<&'static Spec, String> {
 fn spec_for_tflite(path: &Path, bytes: &[u8]) -> Result<&'static Spec, String> {
     use mobilenet::runtime::weights::tflite;
     let mut quantized = None;
-    for spec in SPECS {
-        match tflite::tensors_from_tflite(bytes, spec.layers, spec.padding, spec.activation, spec.bn_eps) {
-            Ok(_) => return Ok(spec),
+    for spec in all_specs() {
+        let fits = match spec.precision {
+            Precision::Float32 => {
+                tflite::tensors_from_tflite(bytes, spec.layers, spec.padding, spec.activation, spec.bn_eps).map(|_| ())
+            }
+            p => mobilenet::runtime::quant::quant_layers_from_tflite(
+                bytes,
+                spec.layers,
+                spec.padding,
+                spec.activation,
+                p,
+            )
+            .map(|_| ()),
+        };
+        match fits {
+            Ok(()) => return Ok(spec),
             // Every spec refuses such a file at its first operator, whatever the shapes.
             Err(e @ mobilenet::runtime::WeightsError::TfliteQuantized { .. }) => quantized = Some(e),
             Err(_) => {}
@@ -401,16 +497,19 @@ fn spec_for_tflite(path: &Path, bytes: &[u8]) -> Result<&'static Spec, String> {
 }
 
 fn list_specs(out: &mut dyn std::io::Write) {
-    for s in SPECS {
+    for s in all_specs() {
         let [h, w, c] = s.input_shape;
         let _ = writeln!(
             out,
-            "  {:<38} {:<26} {h}x{w}x{c}  {:<9} {:<5} default --preprocess {}",
+            "  {:<44} {:<32} {h}x{w}x{c}  {:<9} {:<5} {}",
             s.path,
             s.name,
             padding_str(s.padding),
             activation_str(s.activation),
-            s.preprocess.as_str()
+            match s.precision {
+                Precision::Float32 => format!("default --preprocess {}", s.preprocess.as_str()),
+                p => format!("{p:?} (pixels, TFLite's bilinear resize)").to_lowercase(),
+            }
         );
     }
 }
@@ -459,7 +558,14 @@ fn print_header(job: &Job<'_>) {
         }
     }
     let res = job.preprocess.resolution;
-    if job.preprocess.normalization.resizes_whole() {
+    if s.precision != Precision::Float32 {
+        println!(
+            "preprocess: whole image resized to {h}x{w} (TFLite's bilinear), {} pixels fed as the model's {:?} \
+             input",
+            if c == 1 { "grayscale" } else { "RGB" },
+            s.precision
+        );
+    } else if job.preprocess.normalization.resizes_whole() {
         println!(
             "preprocess: whole image resized to {res}x{res} (bilinear), {}",
             job.preprocess.normalization.describe()
@@ -552,6 +658,54 @@ fn classify<N: Network + Clone>(
             .map_err(|e| format!("cannot write --raw-output `{}`: {e}", path.display()))?;
         println!("raw output: {count} images written to {}", path.display());
     }
+    Ok(summary)
+}
+
+/// Runs a quantized model on every image of `job`, one after the other (the model splits its
+/// layers over the cores): decode, TFLite's bilinear resize to the input, then `run` on the
+/// pixels, which returns the real-valued scores (`None` if the pixels are not one image).
+fn classify_quantized(
+    job: &Job<'_>,
+    loaded: Duration,
+    mut run: impl FnMut(&[u8]) -> Option<Vec<f32>>,
+) -> Result<Summary, String> {
+    let [h, w, c] = job.spec.input_shape;
+    let (height, width) = (
+        u32::try_from(h).unwrap_or(u32::MAX),
+        u32::try_from(w).unwrap_or(u32::MAX),
+    );
+    let mut summary = Summary {
+        loaded,
+        preprocessing: Duration::ZERO,
+        inference: Duration::ZERO,
+        classified: 0,
+        failed: 0,
+    };
+    if job.opts.raw_output.is_some() {
+        return Err("--raw-output records f32 models' logits; it is not available for quantized specs".to_owned());
+    }
+    let bar = progress_bar(job.opts.images.len());
+    for path in &job.opts.images {
+        let start = Instant::now();
+        let pixels = preprocess::load_rgb(path).map(|img| preprocess::quantized_pixels(&img, height, width, c));
+        summary.preprocessing += start.elapsed();
+        match pixels {
+            Ok(pixels) => {
+                let start = Instant::now();
+                let scores =
+                    run(&pixels).ok_or_else(|| format!("{}: preprocessing gave the wrong size", path.display()))?;
+                summary.inference += start.elapsed();
+                bar.suspend(|| print_prediction(path, &scores, job));
+                summary.classified += 1;
+            }
+            Err(e) => {
+                bar.suspend(|| eprintln!("error: {e}"));
+                summary.failed += 1;
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
     Ok(summary)
 }
 

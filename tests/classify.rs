@@ -406,3 +406,24 @@ fn labels_of_1001_class_models_start_with_background() {
         assert_eq!(ours, name.split(',').next().unwrap().to_lowercase(), "class {i}");
     }
 }
+
+#[test]
+fn quantized_pixels_are_tflites_bilinear_resize_then_pillows_luma() {
+    // Upsampling 2 -> 4 samples at 0, 0.5, 1 and 1.5 (the last clamped to the edge).
+    let img = RgbImage::from_raw(2, 1, vec![0, 0, 0, 101, 101, 101]).unwrap();
+    let row: Vec<u8> = preprocess::quantized_pixels(&img, 1, 4, 3)
+        .chunks(3)
+        .map(|p| p[0])
+        .collect();
+    assert_eq!(row, [0, 51, 101, 101], "50.5 rounds half up");
+    let truncated: Vec<u8> = preprocess::resize_bilinear_tflite(&img, 1, 4, false)
+        .chunks(3)
+        .map(|p| p[0])
+        .collect();
+    assert_eq!(truncated, [0, 50, 101, 101]);
+    // Pillow's luma: (19595 R + 38470 G + 7471 B + 32768) >> 16.
+    let red = RgbImage::from_raw(1, 1, vec![255, 0, 0]).unwrap();
+    assert_eq!(preprocess::quantized_pixels(&red, 1, 1, 1), [76]);
+    let white = RgbImage::from_raw(1, 1, vec![255, 255, 255]).unwrap();
+    assert_eq!(preprocess::quantized_pixels(&white, 2, 2, 1), [255; 4]);
+}

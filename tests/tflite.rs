@@ -156,10 +156,13 @@ fn a_model_of_another_table_names_the_operator_that_disagrees() {
 }
 
 #[test]
-fn a_quantized_model_is_refused_until_int8_runs() {
+fn a_quantized_model_is_refused_by_a_float_table_which_names_the_precision_to_use() {
     let quant = std::fs::read(asset("tflite-support/mobilenet_v1_0.25_224_quant.tflite")).unwrap();
     let e = tflite_error(slim_025_224::Weights::from_tflite(&quant));
-    assert!(e.to_lowercase().contains("quantized") && e.contains("UINT8"), "{e}");
+    assert!(
+        e.to_lowercase().contains("quantized") && e.contains("UINT8") && e.contains("precision: uint8"),
+        "{e}"
+    );
     // Through `load`, which tells the format from the content, the same error.
     let e2 = tflite_error(slim_025_224::Weights::load(asset(
         "tflite-support/mobilenet_v1_0.25_224_quant.tflite",

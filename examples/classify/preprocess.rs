@@ -241,6 +241,63 @@ pub fn resize_whole(img: &RgbImage, resolution: u32, filter: FilterType) -> RgbI
     imageops::resize(img, resolution, resolution, filter)
 }
 
+/// TFLite's reference `RESIZE_BILINEAR` on uint8 pixels with its default options
+/// (`align_corners` and `half_pixel_centers` false), which the quantized models' own tests
+/// use to fit a whole photo to the input: HWC bytes, `out_h` x `out_w` x 3.
+///
+/// Each output pixel samples the input at `(y * in_h / out_h, x * in_w / out_w)` and mixes its
+/// four neighbours in f32, in TFLite's order of operations, then adds 0.5 and truncates, so
+/// that the bytes are TFLite's own (`tests/reference/make_quant_reference.py` checks the same
+/// formula against LiteRT's kernel). Without `round`, the 0.5 is not added: TFLite's float
+/// resize followed by a cast, which is how Coral's test harness prepares its images.
+pub fn resize_bilinear_tflite(img: &RgbImage, out_h: u32, out_w: u32, round: bool) -> Vec<u8> {
+    let (in_w, in_h) = img.dimensions();
+    let axis = |out_n: u32, in_n: u32| -> Vec<(usize, usize, f32)> {
+        let scale = in_n as f32 / out_n as f32;
+        (0..out_n)
+            .map(|i| {
+                let s = i as f32 * scale;
+                let lo = s.floor().max(0.0) as usize;
+                let hi = (s.ceil() as usize).min(in_n as usize - 1);
+                (lo, hi, s - lo as f32)
+            })
+            .collect()
+    };
+    if in_w == 0 || in_h == 0 {
+        return vec![0; out_h as usize * out_w as usize * 3];
+    }
+    let (ys, xs) = (axis(out_h, in_h), axis(out_w, in_w));
+    let raw = img.as_raw();
+    let px = |y: usize, x: usize, c: usize| f32::from(raw[(y * in_w as usize + x) * 3 + c]);
+    let mut out = Vec::with_capacity(ys.len() * xs.len() * 3);
+    for &(y0, y1, dy) in &ys {
+        for &(x0, x1, dx) in &xs {
+            for c in 0..3 {
+                let v = px(y0, x0, c) * (1.0 - dy) * (1.0 - dx)
+                    + px(y1, x0, c) * dy * (1.0 - dx)
+                    + px(y0, x1, c) * (1.0 - dy) * dx
+                    + px(y1, x1, c) * dy * dx;
+                out.push(if round { v + 0.5 } else { v } as u8);
+            }
+        }
+    }
+    out
+}
+
+/// The bytes a quantized TFLite image model takes for `img`: the whole image resized with
+/// [`resize_bilinear_tflite`], RGB for 3 channels, or Pillow's luma
+/// (`(19595 R + 38470 G + 7471 B + 32768) >> 16`) for 1. These are pixels: a uint8 model takes
+/// them as they are, an int8 model as `p - 128` (the model's `forward_pixels` does that).
+pub fn quantized_pixels(img: &RgbImage, height: u32, width: u32, channels: usize) -> Vec<u8> {
+    let rgb = resize_bilinear_tflite(img, height, width, true);
+    if channels == 3 {
+        return rgb;
+    }
+    rgb.chunks_exact(3)
+        .map(|p| ((19595 * u32::from(p[0]) + 38470 * u32::from(p[1]) + 7471 * u32::from(p[2]) + 32768) >> 16) as u8)
+        .collect()
+}
+
 /// Step 4: HWC `f32` values of a square RGB image, scaled by `norm`.
 pub fn to_tensor(img: &RgbImage, norm: Normalization) -> Vec<f32> {
     img.as_raw()

@@ -8,7 +8,7 @@ use crate::cost::Cost;
 use crate::numbers::group_digits;
 use crate::numbers::short;
 use crate::shapes::{fmt_shape, Layer};
-use crate::spec::{Activation, Kind, Padding, Spec};
+use crate::spec::{Activation, Kind, Padding, Precision, Spec};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote};
 
@@ -89,6 +89,57 @@ fn kernel_call(l: &Layer, i: usize, act: u8, src: &TokenStream, dst: &TokenStrea
     }
 }
 
+/// The parameter type of a layer of a quantized network: every layer but the pool and the
+/// softmax has packed weights; those two have only their quantization.
+fn quant_param_type(l: &Layer) -> TokenStream {
+    let rt = runtime();
+    let [kh, kw] = l.kernel.map(lit);
+    let cin = lit(l.input[2]);
+    let cout = lit(l.output[2]);
+    match l.row.kind {
+        Kind::Conv if l.is_pointwise() => quote!(#rt::kernels::i8::PointwiseParams<#cin, #cout>),
+        Kind::Conv => quote!(#rt::kernels::i8::ConvParams<#kh, #kw, #cin, #cout>),
+        Kind::ConvDw => quote!(#rt::kernels::i8::DepthwiseParams<#kh, #kw, #cin>),
+        Kind::Fc => quote!(#rt::kernels::i8::FcParams<#cin, #cout>),
+        Kind::AvgPool => quote!(#rt::kernels::i8::PoolQuant),
+        Kind::Softmax => quote!(#rt::kernels::i8::SoftmaxQuant),
+    }
+}
+
+/// How [`quant_param_type`]'s value is read: the reader's method for the layer's kind.
+fn quant_reader_method(l: &Layer) -> proc_macro2::Ident {
+    match l.row.kind {
+        Kind::Conv | Kind::ConvDw | Kind::Fc => format_ident!("conv"),
+        Kind::AvgPool => format_ident!("pool"),
+        Kind::Softmax => format_ident!("softmax"),
+    }
+}
+
+/// The int8 kernel call of one layer of a quantized network.
+fn quant_kernel_call(l: &Layer, i: usize, src: &TokenStream, dst: &TokenStream) -> TokenStream {
+    let rt = runtime();
+    let f = field(i);
+    let [h, w, cin] = l.input.map(lit);
+    let [oh, ow, cout] = l.output.map(lit);
+    let [kh, kw] = l.kernel.map(lit);
+    let [pt, pl] = l.pad_top_left.map(lit);
+    let s = lit(l.row.stride);
+    let hw = lit(l.input[0] * l.input[1]);
+    let k = quote!(#rt::kernels::i8);
+    match l.row.kind {
+        Kind::Conv if l.is_pointwise() => quote!(#k::pointwise::<#hw, #cin, #cout>(#src, #dst, &w.#f, team);),
+        Kind::Conv => {
+            quote!(#k::conv2d::<#h, #w, #cin, #oh, #ow, #cout, #kh, #kw, #s, #pt, #pl>(#src, #dst, &w.#f, team);)
+        }
+        Kind::ConvDw => {
+            quote!(#k::depthwise::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s, #pt, #pl>(#src, #dst, &w.#f, team);)
+        }
+        Kind::AvgPool => quote!(#k::avg_pool::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s>(#src, #dst, &w.#f);),
+        Kind::Fc => quote!(#k::fc::<#cin, #cout>(#src, #dst, &w.#f, team);),
+        Kind::Softmax => quote!(#k::softmax::<#cin>(#src, #dst, &w.#f);),
+    }
+}
+
 /// L2 the generated code plans for when it prefetches the classifier: half for the fc
 /// weights, half for what the layers before it touch. Half of a 2 MiB L2 (recent Xeons), all
 /// of the 1 MiB that most desktop and server cores since 2017 have. Larger classifiers do
@@ -158,6 +209,8 @@ fn layer_info(l: &Layer, c: &Cost) -> TokenStream {
 /// way, so the two expansions define the same items.
 struct Items {
     track: TokenStream,
+    /// Whether `Weights` and `Model` are the runtime's quantized ones.
+    quantized: bool,
     consts: Vec<Const>,
     /// The `__mobilenet` module's contents: `Net`, `Params` and the `Net` impl.
     net: TokenStream,
@@ -187,7 +240,7 @@ impl Const {
 /// The constants every expansion defines, with `value` giving each one's value and doc.
 fn constants(mut value: impl FnMut(&'static str) -> (String, TokenStream)) -> Vec<Const> {
     let rt = runtime();
-    let types: [(&'static str, TokenStream); 18] = [
+    let types: [(&'static str, TokenStream); 20] = [
         ("NAME", quote!(&str)),
         ("INPUT_SHAPE", quote!([usize; 3])),
         ("INPUT_LEN", quote!(usize)),
@@ -197,6 +250,8 @@ fn constants(mut value: impl FnMut(&'static str) -> (String, TokenStream)) -> Ve
         ("PARAMS", quote!(u64)),
         ("STORED_PARAMS", quote!(u64)),
         ("ARENA_LEN", quote!(usize)),
+        ("ARENA_BYTES", quote!(usize)),
+        ("PRECISION", quote!(#rt::Precision)),
         ("LAYERS", quote!(&[#rt::LayerInfo])),
         ("COST_REPORT", quote!(&str)),
         ("PAPER", quote!(&[#rt::PaperFigure])),
@@ -224,6 +279,17 @@ fn emit(items: &Items) -> TokenStream {
         quote!(#[doc = #doc] pub const #name: #ty = #value;)
     });
     let (track, net, weights_doc, model_doc) = (&items.track, &items.net, &items.weights_doc, &items.model_doc);
+    let (weights, model) = if items.quantized {
+        (
+            quote!(#rt::quant::QuantWeights<__mobilenet::Net>),
+            quote!(#rt::quant::QuantModel<__mobilenet::Net, INPUT_LEN, NUM_CLASSES>),
+        )
+    } else {
+        (
+            quote!(#rt::model::Weights<__mobilenet::Net>),
+            quote!(#rt::model::Model<__mobilenet::Net, INPUT_LEN, NUM_CLASSES, { LAYERS.len() }>),
+        )
+    };
     quote! {
         #track
         #(#consts)*
@@ -236,10 +302,10 @@ fn emit(items: &Items) -> TokenStream {
         }
 
         #[doc = #weights_doc]
-        pub type Weights = #rt::model::Weights<__mobilenet::Net>;
+        pub type Weights = #weights;
 
         #[doc = #model_doc]
-        pub type Model = #rt::model::Model<__mobilenet::Net, INPUT_LEN, NUM_CLASSES, { LAYERS.len() }>;
+        pub type Model = #model;
     }
 }
 
@@ -320,6 +386,18 @@ pub fn generate(c: &Compiled) -> TokenStream {
             let v = lit(t.arena_len());
             quote!(#v)
         }),
+        "ARENA_BYTES" => (docs.arena_bytes.clone(), {
+            let v = lit(t.arena_bytes());
+            quote!(#v)
+        }),
+        "PRECISION" => (
+            "The number type of the forward pass, as the spec's `precision` sets it.".into(),
+            match s.precision {
+                Precision::Float32 => quote!(#rt::Precision::Float32),
+                Precision::Int8 => quote!(#rt::Precision::Int8),
+                Precision::Uint8 => quote!(#rt::Precision::Uint8),
+            },
+        ),
         "LAYERS" => (docs.layers.clone(), {
             let infos = plan.layers.iter().zip(&t.layers).map(|(l, c)| layer_info(l, c));
             quote!(&[#(#infos),*])
@@ -381,6 +459,26 @@ pub fn generate(c: &Compiled) -> TokenStream {
         other => unreachable!("constant {other} has no value"),
     });
 
+    if s.precision.is_quantized() {
+        let ty = value_type(s.precision);
+        return emit(&Items {
+            track: track_files(&s.files),
+            quantized: true,
+            consts,
+            net: quant_net(c),
+            weights_doc: format!(
+                "The parameters of {headline}\n\nRead from a quantized TensorFlow Lite model: {} weights, int32 biases, \
+                 and each layer's requantization (multiplier and shift per output channel) computed when loaded, as \
+                 TFLite computes it. Share them between models with an `Arc`.",
+                s.precision.as_str()
+            ),
+            model_doc: format!(
+                "{headline}\n\nOwns {} {ty} activations (`ARENA_BYTES` bytes), allocated once by `Model::new`; \
+                 `forward` allocates nothing.",
+                group_digits(t.arena_len() as i64)
+            ),
+        });
+    }
     let with_params: Vec<(usize, &Layer, TokenStream)> = plan
         .layers
         .iter()
@@ -463,6 +561,7 @@ pub fn generate(c: &Compiled) -> TokenStream {
     };
     emit(&Items {
         track: track_files(&s.files),
+        quantized: false,
         consts,
         net,
         weights_doc: format!(
@@ -477,10 +576,91 @@ pub fn generate(c: &Compiled) -> TokenStream {
     })
 }
 
+/// The `__mobilenet` module's contents for a quantized network: the same layer list and
+/// ping-pong arena as a float one, over `i8` activations, calling the int8 kernels.
+fn quant_net(c: &Compiled) -> TokenStream {
+    let rt = runtime();
+    let plan = &c.plan;
+    let a_len = lit(c.totals.arena[0]);
+    let elem = match c.spec.precision {
+        Precision::Uint8 => quote!(u8),
+        _ => quote!(i8),
+    };
+    let fields = plan.layers.iter().enumerate().map(|(i, l)| {
+        let (f, ty) = (field(i), quant_param_type(l));
+        let doc = format!(
+            "Row {} ({}), operator {i} of the file.",
+            l.row.number,
+            l.row.kind.as_str()
+        );
+        quote!(#[doc = #doc] #f: #ty,)
+    });
+    let reads = plan.layers.iter().enumerate().map(|(i, l)| {
+        let (f, m, i) = (field(i), quant_reader_method(l), lit(i));
+        quote!(#f: reader.#m(#i)?,)
+    });
+    let calls = plan.layers.iter().enumerate().map(|(i, l)| {
+        let out = if i.is_multiple_of(2) {
+            format_ident!("a")
+        } else {
+            format_ident!("b")
+        };
+        let src = match i {
+            0 => quote!(input),
+            _ if i.is_multiple_of(2) => quote!(&*b),
+            _ => quote!(&*a),
+        };
+        let call = quant_kernel_call(l, i, &src, &quote!(&mut *#out));
+        let (ii, len) = (lit(i), lit(l.output.iter().product()));
+        quote!(hook.before(#ii); #call hook.after(#ii, &#out[..#len]);)
+    });
+    let last = plan.layers.len().saturating_sub(1);
+    let result = if last.is_multiple_of(2) { quote!(a) } else { quote!(b) };
+    let out_len = lit(plan.layers.last().map_or(0, |l| l.output.iter().product()));
+    quote! {
+        /// The network `mobilenet!` compiled.
+        pub struct Net;
+
+        /// Every layer's packed parameters and quantization.
+        pub struct Params { #(#fields)* }
+
+        impl #rt::quant::QuantNet for Net {
+            const INPUT_SHAPE: [usize; 3] = super::INPUT_SHAPE;
+            const ARENA_LEN: usize = super::ARENA_LEN;
+            const LAYERS: &'static [#rt::LayerInfo] = super::LAYERS;
+            const PADDING: #rt::Padding = super::PADDING;
+            const ACTIVATION: #rt::Activation = super::ACTIVATION;
+            const PRECISION: #rt::Precision = super::PRECISION;
+            type Elem = #elem;
+            type Params = Params;
+
+            fn read(reader: &mut #rt::quant::QuantReader<'_>) -> ::core::result::Result<Params, #rt::WeightsError> {
+                ::core::result::Result::Ok(Params { #(#reads)* })
+            }
+
+            #[inline(always)]
+            fn run<'a>(w: &Params, arena: &'a mut [i8], team: &#rt::Team, input: &[i8], hook: &mut impl #rt::quant::QuantHook) -> &'a [i8] {
+                let (a, b) = arena.split_at_mut(#a_len);
+                #(#calls)*
+                &#result[..#out_len]
+            }
+        }
+    }
+}
+
 fn measure_key(m: crate::spec::Measure) -> &'static str {
     match m {
         crate::spec::Measure::MultAdds => crate::symbol::paper::MULT_ADDS,
         crate::spec::Measure::Params => crate::symbol::paper::PARAMS,
+    }
+}
+
+/// The Rust type of one activation.
+fn value_type(p: Precision) -> &'static str {
+    match p {
+        Precision::Float32 => "f32",
+        Precision::Int8 => "i8",
+        Precision::Uint8 => "u8",
     }
 }
 
@@ -495,6 +675,7 @@ struct Docs {
     params: String,
     stored: String,
     arena: String,
+    arena_bytes: String,
     layers: String,
     report: String,
 }
@@ -519,7 +700,8 @@ impl Docs {
             name: format!("Model name from the spec: `{}`.", c.spec.name),
             shape: format!("Image shape, height x width x channels: {}.", fmt_shape(c.plan.input)),
             len: format!(
-                "f32 values in one image: {}.",
+                "{} values in one image: {}.",
+                value_type(c.spec.precision),
                 group_digits(c.plan.input.iter().product::<usize>() as i64)
             ),
             classes: format!("Number of classes: {}.", c.spec.classes),
@@ -544,8 +726,14 @@ impl Docs {
                 group_digits(t.total.stored as i64)
             ),
             arena: format!(
-                "f32 activations the forward pass uses, planned from the shapes: {}.",
+                "{} activations the forward pass uses, planned from the shapes: {}.",
+                value_type(c.spec.precision),
                 group_digits(t.arena_len() as i64)
+            ),
+            arena_bytes: format!(
+                "Bytes of those activations: {} ({} per value).",
+                group_digits(t.arena_bytes() as i64),
+                c.spec.precision.bytes()
             ),
             layers: format!(
                 "The {} layers after `repeat` and the multipliers, with shapes and costs.",
@@ -587,7 +775,8 @@ pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
             "INPUT_LEN" => quote!(#ih * #iw * #ic),
             "NUM_CLASSES" => quote!(#classes),
             "MULT_ADDS" | "FLOPS" | "PARAMS" | "STORED_PARAMS" => quote!(0),
-            "ARENA_LEN" => quote!(0),
+            "ARENA_LEN" | "ARENA_BYTES" => quote!(0),
+            "PRECISION" => quote!(#rt::Precision::Float32),
             "LAYERS" | "PAPER" => quote!(&[]),
             "PAPER_TOP1" => quote!(::core::option::Option::None),
             "PADDING" => quote!(#rt::Padding::Symmetric),
@@ -623,6 +812,7 @@ pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
     };
     let items = emit(&Items {
         track: track_files(&f.spec.as_ref().map(|s| s.files.clone()).unwrap_or_default()),
+        quantized: false,
         consts,
         net,
         weights_doc: stub.to_owned(),
@@ -745,5 +935,43 @@ mod tests {
         ] {
             assert!(stub.iter().any(|n| n == expected), "{expected} missing from {stub:?}");
         }
+    }
+
+    /// A quantized spec expands to the same items as a float one; only the network's trait
+    /// (and so the types behind `Weights` and `Model`) differs.
+    #[test]
+    fn quantized_expansion_defines_the_same_items() {
+        let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs");
+        let expand = |file: &str| {
+            let c = crate::compile::compile(&specs.join(file), file, &crate::spec::Disk).unwrap();
+            let tokens = generate(&c);
+            let file: syn::File = syn::parse2(tokens.clone()).expect("expansion parses");
+            let mut names = Vec::new();
+            item_names(&file.items, "", &mut names);
+            names.sort();
+            (names, tokens.to_string(), c)
+        };
+        let (float, _, _) = expand("tflite/v1_alpha0.25_224.yaml");
+        let (quant, text, c) = expand("tflite/quant/v1_alpha0.25_224_quant.yaml");
+        let normal = |names: Vec<String>| -> Vec<String> {
+            // `const _` tracks each spec file read; the quantized spec reads one more.
+            names
+                .into_iter()
+                .filter(|n| n != "const _")
+                .map(|n| {
+                    n.replace(
+                        ":: mobilenet :: runtime :: quant :: QuantNet",
+                        ":: mobilenet :: runtime :: model :: Net",
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(normal(quant), normal(float));
+        assert!(text.contains("kernels :: i8 :: pointwise"), "calls the int8 kernels");
+        assert!(text.contains("type Elem = u8"));
+        // One byte per activation: the float model's arena in bytes is four times larger.
+        assert_eq!(c.totals.arena_bytes(), c.totals.arena_len());
+        assert_eq!(c.totals.total.stored, c.totals.total.params + c.totals.total.biases);
+        assert!(c.report.contains("precision uint8") && c.report.contains("uint8 weights and int32 biases"));
     }
 }

@@ -44,7 +44,7 @@ pub fn compile(path: &Path, display: &str, files: &dyn SourceFiles) -> Result<Co
         .then(|| shapes::infer(&spec, &mut ds))
         .flatten();
     let mut out = None;
-    if let Some((plan, totals)) = plan.and_then(|p| cost::count(&p, &mut ds).map(|t| (p, t))) {
+    if let Some((plan, totals)) = plan.and_then(|p| cost::count(&p, spec.precision, &mut ds).map(|t| (p, t))) {
         let verdicts = match &spec.paper {
             Some(p) => paper::check(p, &totals, &mut ds),
             None => Vec::new(),

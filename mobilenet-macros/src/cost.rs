@@ -3,13 +3,15 @@
 //! Mult-adds cover convolutions and the fc layer (pooling, batch norm, ReLU and softmax are not
 //! counted); parameters are convolution and fc weights only, no biases and no batch norm. That
 //! convention reproduces Table 2's shares to the digit. `stored` counts what a weights file
-//! holds on top of that: four batch-norm vectors per convolution and the fc bias.
+//! holds on top of that: for a float model four batch-norm vectors per convolution and the fc
+//! bias; for a quantized one (whose batch norm is folded into int32 biases) one bias per output
+//! channel.
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::limits::{MAX_ARENA_FLOATS, MAX_MULT_ADDS, MAX_STORED_PARAMS};
 use crate::numbers::group_digits;
 use crate::shapes::{fmt_shape, Layer, Plan};
-use crate::spec::Kind;
+use crate::spec::{Kind, Precision};
 
 /// Costs of one layer.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -18,6 +20,8 @@ pub struct Cost {
     pub params: u64,
     /// Every stored number (BN and bias included).
     pub stored: u64,
+    /// Biases: one per output channel of a convolution or fc (batch norm folded into them).
+    pub biases: u64,
     /// Multiply-adds, the paper's convention.
     pub mult_adds: u64,
 }
@@ -35,7 +39,15 @@ pub fn group(layer: &Layer) -> Option<String> {
 
 /// Counts one layer; `None` if a count overflows `u64` (impossible within the limits, but a
 /// count that cannot be made is an error, not a wrapped number).
-pub fn layer_cost(layer: &Layer) -> Option<Cost> {
+pub fn layer_cost(layer: &Layer, precision: Precision) -> Option<Cost> {
+    let mut c = float_cost(layer)?;
+    if precision.is_quantized() {
+        c.stored = c.params.checked_add(c.biases)?;
+    }
+    Some(c)
+}
+
+fn float_cost(layer: &Layer) -> Option<Cost> {
     let [kh, kw] = layer.kernel.map(|k| k as u64);
     let [_, _, cin] = layer.input.map(|x| x as u64);
     let [oh, ow, cout] = layer.output.map(|x| x as u64);
@@ -46,6 +58,7 @@ pub fn layer_cost(layer: &Layer) -> Option<Cost> {
             Cost {
                 params,
                 stored: params.checked_add(mul(4, cout)?)?,
+                biases: cout,
                 mult_adds: mul(mul(params, oh)?, ow)?,
             }
         }
@@ -54,6 +67,7 @@ pub fn layer_cost(layer: &Layer) -> Option<Cost> {
             Cost {
                 params,
                 stored: params.checked_add(mul(4, cin)?)?,
+                biases: cin,
                 mult_adds: mul(mul(params, oh)?, ow)?,
             }
         }
@@ -62,6 +76,7 @@ pub fn layer_cost(layer: &Layer) -> Option<Cost> {
             Cost {
                 params,
                 stored: params.checked_add(cout)?,
+                biases: cout,
                 mult_adds: params,
             }
         }
@@ -75,6 +90,7 @@ impl Cost {
         Some(Cost {
             params: self.params.checked_add(other.params)?,
             stored: self.stored.checked_add(other.stored)?,
+            biases: self.biases.checked_add(other.biases)?,
             mult_adds: self.mult_adds.checked_add(other.mult_adds)?,
         })
     }
@@ -89,21 +105,37 @@ pub struct Totals {
     pub total: Cost,
     /// Sum per Table 2 group, in order of first appearance.
     pub groups: Vec<(String, Cost)>,
-    /// f32 elements of the two ping-pong activation buffers the forward pass uses.
+    /// Elements (of `precision`) of the two ping-pong activation buffers the forward pass uses.
     pub arena: [usize; 2],
+    /// The number type of weights and activations.
+    pub precision: Precision,
 }
 
 impl Totals {
-    /// Activation memory in f32 elements.
+    /// Activation memory in elements.
     pub fn arena_len(&self) -> usize {
         self.arena[0] + self.arena[1]
+    }
+
+    /// Activation memory in bytes.
+    pub fn arena_bytes(&self) -> usize {
+        self.arena_len() * self.precision.bytes()
+    }
+
+    /// Bytes the loaded weights take as the file stores them: f32 numbers for a float model
+    /// (batch norm included); int8 or uint8 weights and int32 biases for a quantized one.
+    pub fn weight_bytes(&self) -> u64 {
+        match self.precision {
+            Precision::Float32 => 4 * self.total.stored,
+            Precision::Int8 | Precision::Uint8 => self.total.params + 4 * self.total.biases,
+        }
     }
 }
 
 /// Counts every layer and plans the activation buffers. A total past its limit
 /// ([`MAX_STORED_PARAMS`], [`MAX_MULT_ADDS`], [`MAX_ARENA_FLOATS`]) or a count that
 /// overflows is reported at the row that takes it there, and gives `None`.
-pub fn count(plan: &Plan, ds: &mut Diagnostics) -> Option<Totals> {
+pub fn count(plan: &Plan, precision: Precision, ds: &mut Diagnostics) -> Option<Totals> {
     let mut layers = Vec::with_capacity(plan.layers.len());
     let mut total = Cost::default();
     let mut groups: Vec<(String, Cost)> = Vec::new();
@@ -117,7 +149,7 @@ pub fn count(plan: &Plan, ds: &mut Diagnostics) -> Option<Totals> {
                 ),
             )
         };
-        let Some(c) = layer_cost(layer) else {
+        let Some(c) = layer_cost(layer, precision) else {
             ds.push(overflow());
             return None;
         };
@@ -150,20 +182,26 @@ pub fn count(plan: &Plan, ds: &mut Diagnostics) -> Option<Totals> {
             }
         }
     }
-    let arena = arena_plan(plan);
-    let floats = arena.iter().sum::<u64>();
-    if floats > MAX_ARENA_FLOATS {
+    let arena = arena_plan(plan, precision);
+    let elements = arena.iter().sum::<u64>();
+    // The limit is on bytes: a quantized arena may hold four times the values.
+    let limit = MAX_ARENA_FLOATS * 4 / precision.bytes() as u64;
+    if elements > limit {
         // The largest map decides it: that row is what to change.
         let largest = plan
             .layers
             .iter()
             .max_by_key(|l| l.output.iter().map(|&x| x as u64).product::<u64>())?;
+        let unit = match precision {
+            Precision::Float32 => "floats",
+            Precision::Int8 | Precision::Uint8 => "bytes",
+        };
         let message = format!(
-            "{} outputs {}: the activation arena would hold {} floats, above the limit of {}",
+            "{} outputs {}: the activation arena would hold {} {unit}, above the limit of {}",
             largest.row.label(),
             fmt_shape(largest.output),
-            group_digits(floats as i64),
-            group_digits(MAX_ARENA_FLOATS as i64)
+            group_digits(elements as i64),
+            group_digits(limit as i64)
         );
         ds.push(crate::diagnostics::beyond_limit(&largest.row.loc, message));
         return None;
@@ -173,30 +211,33 @@ pub fn count(plan: &Plan, ds: &mut Diagnostics) -> Option<Totals> {
         total,
         groups,
         arena: arena.map(|n| n as usize),
+        precision,
     })
 }
 
 /// Sizes of the two buffers layers alternate between: layer `i` writes buffer `i % 2` and
 /// reads the other (layer 0 reads the caller's image directly).
 ///
-/// The first buffer is padded so that the second starts [`ARENA_SKEW_FLOATS`] past a 4 KiB
-/// boundary relative to the first (see there). Counted in `u64`, where a map of limited
-/// sides and channels cannot overflow, so that [`count`] can compare it with its limit.
-pub fn arena_plan(plan: &Plan) -> [u64; 2] {
+/// The first buffer is padded so that the second starts [`ARENA_SKEW_BYTES`] past a 4 KiB
+/// boundary relative to the first (see there). Counted in elements of `precision`, in `u64`,
+/// where a map of limited sides and channels cannot overflow, so that [`count`] can compare it
+/// with its limit.
+pub fn arena_plan(plan: &Plan, precision: Precision) -> [u64; 2] {
     let mut sizes = [0u64; 2];
     for (i, l) in plan.layers.iter().enumerate() {
         let n = l.output.iter().map(|&x| x as u64).product::<u64>();
         sizes[i % 2] = sizes[i % 2].max(n);
     }
-    sizes[0] = skewed(sizes[0]);
+    let bytes = precision.bytes() as u64;
+    sizes[0] = skewed(sizes[0], PAGE_BYTES / bytes, ARENA_SKEW_BYTES / bytes);
     sizes
 }
 
-/// Floats per 4 KiB page.
-const PAGE_FLOATS: u64 = 1024;
+/// A 4 KiB page.
+const PAGE_BYTES: u64 = 4096;
 
 /// Where the second activation buffer starts relative to a page boundary of the first, in
-/// floats (1 KiB). Feature maps are mostly whole pages (112x112x64 floats, 14x14x512), so
+/// bytes. Feature maps are mostly whole pages (112x112x64 floats, 14x14x512), so
 /// back to back the two buffers would lie a whole number of pages apart, and a layer's
 /// stores would share their low 12 address bits with the loads of the input pixels next to
 /// them: the CPU then suspects each such load of depending on the store (4K aliasing) and
@@ -205,12 +246,12 @@ const PAGE_FLOATS: u64 = 1024;
 /// 57 and 44. Some skews were as bad as none for one shape or another (0.25, 0.75, 2, 2.5,
 /// 3.5 KiB); 1 KiB, seen from either buffer (1 and 3 KiB), was good for every shape tried
 /// but 14x14x512 at 3 KiB.
-pub const ARENA_SKEW_FLOATS: u64 = 256;
+pub const ARENA_SKEW_BYTES: u64 = 1024;
 
-/// `n` rounded up to the next length that is `ARENA_SKEW_FLOATS` past a whole page.
-fn skewed(n: u64) -> u64 {
-    let base = n.saturating_sub(ARENA_SKEW_FLOATS).next_multiple_of(PAGE_FLOATS);
-    base + ARENA_SKEW_FLOATS
+/// `n` rounded up to the next length that is `skew` past a whole `page` (both in elements).
+fn skewed(n: u64, page: u64, skew: u64) -> u64 {
+    let base = n.saturating_sub(skew).next_multiple_of(page);
+    base + skew
 }
 
 #[cfg(test)]
@@ -228,7 +269,7 @@ mod tests {
         .unwrap();
         let mut ds = Diagnostics::new();
         let plan = infer_ok(&spec, &mut ds);
-        let t = count(&plan, &mut ds);
+        let t = count(&plan, spec.precision, &mut ds);
         ds.into_result(t).unwrap().unwrap()
     }
 
@@ -246,6 +287,7 @@ mod tests {
             Cost {
                 params: 216,
                 stored: 216 + 32,
+                biases: 8,
                 mult_adds: 216 * 16
             }
         );
@@ -256,6 +298,7 @@ mod tests {
             Cost {
                 params: 80,
                 stored: 90,
+                biases: 10,
                 mult_adds: 80
             }
         );
@@ -277,8 +320,8 @@ mod tests {
             (1280, 1280),
             (112 * 112 * 64, 112 * 112 * 64 + 256),
         ] {
-            assert_eq!(skewed(n), padded, "{n}");
-            assert_eq!(skewed(n) % PAGE_FLOATS, ARENA_SKEW_FLOATS);
+            assert_eq!(skewed(n, 1024, 256), padded, "{n}");
+            assert_eq!(skewed(n, 1024, 256) % 1024, 256);
         }
     }
 }

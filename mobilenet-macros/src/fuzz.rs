@@ -407,6 +407,8 @@ fn independent_count(spec: &Spec) -> Counted {
     let (mut y, mut x, mut c) = (res, res * spec.input[1] / spec.input[0], spec.input[2]);
     let alpha = |n: usize| (n as f64 * spec.alpha) as usize;
     let (mut params, mut stored, mut mult_adds) = (0u128, 0u128, 0u128);
+    // A quantized model stores one int32 bias per output channel instead of batch norm.
+    let mut biases = 0u128;
     let mut biggest = [0u128; 2];
     let mut shapes = Vec::new();
     // A spec that sets another class count than its table's widens the last fc (README, "The
@@ -423,6 +425,7 @@ fn independent_count(spec: &Spec) -> Counted {
                 let p = (kh * kw * c * cout) as u128;
                 params += p;
                 stored += p + 4 * cout as u128;
+                biases += cout as u128;
                 mult_adds += p * (y * x) as u128;
                 c = cout;
             }
@@ -433,6 +436,7 @@ fn independent_count(spec: &Spec) -> Counted {
                 let p = (kh * kw * c) as u128;
                 params += p;
                 stored += p + 4 * c as u128;
+                biases += c as u128;
                 mult_adds += p * (y * x) as u128;
             }
             Kind::AvgPool => {
@@ -449,6 +453,7 @@ fn independent_count(spec: &Spec) -> Counted {
                 };
                 params += (c * cout) as u128;
                 stored += (c * cout + cout) as u128;
+                biases += cout as u128;
                 mult_adds += (c * cout) as u128;
                 c = cout;
             }
@@ -457,8 +462,13 @@ fn independent_count(spec: &Spec) -> Counted {
         shapes.push((input, [y, x, c]));
         biggest[i % 2] = biggest[i % 2].max((y * x * c) as u128);
     }
-    // The first buffer ends a quarter page past a page (cost::ARENA_SKEW_FLOATS).
-    let first = biggest[0].saturating_sub(256).div_ceil(1024) * 1024 + 256;
+    // The first buffer ends a quarter page past a 4 KiB page (cost::ARENA_SKEW_BYTES).
+    let size = spec.precision.bytes() as u128;
+    let (page, skew) = (4096 / size, 1024 / size);
+    let first = biggest[0].saturating_sub(skew).div_ceil(page) * page + skew;
+    if spec.precision.is_quantized() {
+        stored = params + biases;
+    }
     Counted {
         shapes,
         params,
@@ -519,7 +529,7 @@ fn check_accepted(c: &Compiled) -> Result<(), TestCaseError> {
     prop_assert_eq!(c.totals.arena_len() as u128, want.arena);
     prop_assert!(want.mult_adds <= u128::from(limits::MAX_MULT_ADDS));
     prop_assert!(want.stored <= u128::from(limits::MAX_STORED_PARAMS));
-    prop_assert!(want.arena <= u128::from(limits::MAX_ARENA_FLOATS));
+    prop_assert!(want.arena * c.spec.precision.bytes() as u128 <= 4 * u128::from(limits::MAX_ARENA_FLOATS));
     prop_assert!(c.spec.rows.len() <= limits::MAX_ROWS);
     Ok(())
 }

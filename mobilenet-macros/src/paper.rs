@@ -112,6 +112,7 @@ mod tests {
             total: Cost {
                 params: 4_209_088,
                 stored: 0,
+                biases: 0,
                 mult_adds: 568_740_352,
             },
             groups: vec![(
@@ -119,10 +120,12 @@ mod tests {
                 Cost {
                     params: 864,
                     stored: 0,
+                    biases: 0,
                     mult_adds: 10_838_016,
                 },
             )],
             arena: [0, 0],
+            precision: crate::spec::Precision::Float32,
         }
     }
 

@@ -4,7 +4,7 @@ use crate::cost::Totals;
 use crate::numbers::{fmt_amount, fmt_signed, group_digits, short};
 use crate::paper::Verdict;
 use crate::shapes::{fmt_shape, Layer, Plan};
-use crate::spec::{Activation, Kind, Padding, Spec};
+use crate::spec::{Activation, Kind, Padding, Precision, Spec};
 use std::fmt::Write;
 
 fn filter(l: &Layer) -> String {
@@ -40,11 +40,14 @@ pub fn render(s: &Spec, plan: &Plan, t: &Totals, verdicts: &[Verdict]) -> String
     let _ = writeln!(out, "# {}: cost report\n", s.name);
     let _ = writeln!(
         out,
-        "Width multiplier {}, resolution {}, padding {pad}, activation {act}, batch-norm eps {}. \
+        "Width multiplier {}, resolution {}, padding {pad}, activation {act}, {}. \
          Input {}, {} classes, {} layers.\n",
         s.alpha,
         s.resolution,
-        s.bn_eps,
+        match s.precision {
+            Precision::Float32 => format!("batch-norm eps {}", s.bn_eps),
+            p => format!("precision {} (batch norm folded into the biases)", p.as_str()),
+        },
         fmt_shape(plan.input),
         s.classes,
         plan.layers.len()
@@ -101,20 +104,30 @@ pub fn render(s: &Spec, plan: &Plan, t: &Totals, verdicts: &[Verdict]) -> String
         group_digits(t.total.params as i64),
         short(t.total.params)
     );
+    let (stored_what, value_type, weight_types) = match t.precision {
+        Precision::Float32 => ("with batch norm and biases", "f32", "f32 numbers"),
+        Precision::Int8 => ("weights and int32 biases", "int8", "int8 weights and int32 biases"),
+        Precision::Uint8 => ("weights and int32 biases", "uint8", "uint8 weights and int32 biases"),
+    };
     let _ = writeln!(
         out,
-        "- Stored numbers (with batch norm and biases): {}",
+        "- Stored numbers ({stored_what}): {}",
         group_digits(t.total.stored as i64)
     );
-    let arena = t.arena_len();
     let _ = writeln!(
         out,
-        "- Activation memory: {} floats ({:.2} MiB) in two buffers of {} and {} (the first padded so that the second starts {} bytes past a 4 KiB boundary)",
-        group_digits(arena as i64),
-        arena as f64 * 4.0 / (1024.0 * 1024.0),
+        "- Weight memory: {} bytes ({} MiB) of {weight_types}",
+        group_digits(t.weight_bytes() as i64),
+        mib(t.weight_bytes() as usize)
+    );
+    let _ = writeln!(
+        out,
+        "- Activation memory: {} bytes ({} MiB) in two buffers of {} and {} {value_type} values (the first padded so that the second starts {} bytes past a 4 KiB boundary)",
+        group_digits(t.arena_bytes() as i64),
+        mib(t.arena_bytes()),
         group_digits(t.arena[0] as i64),
         group_digits(t.arena[1] as i64),
-        group_digits(4 * crate::cost::ARENA_SKEW_FLOATS as i64)
+        group_digits(crate::cost::ARENA_SKEW_BYTES as i64)
     );
     match &s.paper {
         None => {
@@ -171,6 +184,11 @@ pub fn render(s: &Spec, plan: &Plan, t: &Totals, verdicts: &[Verdict]) -> String
         }
     }
     out
+}
+
+/// Bytes in MiB with two decimals.
+fn mib(bytes: usize) -> String {
+    format!("{:.2}", bytes as f64 / (1024.0 * 1024.0))
 }
 
 #[cfg(test)]

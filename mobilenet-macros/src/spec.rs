@@ -80,6 +80,44 @@ pub enum Activation {
     Relu6,
 }
 
+/// The number type the forward pass computes in, which fixes the arena's element size and the
+/// type of the model's input and output.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// f32 throughout (the default).
+    Float32,
+    /// TensorFlow Lite's int8 scheme: int8 activations, int8 weights with one scale per
+    /// output channel and zero point 0, int32 biases.
+    Int8,
+    /// TensorFlow Lite's older uint8 scheme: uint8 activations and weights, one scale and zero
+    /// point per tensor, int32 biases.
+    Uint8,
+}
+
+impl Precision {
+    /// Bytes of one activation.
+    pub fn bytes(self) -> usize {
+        match self {
+            Precision::Float32 => 4,
+            Precision::Int8 | Precision::Uint8 => 1,
+        }
+    }
+
+    /// How specs and messages write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Float32 => "float32",
+            Precision::Int8 => "int8",
+            Precision::Uint8 => "uint8",
+        }
+    }
+
+    /// Whether the model is integer-quantized.
+    pub fn is_quantized(self) -> bool {
+        self != Precision::Float32
+    }
+}
+
 /// One row of the table after `repeat` expansion, as written (table units).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
@@ -203,6 +241,10 @@ pub struct Spec {
     pub activation: Activation,
     /// Batch-norm epsilon.
     pub bn_eps: f64,
+    /// The number type of the forward pass.
+    pub precision: Precision,
+    /// Where `precision` is written (or the file's start when defaulted).
+    pub precision_loc: Loc,
     /// Every row, expanded.
     pub rows: Vec<Row>,
     /// The figures to check, if any.
@@ -631,6 +673,26 @@ fn build(l: &Layered, files: Vec<PathBuf>, ds: &mut Diagnostics) -> Option<Spec>
             }
         }),
     };
+    let (precision, precision_loc) = match l.get(top::PRECISION) {
+        None => (Some(Precision::Float32), root_loc.clone()),
+        Some((n, loc)) => (
+            match n.as_scalar() {
+                Some(value::FLOAT32) => Some(Precision::Float32),
+                Some(value::INT8) => Some(Precision::Int8),
+                Some(value::UINT8) => Some(Precision::Uint8),
+                _ => {
+                    ds.push(
+                        Diagnostic::at(loc, format!("unknown `precision` {}", n.describe())).hint(
+                            "use `float32` (the default), `int8` (TFLite's per-channel int8 models) or `uint8` \
+                             (TFLite's per-tensor uint8 models)",
+                        ),
+                    );
+                    None
+                }
+            },
+            loc.clone(),
+        ),
+    };
     let rows = required(top::LAYERS, ds).map(|(n, loc)| {
         let mut rows = Vec::new();
         expand_rows(n, loc, "", &mut rows, &mut 0, ds);
@@ -658,6 +720,8 @@ fn build(l: &Layered, files: Vec<PathBuf>, ds: &mut Diagnostics) -> Option<Spec>
         padding: padding?,
         activation: activation?,
         bn_eps: bn_eps?,
+        precision: precision?,
+        precision_loc,
         rows: rows?,
         paper,
         files,

@@ -12,6 +12,7 @@ pub mod top {
     pub const PADDING: &str = "padding";
     pub const ACTIVATION: &str = "activation";
     pub const BN_EPS: &str = "bn_eps";
+    pub const PRECISION: &str = "precision";
     pub const LAYERS: &str = "layers";
     pub const PAPER: &str = "paper";
     /// Every top-level key, for "did you mean" hints.
@@ -25,6 +26,7 @@ pub mod top {
         PADDING,
         ACTIVATION,
         BN_EPS,
+        PRECISION,
         LAYERS,
         PAPER,
     ];
@@ -54,8 +56,11 @@ pub mod kind {
     pub const ALL: &[&str] = &[CONV, CONV_DW, AVG_POOL, FC, SOFTMAX];
 }
 
-/// Values of `padding` and `activation`.
+/// Values of `padding`, `activation` and `precision`.
 pub mod value {
+    pub const FLOAT32: &str = "float32";
+    pub const INT8: &str = "int8";
+    pub const UINT8: &str = "uint8";
     pub const SYMMETRIC: &str = "symmetric";
     pub const TF_SAME: &str = "tf_same";
     pub const RELU: &str = "relu";

@@ -37,6 +37,14 @@ pub enum InputError {
     /// The activation arenas of the batch's threads could not be allocated.
     #[error("cannot run the batch: {0}")]
     OutOfMemory(#[from] AllocError),
+    /// A flat input does not hold one image.
+    #[error("expected {expected} values (one image), found {found}")]
+    Length {
+        /// The model's `INPUT_LEN`.
+        expected: usize,
+        /// The slice's length.
+        found: usize,
+    },
 }
 
 /// What [`predict`] and [`predict_batch`] need of a generated model.

@@ -55,6 +55,19 @@ pub enum Activation {
     Relu6,
 }
 
+/// The number type a network computes in, as the spec's `precision` sets it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// f32 activations and weights.
+    Float32,
+    /// TensorFlow Lite's int8 scheme: int8 activations, int8 weights with one scale per
+    /// output channel (zero point 0), int32 biases.
+    Int8,
+    /// TensorFlow Lite's uint8 scheme: uint8 activations and weights with one scale and zero
+    /// point per tensor, int32 biases.
+    Uint8,
+}
+
 /// Kernel activation code: no activation (fc).
 pub const ACT_NONE: u8 = 0;
 /// Kernel activation code: ReLU.

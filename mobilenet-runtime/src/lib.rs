@@ -12,10 +12,11 @@ pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod parallel;
+pub mod quant;
 pub mod weights;
 
 pub use figures::PaperFigure;
-pub use layers::{Activation, LayerInfo, LayerKind, Padding, ACT_NONE, ACT_RELU, ACT_RELU6};
+pub use layers::{Activation, LayerInfo, LayerKind, Padding, Precision, ACT_NONE, ACT_RELU, ACT_RELU6};
 pub use parallel::Team;
 pub use weights::WeightsError;
 

@@ -1,6 +1,7 @@
 //! Const-generic NHWC kernels, laid out as data type x operator x instruction set:
 //! `f32/<operator>/<isa>.rs` (see `docs/ARCHITECTURE.md` for the module graph and how to add
-//! an instruction set or a data type).
+//! an instruction set or a data type). The int8 kernels of TFLite's quantized models live in
+//! [`i8`], with the same layout and their own parameter types.
 //!
 //! # Interface (what generated code relies on)
 //! - Activations are NHWC `f32` with batch 1: element `(y, x, c)` of an `H x W x C` map is at
@@ -26,6 +27,7 @@
 mod activation;
 pub mod f32;
 mod geometry;
+pub mod i8;
 pub mod isa;
 mod shared_ptr;
 #[cfg(test)]

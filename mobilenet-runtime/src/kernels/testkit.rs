@@ -1,7 +1,8 @@
 //! What every kernel test shares: one random generator, one error measure ([`Sum`]) and one
-//! reference per operator, direct loops over the PyTorch layouts accumulated in f64. A kernel
-//! of a new instruction set or data type is checked against these, not against another
-//! kernel.
+//! reference per operator, direct loops over the PyTorch layouts accumulated in f64; and for
+//! the int8 kernels ([`q`]) one reference per operator straight from TFLite's formulas over
+//! its layouts, and a generator of quantized layers that reaches the edges. A kernel of a new
+//! instruction set or data type is checked against these, not against another kernel.
 
 use crate::{ACT_RELU, ACT_RELU6};
 
@@ -21,6 +22,35 @@ impl Rng {
     }
     pub(crate) fn vec(&mut self, n: usize) -> Vec<f32> {
         (0..n).map(|_| self.next()).collect()
+    }
+    /// The next 64 random bits.
+    pub(crate) fn bits(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// A value in `lo..=hi`.
+    pub(crate) fn int(&mut self, lo: i32, hi: i32) -> i32 {
+        let span = (hi as i64 - lo as i64 + 1) as u64;
+        (lo as i64 + ((self.bits() >> 11) % span) as i64) as i32
+    }
+    /// `n` random `i8`.
+    pub(crate) fn bytes(&mut self, n: usize) -> Vec<i8> {
+        (0..n).map(|_| self.int(-128, 127) as i8).collect()
+    }
+}
+
+/// A checksum of a sequence of `i32` (`h * 31 + v as u32`, wrapping): the int8 tests compare
+/// long runs of results against checksums of the same runs through TFLite's and gemmlowp's
+/// C++ (computed once, outside the repository, by the program described in
+/// `kernels/i8/requant.rs`).
+#[derive(Default)]
+pub(crate) struct Checksum(pub u64);
+
+impl Checksum {
+    pub(crate) fn add(&mut self, v: i32) {
+        self.0 = self.0.wrapping_mul(31).wrapping_add(v as u32 as u64);
     }
 }
 
@@ -180,4 +210,259 @@ pub(crate) fn depthwise(
         }
     }
     out
+}
+
+/// The int8 references: TFLite's reference kernels' formulas, written as directly as they
+/// read, over TFLite's layouts; and [`q::layer`], random quantized layers that reach the edges
+/// of every parameter's range.
+pub(crate) mod q {
+    use super::Rng;
+    use crate::kernels::i8::{multiply_by_quantized_multiplier, quantize_multiplier, PoolQuant, QuantConv};
+
+    /// TFLite's epilogue for channel `o`.
+    fn requant(q: &QuantConv, o: usize, acc: i32) -> i8 {
+        let v = multiply_by_quantized_multiplier(acc, q.multiplier[o], q.shift[o]);
+        v.wrapping_add(q.output_zero_point)
+            .clamp(q.act_min as i32, q.act_max as i32) as i8
+    }
+
+    /// One tap's term.
+    fn term(q: &QuantConv, x: i8, w: i8) -> i32 {
+        (x as i32 - q.input_zero_point) * (w as i32 - q.weight_zero_point)
+    }
+
+    /// Standard convolution, OHWI weights `[cout][kh][kw][cin]`, taps outside the input
+    /// skipped (TFLite's `ConvPerChannel` and uint8 `Conv`).
+    pub(crate) fn conv(
+        (h, w, cin): (usize, usize, usize),
+        (oh, ow, cout): (usize, usize, usize),
+        (kh, kw, s, pt, pl): (usize, usize, usize, usize, usize),
+        q: &QuantConv,
+        input: &[i8],
+    ) -> Vec<i8> {
+        let mut out = Vec::with_capacity(oh * ow * cout);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for co in 0..cout {
+                    let mut acc = q.bias[co];
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let iy = (oy * s + ky) as isize - pt as isize;
+                            let ix = (ox * s + kx) as isize - pl as isize;
+                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                continue;
+                            }
+                            for ci in 0..cin {
+                                let x = input[(iy as usize * w + ix as usize) * cin + ci];
+                                let wt = q.weights[((co * kh + ky) * kw + kx) * cin + ci];
+                                acc = acc.wrapping_add(term(q, x, wt));
+                            }
+                        }
+                    }
+                    out.push(requant(q, co, acc));
+                }
+            }
+        }
+        out
+    }
+
+    /// Depthwise convolution, weights `[kh][kw][c]`, taps outside the input skipped
+    /// (TFLite's `DepthwiseConvPerChannel` and uint8 `DepthwiseConv`, depth multiplier 1).
+    pub(crate) fn depthwise(
+        (h, w, c): (usize, usize, usize),
+        (oh, ow): (usize, usize),
+        (kh, kw, s, pt, pl): (usize, usize, usize, usize, usize),
+        q: &QuantConv,
+        input: &[i8],
+    ) -> Vec<i8> {
+        let mut out = Vec::with_capacity(oh * ow * c);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ch in 0..c {
+                    let mut acc = q.bias[ch];
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let iy = (oy * s + ky) as isize - pt as isize;
+                            let ix = (ox * s + kx) as isize - pl as isize;
+                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                continue;
+                            }
+                            let x = input[(iy as usize * w + ix as usize) * c + ch];
+                            acc = acc.wrapping_add(term(q, x, q.weights[(ky * kw + kx) * c + ch]));
+                        }
+                    }
+                    out.push(requant(q, ch, acc));
+                }
+            }
+        }
+        out
+    }
+
+    /// Matrix product (pointwise and fully connected): `rows x n` outputs from `rows x k`
+    /// inputs and weights `[n][k]`.
+    pub(crate) fn matmul(rows: usize, k: usize, n: usize, q: &QuantConv, input: &[i8]) -> Vec<i8> {
+        let mut out = Vec::with_capacity(rows * n);
+        for r in 0..rows {
+            for o in 0..n {
+                let mut acc = q.bias[o];
+                for i in 0..k {
+                    acc = acc.wrapping_add(term(q, input[r * k + i], q.weights[o * k + i]));
+                }
+                out.push(requant(q, o, acc));
+            }
+        }
+        out
+    }
+
+    /// Average pool without padding, as TFLite's int8 reference (`domain_offset` 0) or its
+    /// uint8 reference run on the values shifted back by 128 (`domain_offset` 128).
+    pub(crate) fn avg_pool(
+        (h, w, c): (usize, usize, usize),
+        (oh, ow): (usize, usize),
+        (kh, kw, s): (usize, usize, usize),
+        p: &PoolQuant,
+        input: &[i8],
+    ) -> Vec<i8> {
+        let mut out = Vec::with_capacity(oh * ow * c);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ch in 0..c {
+                    let mut acc = 0i32;
+                    let mut count = 0i32;
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let (iy, ix) = (oy * s + ky, ox * s + kx);
+                            assert!(iy < h && ix < w);
+                            acc += input[(iy * w + ix) * c + ch] as i32 + p.domain_offset;
+                            count += 1;
+                        }
+                    }
+                    let avg = if p.domain_offset == 128 {
+                        // reference_ops::AveragePool for uint8: the sum is never negative.
+                        (acc + count / 2) / count
+                    } else {
+                        // reference_integer_ops::AveragePool.
+                        if acc > 0 {
+                            (acc + count / 2) / count
+                        } else {
+                            (acc - count / 2) / count
+                        }
+                    };
+                    let (lo, hi) = (p.act_min as i32 + p.domain_offset, p.act_max as i32 + p.domain_offset);
+                    out.push((avg.clamp(lo, hi) - p.domain_offset) as i8);
+                }
+            }
+        }
+        out
+    }
+
+    /// TFLite's reference quantized softmax (int8 output, scale 1/256, zero point -128), each
+    /// value computed in full with gemmlowp's fixed point; where TFLite's
+    /// `exponent <= 31` check would stop, every output is -128 (the kernel's documented
+    /// choice).
+    pub(crate) fn softmax(input: &[i8], input_multiplier: i32, input_left_shift: i32, diff_min: i32) -> Vec<i8> {
+        use crate::kernels::i8::fixedpoint::{exp_on_negative_values, get_reciprocal, mul};
+        use crate::kernels::i8::requant::rounding_divide_by_pot;
+        let max = input.iter().copied().fold(i8::MIN, i8::max) as i32;
+        let exp = |x: i8| {
+            let diff = x as i32 - max;
+            (diff >= diff_min).then(|| {
+                // MultiplyByQuantizedMultiplierGreaterThanOne (common.h lines 405-410).
+                let rescaled = mul(diff.wrapping_mul(1 << input_left_shift), input_multiplier);
+                exp_on_negative_values::<5>(rescaled)
+            })
+        };
+        let mut sum = 0i32;
+        for &x in input {
+            if let Some(e) = exp(x) {
+                sum = sum.wrapping_add(rounding_divide_by_pot(e, 12));
+            }
+        }
+        let (scale, bits) = get_reciprocal(sum, 12);
+        let exponent = bits + 31 - 8;
+        input
+            .iter()
+            .map(|&x| match exp(x) {
+                _ if exponent > 31 => i8::MIN,
+                Some(e) => {
+                    let unsat = rounding_divide_by_pot(mul(scale, e), exponent);
+                    (unsat - 128).clamp(-128, 127) as i8
+                }
+                None => i8::MIN,
+            })
+            .collect()
+    }
+
+    /// Zero points a layer may have, edges first: int8 per-channel models have weight zero
+    /// point 0; uint8 models any of `-128..=127` after the shift.
+    const ZERO_POINTS: [i32; 6] = [-128, 127, 0, -1, 1, 64];
+
+    /// A random quantized layer of `weights` weights and `channels` output channels, for a
+    /// reduction of about `terms` products per output. `case` chooses the zero points and the
+    /// clamp among the edges (so that consecutive cases cover them all); multipliers and
+    /// shifts are mostly realistic (outputs spread over the range), with edge channels mixed
+    /// in (the largest multiplier, zero, left shifts, the extreme shifts).
+    pub(crate) fn layer(rng: &mut Rng, weights: usize, channels: usize, terms: usize, case: usize) -> QuantConv {
+        let zp = |i: usize, rng: &mut Rng| {
+            if i < ZERO_POINTS.len() {
+                ZERO_POINTS[i]
+            } else {
+                rng.int(-128, 127)
+            }
+        };
+        let input_zero_point = zp(case % 8, rng);
+        let weight_zero_point = if case.is_multiple_of(3) {
+            0
+        } else {
+            zp((case / 3) % 8, rng)
+        };
+        let output_zero_point = zp((case / 2) % 8, rng);
+        let (act_min, act_max) = match case % 4 {
+            0 => (-128, 127),
+            1 => (output_zero_point as i8, 127),
+            2 => (output_zero_point as i8, (output_zero_point + 40).min(127) as i8),
+            _ => (-5, 5),
+        };
+        // Typical |acc|: about sqrt(terms) * 128 * 128 (plus the zero points' offsets); aim
+        // the realistic multipliers at outputs of tens.
+        let typical = (terms.max(1) as f64).sqrt() * 16384.0;
+        let mut multiplier = Vec::with_capacity(channels);
+        let mut shift = Vec::with_capacity(channels);
+        for _ in 0..channels {
+            let (m, s) = match rng.int(0, 19) {
+                0 => (i32::MAX, 0),
+                1 => (0, 0),
+                2 => (rng.int(1 << 30, i32::MAX), rng.int(1, 4)),
+                3 => (rng.int(1 << 30, i32::MAX), -31),
+                4 => (1 << 30, 30),
+                5 => (rng.int(0, i32::MAX), rng.int(-31, 30)),
+                _ => {
+                    let real = 40.0 / typical * 2f64.powf(rng.next() as f64 * 3.0);
+                    quantize_multiplier(real)
+                }
+            };
+            multiplier.push(m);
+            shift.push(s);
+        }
+        let big = rng.int(0, 3) == 0;
+        QuantConv {
+            weights: rng.bytes(weights),
+            weight_zero_point,
+            bias: (0..channels)
+                .map(|_| {
+                    if big {
+                        rng.int(-(1 << 24), 1 << 24)
+                    } else {
+                        rng.int(-(1 << 14), 1 << 14)
+                    }
+                })
+                .collect(),
+            input_zero_point,
+            output_zero_point,
+            multiplier,
+            shift,
+            act_min,
+            act_max,
+        }
+    }
 }

@@ -130,11 +130,11 @@ pub enum WeightsError {
         problem: String,
     },
 
-    /// A TFLite model stores integer-quantized tensors, which this runtime does not run.
+    /// A TFLite model stores integer-quantized tensors, but the table is a float one.
     #[error(
-        "TFLite operator {index} ({op}), tensor `{tensor}`: it is {dtype}; quantized models are \
-         not supported yet by this runtime, which needs FLOAT32 weights and activations (use the \
-         float model)"
+        "TFLite operator {index} ({op}), tensor `{tensor}`: it is {dtype}, a quantized model, but \
+         this table computes in float32; compile a table with `precision: uint8` or `precision: \
+         int8` for it (see specs/tflite/quant/), or use the float model"
     )]
     TfliteQuantized {
         /// The operator's index in the file's subgraph.

@@ -65,7 +65,7 @@ pub fn tensors_from_tflite(
     bn_eps: f32,
 ) -> Result<TensorSet, WeightsError> {
     let model = parse(bytes)?;
-    let mut graph = Graph::new(&model)?;
+    let mut graph = Graph::new(&model, ElementType::FLOAT32)?;
     let mut set = TensorSet::new();
     for (row, layer) in layers.iter().enumerate() {
         let row = Row {
@@ -185,7 +185,7 @@ pub fn tflite_summary(bytes: &[u8]) -> Result<TfliteSummary, WeightsError> {
     })
 }
 
-fn parse(bytes: &[u8]) -> Result<TfliteModel<'_>, WeightsError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<TfliteModel<'_>, WeightsError> {
     TfliteModel::parse(bytes).map_err(|e| WeightsError::TfliteFormat { reason: e.to_string() })
 }
 
@@ -197,7 +197,7 @@ pub(crate) fn insert_identity_bn(set: &mut TensorSet, prefix: &str, weight: Tens
     super::save::insert_bn_identity(set, prefix, bias, eps);
 }
 
-fn expected_ops(kind: LayerKind) -> &'static str {
+pub(crate) fn expected_ops(kind: LayerKind) -> &'static str {
     match kind {
         LayerKind::Conv => "CONV_2D (or DEPTHWISE_CONV_2D on one input channel)",
         LayerKind::ConvDw => "DEPTHWISE_CONV_2D",
@@ -208,10 +208,10 @@ fn expected_ops(kind: LayerKind) -> &'static str {
 }
 
 /// A row of the table, displayed as messages name it: "layer 3 (`layers.3`, conv_dw)".
-struct Row<'a> {
-    index: usize,
-    layer: &'a LayerInfo,
-    padding: Padding,
+pub(crate) struct Row<'a> {
+    pub(crate) index: usize,
+    pub(crate) layer: &'a LayerInfo,
+    pub(crate) padding: Padding,
 }
 
 impl fmt::Display for Row<'_> {
@@ -229,13 +229,13 @@ impl fmt::Display for Row<'_> {
 /// The operator being matched: its index in the file (messages count as the file does, so
 /// a skipped `DEQUANTIZE` does not shift them) and the operator.
 #[derive(Copy, Clone)]
-struct At<'m> {
-    index: usize,
-    op: &'m Operator,
+pub(crate) struct At<'m> {
+    pub(crate) index: usize,
+    pub(crate) op: &'m Operator,
 }
 
 impl At<'_> {
-    fn err(self, tensor: Option<&TfTensor<'_>>, problem: impl Into<String>) -> WeightsError {
+    pub(crate) fn err(self, tensor: Option<&TfTensor<'_>>, problem: impl Into<String>) -> WeightsError {
         WeightsError::TfliteOperator {
             index: self.index,
             op: self.op.opcode.to_string(),
@@ -246,7 +246,7 @@ impl At<'_> {
 }
 
 /// Walks the operators as one chain, remembering which tensor flows between them.
-struct Graph<'m, 'a> {
+pub(crate) struct Graph<'m, 'a> {
     model: &'m TfliteModel<'a>,
     /// Operators to match, with their file index; `DEQUANTIZE`s of `FLOAT16` constants are
     /// taken out and recorded in `dequantized` instead.
@@ -256,10 +256,13 @@ struct Graph<'m, 'a> {
     dequantized: HashMap<usize, usize>,
     /// The tensor the next operator must read: the model's input, then each output in turn.
     current: usize,
+    /// The element type every activation must have: `FLOAT32` for a float table, `UINT8` or
+    /// `INT8` for a quantized one.
+    activations: ElementType,
 }
 
 impl<'m, 'a> Graph<'m, 'a> {
-    fn new(model: &'m TfliteModel<'a>) -> Result<Self, WeightsError> {
+    pub(crate) fn new(model: &'m TfliteModel<'a>, activations: ElementType) -> Result<Self, WeightsError> {
         if model.subgraph_count() != 1 {
             return Err(WeightsError::Tflite {
                 reason: format!(
@@ -288,7 +291,7 @@ impl<'m, 'a> Graph<'m, 'a> {
                         dequantized.insert(to, from);
                         continue;
                     }
-                    if is_quantized(src) {
+                    if is_quantized(src) && activations == ElementType::FLOAT32 {
                         return Err(quantized(At { index, op }, src));
                     }
                 }
@@ -301,25 +304,65 @@ impl<'m, 'a> Graph<'m, 'a> {
             next: 0,
             dequantized,
             current: input,
+            activations,
         })
     }
 
-    fn op_count(&self) -> usize {
+    /// The tensor the next operator must read.
+    pub(crate) fn current(&self) -> usize {
+        self.current
+    }
+
+    /// Checks an activation's element type against the table's precision.
+    pub(crate) fn check_type(&self, at: At<'_>, tensor: &TfTensor<'_>) -> Result<(), WeightsError> {
+        if self.activations == ElementType::FLOAT32 {
+            return check_float(at, tensor);
+        }
+        if tensor.dtype == self.activations {
+            return Ok(());
+        }
+        let why = if tensor.dtype == ElementType::FLOAT32 {
+            "a float model; a table with `precision: int8` or `uint8` runs only quantized models (use a float32 table)"
+                .to_owned()
+        } else if [ElementType::UINT8, ElementType::INT8].contains(&tensor.dtype) {
+            format!(
+                "the table's precision is {} (set `precision: {}` in the spec for this file)",
+                self.activations,
+                tensor.dtype.to_string().to_lowercase()
+            )
+        } else {
+            "an element type no MobileNet table runs".to_owned()
+        };
+        Err(at.err(
+            Some(tensor),
+            format!(
+                "the tensor is {}, but the table computes in {}: {why}",
+                tensor.dtype, self.activations
+            ),
+        ))
+    }
+
+    /// The next operator, without taking it.
+    pub(crate) fn peek(&self) -> Option<(usize, &'m Operator)> {
+        self.ops.get(self.next).copied()
+    }
+
+    pub(crate) fn op_count(&self) -> usize {
         self.model.operators().len()
     }
 
-    fn next(&mut self) -> Option<(usize, &'m Operator)> {
+    pub(crate) fn next(&mut self) -> Option<(usize, &'m Operator)> {
         let op = self.ops.get(self.next).copied();
         self.next += 1;
         op
     }
 
-    fn tensor(&self, index: usize) -> &'m TfTensor<'a> {
+    pub(crate) fn tensor(&self, index: usize) -> &'m TfTensor<'a> {
         &self.model.tensors()[index]
     }
 
     /// Checks that `at` reads the chain's current tensor, of shape `[1, H, W, C]` = `hwc`.
-    fn check_input(&self, at: At<'_>, hwc: [usize; 3], row: &Row<'_>) -> Result<(), WeightsError> {
+    pub(crate) fn check_input(&self, at: At<'_>, hwc: [usize; 3], row: &Row<'_>) -> Result<(), WeightsError> {
         let Some(&Some(input)) = at.op.inputs.first() else {
             return Err(at.err(None, "it has no input tensor"));
         };
@@ -336,7 +379,7 @@ impl<'m, 'a> Graph<'m, 'a> {
                 format!("it reads this tensor, but {row} reads {what} (the model is not one chain of layers)"),
             ));
         }
-        check_float(at, tensor)?;
+        self.check_type(at, tensor)?;
         if matches!(row.layer.kind, LayerKind::Fc | LayerKind::Softmax) {
             // Flattened or not, any shape with the channels last and ones before holds the vector.
             return check_vector(at, tensor, hwc[2], row, "input");
@@ -346,12 +389,18 @@ impl<'m, 'a> Graph<'m, 'a> {
 
     /// Checks `at`'s single output (`[1, H, W, C]` = `hwc`, or any `[1, ..., C]` when
     /// `vector`) and makes it the chain's current tensor.
-    fn advance(&mut self, at: At<'_>, hwc: [usize; 3], vector: bool, row: &Row<'_>) -> Result<(), WeightsError> {
+    pub(crate) fn advance(
+        &mut self,
+        at: At<'_>,
+        hwc: [usize; 3],
+        vector: bool,
+        row: &Row<'_>,
+    ) -> Result<(), WeightsError> {
         let &[output] = at.op.outputs.as_slice() else {
             return Err(at.err(None, format!("it has {} outputs; expected one", at.op.outputs.len())));
         };
         let tensor = self.tensor(output);
-        check_float(at, tensor)?;
+        self.check_type(at, tensor)?;
         if vector {
             check_vector(at, tensor, hwc[2], row, "output")?;
         } else {
@@ -523,7 +572,7 @@ impl<'m, 'a> Graph<'m, 'a> {
     }
 
     /// After the last row: no operator may be left, and the model's output must be the chain's.
-    fn finish(&mut self, layers: &[LayerInfo]) -> Result<(), WeightsError> {
+    pub(crate) fn finish(&mut self, layers: &[LayerInfo]) -> Result<(), WeightsError> {
         if let Some(&(index, op)) = self.ops.get(self.next) {
             let at = At { index, op };
             let problem =
@@ -559,7 +608,7 @@ impl<'m, 'a> Graph<'m, 'a> {
         Ok(())
     }
 
-    fn wrong_op(&self, at: At<'_>, row: &Row<'_>) -> WeightsError {
+    pub(crate) fn wrong_op(&self, at: At<'_>, row: &Row<'_>) -> WeightsError {
         let options = if at.op.options == Options::None {
             " (without options)"
         } else {
@@ -686,7 +735,7 @@ fn decode(at: At<'_>, tensor: &TfTensor<'_>, role: &str) -> Result<Vec<f32>, Wei
     }
 }
 
-fn check_shape(
+pub(crate) fn check_shape(
     at: At<'_>,
     tensor: &TfTensor<'_>,
     expected: &[usize],
@@ -727,7 +776,13 @@ fn shape_hint(tensor: &TfTensor<'_>, expected: &[usize], row: &Row<'_>, role: &s
 }
 
 /// `[1, ..., 1, len]`: a vector of `len` however many leading ones a converter left.
-fn check_vector(at: At<'_>, tensor: &TfTensor<'_>, len: usize, row: &Row<'_>, role: &str) -> Result<(), WeightsError> {
+pub(crate) fn check_vector(
+    at: At<'_>,
+    tensor: &TfTensor<'_>,
+    len: usize,
+    row: &Row<'_>,
+    role: &str,
+) -> Result<(), WeightsError> {
     match tensor.dims() {
         Some(d) if d.len() >= 2 && d.last() == Some(&len) && d[..d.len() - 1].iter().all(|&x| x == 1) => Ok(()),
         _ => Err(at.err(
@@ -746,7 +801,7 @@ fn check_vector(at: At<'_>, tensor: &TfTensor<'_>, len: usize, row: &Row<'_>, ro
     }
 }
 
-fn check_stride(at: At<'_>, stride: [i32; 2], want: usize, row: &Row<'_>) -> Result<(), WeightsError> {
+pub(crate) fn check_stride(at: At<'_>, stride: [i32; 2], want: usize, row: &Row<'_>) -> Result<(), WeightsError> {
     if stride.iter().all(|&s| usize::try_from(s).ok() == Some(want)) {
         return Ok(());
     }
@@ -758,7 +813,7 @@ fn check_stride(at: At<'_>, stride: [i32; 2], want: usize, row: &Row<'_>) -> Res
     Err(at.err(None, format!("stride is {found}, but {row} has stride {want}")))
 }
 
-fn check_dilation(at: At<'_>, dilation: [i32; 2]) -> Result<(), WeightsError> {
+pub(crate) fn check_dilation(at: At<'_>, dilation: [i32; 2]) -> Result<(), WeightsError> {
     if dilation == [1, 1] {
         return Ok(());
     }
@@ -786,7 +841,7 @@ fn tf_pads(input: usize, k: usize, stride: usize, padding: TfPadding) -> Option<
 
 /// See the module docs: TFLite's padding must give the row's output size and top/left zeros
 /// (and for pooling, no zeros at all).
-fn check_padding(at: At<'_>, padding: TfPadding, row: &Row<'_>) -> Result<(), WeightsError> {
+pub(crate) fn check_padding(at: At<'_>, padding: TfPadding, row: &Row<'_>) -> Result<(), WeightsError> {
     padding_mismatch(padding, row).map_or(Ok(()), |problem| Err(at.err(None, problem)))
 }
 

@@ -460,14 +460,14 @@ fn quantized_tensors_are_refused_by_name() {
     let e = refused(|m| quantize(m, "layers.0/weights", fb::TensorType::Uint8));
     assert_eq!(
         e,
-        "TFLite operator 0 (CONV_2D), tensor `layers.0/weights`: it is UINT8 (scale 0.02, zero point 128); \
-         quantized models are not supported yet by this runtime, which needs FLOAT32 weights and activations \
-         (use the float model)"
+        "TFLite operator 0 (CONV_2D), tensor `layers.0/weights`: it is UINT8 (scale 0.02, zero point 128), a \
+         quantized model, but this table computes in float32; compile a table with `precision: uint8` or \
+         `precision: int8` for it (see specs/tflite/quant/), or use the float model"
     );
     let e = refused(|m| quantize(m, "input", fb::TensorType::Int8));
     assert!(
         e.starts_with(
-            "TFLite operator 0 (CONV_2D), tensor `input`: it is INT8 (scale 0.02, zero point 128); quantized"
+            "TFLite operator 0 (CONV_2D), tensor `input`: it is INT8 (scale 0.02, zero point 128), a quantized"
         ),
         "{e}"
     );

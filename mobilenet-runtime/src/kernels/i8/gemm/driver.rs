@@ -1,0 +1,117 @@
+//! The threaded driver of the int8 matrix product behind pointwise convolution and fc:
+//! `c[r][co] = requant(bias[co] + sum_k a[r][k] * w[k][co])`, with `a` rows `lda` bytes apart
+//! and `c` rows `ldc` bytes apart, over weights packed into [`Panels`].
+//!
+//! The same for every instruction set: it cuts the product into passes of rows that stay in
+//! L2, splits them over a team (by rows, or by panels when a layer has far more output
+//! channels than pixels) and calls the sweep of the [`GemmConfig`](super::ukernel::GemmConfig)
+//! the panels were packed for.
+//!
+//! | path | panel `nr` | tile (pixels x channels) |
+//! | --- | --- | --- |
+//! | AVX2 (`avx2.rs`) | 16 | 4 x 16 (8 ymm accumulators), pairs of steps per `vpmaddwd` |
+//! | portable (`scalar.rs`) | 8 | 4 x 8 |
+
+use super::panels::Panels;
+use super::ukernel::Sweep;
+use crate::kernels::shared_ptr::SharedPtr;
+use crate::parallel::Team;
+use std::ops::Range;
+
+/// Bytes of `a` processed per pass over the panels (256 KiB): the rows of one pass are re-read
+/// once per panel, so they should stay in L2. A product of at most twice that runs as one pass.
+const TILE_BYTES: usize = 1 << 18;
+
+/// Below this many multiply-adds a product runs on one thread (waking the team would cost
+/// more than the split saves).
+pub(crate) const MIN_SPLIT_MADDS: usize = 1 << 19;
+
+/// A product is split by panels only when it has this many times fewer rows than output
+/// channels (the 7x7 layers and fc), as the f32 driver does.
+const PANEL_SPLIT_RATIO: usize = 8;
+
+/// Rows per part when splitting by rows: a multiple of the register tiles' rows.
+const ROW_UNIT: usize = 12;
+
+/// Rows per pass over the panels for a product of `rows` rows and reduction `k`.
+fn pass_rows(rows: usize, k: usize) -> usize {
+    if rows * k <= 2 * TILE_BYTES {
+        rows
+    } else {
+        (TILE_BYTES / k.max(1)).max(16)
+    }
+}
+
+/// The whole product of `rows` rows, split over `team`.
+///
+/// # Panics
+/// If `a` or `c` is too short for the last row.
+pub(crate) fn gemm_team(a: &[i8], lda: usize, c: &mut [i8], ldc: usize, rows: usize, p: &Panels, team: &Team) {
+    assert!(ldc >= p.n && lda >= p.k);
+    if rows == 0 {
+        return;
+    }
+    assert!(a.len() >= (rows - 1) * lda + p.k, "gemm: input too short");
+    assert!(c.len() >= (rows - 1) * ldc + p.n, "gemm: output too short");
+    let (ap, cp) = (SharedPtr(a.as_ptr().cast_mut()), SharedPtr(c.as_mut_ptr()));
+    let madds = rows * p.k * p.n;
+    // SAFETY (every call below): the asserts above cover every row and panel; the splits hand
+    // out disjoint rows or panels, so no output is written twice, and `c` stays exclusively
+    // borrowed until they return.
+    let run =
+        |rows: Range<usize>, panels: Range<usize>| unsafe { gemm_raw(ap.get(), lda, cp.get(), ldc, rows, p, panels) };
+    let parts = team.threads();
+    if parts == 1 || madds < MIN_SPLIT_MADDS {
+        return run(0..rows, 0..p.count());
+    }
+    if rows * PANEL_SPLIT_RATIO < p.n && p.count() >= 2 * parts {
+        team.split(p.count(), 1, madds, &|panels| run(0..rows, panels));
+    } else {
+        team.split(rows, ROW_UNIT, madds, &|rows| run(rows, 0..p.count()));
+    }
+}
+
+/// Rows `rows` of the product for panels `panels`, on raw pointers so that threads can fill
+/// disjoint parts of one output. Not generic: compiled once, with this crate.
+///
+/// # Safety
+/// `a` readable at `r * lda + 0..p.k` and `c` writable at `r * ldc + co` for every row `r` in
+/// `rows` and channel `co` of `panels`, nothing else accessing those outputs;
+/// `panels.end <= p.count()`.
+pub(crate) unsafe fn gemm_raw(
+    a: *const i8,
+    lda: usize,
+    c: *mut i8,
+    ldc: usize,
+    rows: Range<usize>,
+    p: &Panels,
+    panels: Range<usize>,
+) {
+    let sweep_fn = p.cfg.sweep;
+    let pass = pass_rows(rows.len(), p.k);
+    let mut r0 = rows.start;
+    while r0 < rows.end {
+        let r1 = (r0 + pass).min(rows.end);
+        for b in panels.clone() {
+            let (w, bias, rq) = p.panel(b);
+            let sweep = Sweep {
+                // SAFETY: rows r0..r1 lie in `rows`; the caller's contract covers them.
+                a: unsafe { a.add(r0 * lda) },
+                lda,
+                // SAFETY: as above, channel `b * nr` of row r0.
+                c: unsafe { c.add(r0 * ldc + b * p.nr) },
+                ldc,
+                rows: r1 - r0,
+                k: p.k,
+                w,
+                bias,
+                rq,
+                n: (p.n - b * p.nr).min(p.width(b)),
+            };
+            // SAFETY: `Panels::new` packs only for a path this CPU runs, in the layout of its
+            // config; the sweep's pointers are valid per the caller's contract.
+            unsafe { sweep_fn(&sweep) }
+        }
+        r0 = r1;
+    }
+}

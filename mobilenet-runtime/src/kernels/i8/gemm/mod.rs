@@ -1,0 +1,11 @@
+//! The int8 matrix product: one threaded driver (`driver.rs`) over packed `i16` weight panels
+//! (`panels.rs`), calling the micro-kernel that each instruction set declares in its own file
+//! (`scalar.rs`, and on x86-64 `avx2.rs`) through the contract of `ukernel.rs`.
+
+mod driver;
+mod panels;
+pub(crate) mod scalar;
+pub(crate) mod ukernel;
+
+pub(crate) use driver::gemm_team;
+pub(crate) use panels::Panels;
