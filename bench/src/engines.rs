@@ -18,7 +18,7 @@ use mobilenet::runtime::ndarray::{Array4, ArrayView4, Axis};
 use tract_linalg::multithread::Executor;
 use tract_onnx::prelude::*;
 
-use crate::models::{Network, Spec};
+use crate::models::{Int8Network, Network, Spec};
 use crate::Error;
 
 /// The version of tract this binary links (pinned with `=` in bench/Cargo.toml).
@@ -163,6 +163,39 @@ impl Runner for Ours {
         } else {
             model.predict_batch(images.view()).iter().copied().collect()
         })
+    }
+}
+
+/// Our generated int8 model (`precision: int8`) on `threads` threads: `forward` at batch 1.
+pub struct OursInt8 {
+    model: Box<dyn Int8Network>,
+    input: Vec<i8>,
+}
+
+impl OursInt8 {
+    /// Loads the int8 TFLite file's bytes into a fresh int8 model for `config` (batch 1).
+    pub fn new(spec: &Spec, tflite: &[u8], input: &[i8], config: Config) -> Result<Self, Error> {
+        if config.batch != 1 {
+            return Err("the int8 rows are at batch 1".into());
+        }
+        Ok(Self {
+            model: (spec.load_int8)(tflite, config.threads)?,
+            input: input.to_vec(),
+        })
+    }
+}
+
+impl Runner for OursInt8 {
+    fn run(&mut self, n: usize) -> Result<Slice, Error> {
+        let (model, input) = (&mut self.model, &self.input);
+        time_calls(n, || {
+            black_box(model.forward(input));
+            Ok(())
+        })
+    }
+
+    fn output(&mut self) -> Result<Vec<f32>, Error> {
+        Ok(self.model.forward(&self.input).iter().map(|&v| f32::from(v)).collect())
     }
 }
 

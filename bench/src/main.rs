@@ -36,7 +36,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use engines::{
-    Config, Engine, Kind, Label, Ours, Precision, Profiler, PySession, PyWorker, Tract, WorkerSession, WorkerSessions,
+    Config, Engine, Kind, Label, Ours, OursInt8, Precision, Profiler, PySession, PyWorker, Tract, WorkerSession,
+    WorkerSessions,
 };
 use int8::Range;
 use measure::{CpuLoad, Entry, Stats};
@@ -349,7 +350,7 @@ fn bench_spec(spec: &Spec, options: &Options, machine: &Machine) -> Result<(), E
     };
 
     eprintln!("writing the TFLite models (float, and int8 calibrated on the input)...");
-    let (quantized, _input_int8) = write_tflite(spec, &files, &image)?;
+    let (quantized, input_int8) = write_tflite(spec, &files, &image)?;
 
     eprintln!("loading ours, tract (optimising the graph), ONNX Runtime and LiteRT...");
     // Our threads are all started before tract first runs: a thread starts with a copy of its
@@ -361,6 +362,10 @@ fn bench_spec(spec: &Spec, options: &Options, machine: &Machine) -> Result<(), E
     let ours = CONFIGS
         .iter()
         .map(|c| Ours::new(spec, &files.weights, &image, *c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ours_int8 = INT8_CONFIGS
+        .iter()
+        .map(|c| OursInt8::new(spec, &quantized.bytes, &input_int8, *c))
         .collect::<Result<Vec<_>, _>>()?;
     let session_name = |engine: &str, c: &Config| format!("{engine}-t{}b{}", c.threads, c.batch);
     let mut sessions = Vec::new();
@@ -431,7 +436,13 @@ fn bench_spec(spec: &Spec, options: &Options, machine: &Machine) -> Result<(), E
         entries.push(Entry::new(py(session_name("litert", config))));
         labels.extend([Engine::Ours, Engine::Tract, Engine::Ort, Engine::Litert].map(|e| f32_label(e, *config)));
     }
-    for config in &INT8_CONFIGS {
+    for (config, ours) in INT8_CONFIGS.iter().zip(ours_int8) {
+        entries.push(Entry::new(Box::new(ours)));
+        labels.push(Label {
+            engine: Engine::Ours,
+            precision: Precision::Int8,
+            config: *config,
+        });
         for (engine, name) in [(Engine::Litert, "litert-int8"), (Engine::Ort, "ort-int8")] {
             entries.push(Entry::new(py(session_name(name, config))));
             labels.push(Label {
@@ -586,6 +597,7 @@ fn bench_spec(spec: &Spec, options: &Options, machine: &Machine) -> Result<(), E
     let report = Report {
         key: spec.key,
         file: spec.file,
+        int8_file: spec.int8_file,
         name: spec.name,
         mult_adds: spec.mult_adds,
         flops: spec.flops,

@@ -331,6 +331,8 @@ pub struct Report<'a> {
     pub key: &'a str,
     /// The spec file, relative to the repository root.
     pub file: &'a str,
+    /// The int8 spec file (the same network, `precision: int8`).
+    pub int8_file: &'a str,
     /// Model name.
     pub name: &'a str,
     /// Mult-adds of one image.
@@ -621,7 +623,7 @@ impl Report<'_> {
     pub fn int8_agreement_lines(&self) -> Vec<String> {
         let c = self.int8;
         let mut lines = vec![format!(
-            "The int8 model (`{}` written as a float TFLite model from the same weights, quantized by the bench: per-channel int8 weights, int8 activations calibrated on the input, input scale {:.6} and zero point {}, output scale {} and zero point {}), run by LiteRT's reference kernels, against the float network: logits correlate {:.4} (largest difference {:.1}% of the largest logit; top class {}), probabilities within {:.4}; the output takes {} distinct values, the largest {}.",
+            "The int8 model (`{}` written as a float TFLite model from the same weights, quantized by the bench: per-channel int8 weights, int8 activations calibrated on the input, input scale {:.6} and zero point {}, output scale {} and zero point {}), run by LiteRT's reference kernels, against the float network: logits correlate {:.4} (largest difference {:.1}% of the largest logit; top class {}), probabilities within {:.4}; the output takes {} distinct values, the largest {}. Our int8 model is `{}` loading that file (`Weights::from_tflite`).",
             self.file,
             c.input.scale,
             c.input.zero_point,
@@ -633,6 +635,7 @@ impl Report<'_> {
             c.probability_max,
             c.output_levels,
             c.top_output,
+            self.int8_file,
         )];
         let mut engines: Vec<Engine> = Vec::new();
         for (label, _) in &c.rows {
@@ -1040,6 +1043,7 @@ mod tests {
         Report {
             key,
             file: "m.yaml",
+            int8_file: "m8.yaml",
             name: "m",
             mult_adds: 1,
             flops: 2,
