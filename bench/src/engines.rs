@@ -1,6 +1,7 @@
-//! The three engines, each behind [`Runner`]: our compiled forward pass and tract run in this
-//! process, ONNX Runtime in a Python worker (`bench/py/worker.py`) over a pipe. The worker also
-//! serves the sgemm yardstick, so the peak is timed in the same rounds as the engines.
+//! The engines, each behind [`Runner`]: our compiled forward pass and tract run in this
+//! process, ONNX Runtime and LiteRT in a Python worker (`bench/py/worker.py`) over a pipe. The
+//! worker also serves the sgemm yardstick, so the peak is timed in the same rounds as the
+//! engines.
 //!
 //! Every runner owns one configuration (threads x batch) and its input, prepared once, so a
 //! timed run is the engine's own call and nothing else.
@@ -17,7 +18,7 @@ use mobilenet::runtime::ndarray::{Array4, ArrayView4, Axis};
 use tract_linalg::multithread::Executor;
 use tract_onnx::prelude::*;
 
-use crate::models::{Network, Spec};
+use crate::models::{Int8Network, Network, Spec};
 use crate::Error;
 
 /// The version of tract this binary links (pinned with `=` in bench/Cargo.toml).
@@ -32,6 +33,28 @@ pub enum Engine {
     Tract,
     /// ONNX Runtime (CPU execution provider), through the Python worker.
     Ort,
+    /// LiteRT (`ai-edge-litert`, XNNPACK delegate), through the Python worker.
+    Litert,
+}
+
+/// The data type a row computes in.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// float32 weights and activations.
+    F32,
+    /// int8 activations, per-channel int8 weights, int32 biases.
+    Int8,
+}
+
+/// What one row of the results measures.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    /// Which engine.
+    pub engine: Engine,
+    /// In which data type.
+    pub precision: Precision,
+    /// Threads and batch.
+    pub config: Config,
 }
 
 /// Threads an engine may use and images per call.
@@ -62,7 +85,7 @@ pub trait Runner {
 }
 
 /// Times `n` calls of `call` in this process.
-fn time_calls(n: usize, mut call: impl FnMut() -> Result<(), Error>) -> Result<Slice, Error> {
+pub fn time_calls(n: usize, mut call: impl FnMut() -> Result<(), Error>) -> Result<Slice, Error> {
     let cpu0 = process_cpu_time();
     let start = Instant::now();
     let mut times = Vec::with_capacity(n);
@@ -140,6 +163,39 @@ impl Runner for Ours {
         } else {
             model.predict_batch(images.view()).iter().copied().collect()
         })
+    }
+}
+
+/// Our generated int8 model (`precision: int8`) on `threads` threads: `forward` at batch 1.
+pub struct OursInt8 {
+    model: Box<dyn Int8Network>,
+    input: Vec<i8>,
+}
+
+impl OursInt8 {
+    /// Loads the int8 TFLite file's bytes into a fresh int8 model for `config` (batch 1).
+    pub fn new(spec: &Spec, tflite: &[u8], input: &[i8], config: Config) -> Result<Self, Error> {
+        if config.batch != 1 {
+            return Err("the int8 rows are at batch 1".into());
+        }
+        Ok(Self {
+            model: (spec.load_int8)(tflite, config.threads)?,
+            input: input.to_vec(),
+        })
+    }
+}
+
+impl Runner for OursInt8 {
+    fn run(&mut self, n: usize) -> Result<Slice, Error> {
+        let (model, input) = (&mut self.model, &self.input);
+        time_calls(n, || {
+            black_box(model.forward(input));
+            Ok(())
+        })
+    }
+
+    fn output(&mut self) -> Result<Vec<f32>, Error> {
+        Ok(self.model.forward(&self.input).iter().map(|&v| f32::from(v)).collect())
     }
 }
 
@@ -249,14 +305,43 @@ pub struct PyWorker {
     stdout: BufReader<ChildStdout>,
     /// The onnxruntime version the worker reported.
     pub ort_version: String,
+    /// The ai-edge-litert version the worker reported.
+    pub litert_version: String,
+}
+
+/// How the worker runs a session.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// ONNX Runtime on an ONNX graph.
+    Ort,
+    /// LiteRT with its default kernels (XNNPACK first) on a `.tflite` file.
+    Litert,
+    /// LiteRT with TFLite's reference kernels, every tensor kept: the int8 reference, untimed.
+    LitertRef,
+}
+
+/// One session of the worker.
+pub struct WorkerSession<'a> {
+    /// The name runners ask for.
+    pub name: String,
+    /// Engine and kernels.
+    pub kind: Kind,
+    /// Threads the engine may use.
+    pub threads: usize,
+    /// Images per call.
+    pub batch: usize,
+    /// The graph or model file.
+    pub path: &'a Path,
 }
 
 /// What the worker should serve.
 pub struct WorkerSessions<'a> {
-    /// make_golden.py's io file: the image ONNX Runtime runs on.
+    /// make_golden.py's io file: the float image the sessions run on.
     pub io: &'a Path,
-    /// ONNX Runtime sessions: (name, intra-op threads, graph).
-    pub ort: Vec<(String, usize, &'a Path)>,
+    /// A file whose `input` is the int8 image, for int8 LiteRT models.
+    pub io_int8: Option<&'a Path>,
+    /// The sessions.
+    pub sessions: Vec<WorkerSession<'a>>,
     /// The name of the sgemm yardstick, if wanted.
     pub sgemm: Option<&'a str>,
 }
@@ -266,10 +351,22 @@ impl PyWorker {
     pub fn start(python: &Path, script: &Path, sessions: &WorkerSessions) -> Result<Self, Error> {
         let mut command = Command::new(python);
         command.arg(script).arg("--io").arg(sessions.io);
-        for (name, threads, graph) in &sessions.ort {
-            command
-                .arg("--session")
-                .arg(format!("{name}:{threads}:{}", graph.display()));
+        if let Some(io) = sessions.io_int8 {
+            command.arg("--io-int8").arg(io);
+        }
+        for s in &sessions.sessions {
+            let kind = match s.kind {
+                Kind::Ort => "ort",
+                Kind::Litert => "litert",
+                Kind::LitertRef => "litert-ref",
+            };
+            command.arg("--session").arg(format!(
+                "{}:{kind}:{}:{}:{}",
+                s.name,
+                s.threads,
+                s.batch,
+                s.path.display()
+            ));
         }
         if let Some(name) = sessions.sgemm {
             command.args(["--sgemm", name]);
@@ -293,14 +390,23 @@ impl PyWorker {
             stdin,
             stdout,
             ort_version: String::new(),
+            litert_version: String::new(),
         };
         let ready = worker.read_line()?;
-        let mut words = ready
+        let words: Vec<&str> = ready
             .strip_prefix("ready ")
             .ok_or_else(|| format!("worker.py did not start: {ready:?}"))?
-            .split(' ');
-        worker.ort_version = words.next().unwrap_or_default().to_string();
+            .split(' ')
+            .collect();
+        worker.ort_version = words.first().copied().unwrap_or_default().to_string();
+        worker.litert_version = words.get(2).copied().unwrap_or_default().to_string();
         Ok(worker)
+    }
+
+    /// The values of `command` (`output NAME` or `logits NAME`).
+    fn values(&mut self, command: &str) -> Result<Vec<f32>, Error> {
+        let words = self.request(command)?;
+        Ok(words.iter().map(|w| w.parse::<f32>()).collect::<Result<_, _>>()?)
     }
 
     fn read_line(&mut self) -> Result<String, Error> {
@@ -332,7 +438,7 @@ impl Drop for PyWorker {
     }
 }
 
-/// One session of the worker: an ONNX Runtime configuration or the sgemm yardstick.
+/// One session of the worker: an ONNX Runtime or LiteRT configuration, or the sgemm yardstick.
 pub struct PySession {
     worker: Rc<RefCell<PyWorker>>,
     session: String,
@@ -370,7 +476,14 @@ impl Runner for PySession {
     }
 
     fn output(&mut self) -> Result<Vec<f32>, Error> {
-        let words = self.worker.borrow_mut().request(&format!("output {}", self.session))?;
-        Ok(words.iter().map(|w| w.parse::<f32>()).collect::<Result<_, _>>()?)
+        self.worker.borrow_mut().values(&format!("output {}", self.session))
+    }
+}
+
+impl PySession {
+    /// The classifier's real-valued output before softmax, from one untimed call (an ONNX
+    /// Runtime session's `logits`, or a reference LiteRT session's dequantized `logits`).
+    pub fn logits(&mut self) -> Result<Vec<f32>, Error> {
+        self.worker.borrow_mut().values(&format!("logits {}", self.session))
     }
 }

@@ -55,6 +55,10 @@ def load_spec(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
 
     Every top-level key not set in the file is inherited, except `paper`, which describes one
     table only. `extends` is a path relative to the folder of the file that names it.
+
+    A file that sets `classes` without restating `layers` gives the classifier another width
+    (as the compiler does): the inherited rows are checked against the class count they were
+    written for, kept under the private key `_table_classes`, and the fc outputs `classes`.
     """
     path = Path(path).resolve()
     if path in _seen:
@@ -68,6 +72,10 @@ def load_spec(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
         return own
     parent = load_spec(path.parent / parent_ref, _seen + (path,))
     parent.pop("paper", None)
+    if "layers" in own:
+        parent.pop("_table_classes", None)
+    elif "classes" in own and "classes" in parent:
+        parent.setdefault("_table_classes", parent["classes"])
     parent.update(own)
     return parent
 
@@ -163,6 +171,8 @@ def plan_network(spec: dict) -> Plan:
             raise SpecError(f"missing top-level key `{key}`")
     th, tw, image_c = _ints(spec["input"], 3, "input")
     classes = spec["classes"]
+    # The class count the rows were written for (see load_spec); the fc is checked against it.
+    table_classes = spec.get("_table_classes", classes)
     alpha = float(spec.get("width_multiplier", 1.0))
     padding, activation = spec["padding"], spec["activation"]
     bn_eps = float(spec["bn_eps"])
@@ -249,9 +259,10 @@ def plan_network(spec: dict) -> Plan:
                                 f"{a_hw} (actual)")
             if t_in != t_c:
                 raise SpecError(f"{where}: fc takes {t_in} inputs, the input has {t_c}")
-            if t_out != classes:
-                raise SpecError(f"{where}: fc outputs {t_out}, but classes is {classes}")
-            # The fc's output is `classes`, which the width multiplier leaves alone.
+            if t_out != table_classes:
+                raise SpecError(f"{where}: fc outputs {t_out}, but classes is {table_classes}")
+            # The fc's output is `classes`, which the width multiplier leaves alone (and an
+            # extending spec's `classes` replaces).
             layer = Layer(i, prefix, kind, stride, (1, 1), a_c, classes, a_hw, (1, 1))
             t_c = t_out
             seen_fc = True
