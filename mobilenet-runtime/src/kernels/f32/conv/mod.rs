@@ -193,9 +193,9 @@ fn direct_gemm<
         let b_lo = oys.start.max(y_lo);
         let b_hi = oys.end.min(y_hi).max(b_lo);
         for oy in oys {
-            // SAFETY (both calls): `oy < OH`; the runs they build stay inside the
-            // `H x W x CIN` input (the asserts above) and they write only output row `oy`
-            // (the rows `b_lo..b_hi`), which no other part of the team touches.
+            // SAFETY: for both calls, `oy < OH`; the runs they build stay inside the
+            // `H x W x CIN` input (the asserts above) and they write only output row `oy` (the
+            // rows `b_lo..b_hi`), which no other part of the team touches.
             unsafe {
                 conv_row::<H, W, CIN, OW, COUT, KH, KW, S, PT, PL, ACT>(i.get(), o.get(), params, oy);
                 if !(b_lo..b_hi).contains(&oy) {

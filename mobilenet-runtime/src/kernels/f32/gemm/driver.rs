@@ -133,13 +133,14 @@ pub(crate) fn gemm_team<const ACT: u8>(
     let madds = rows * p.k * p.n;
     let clamp = Clamp::of(ACT);
     if by_panels {
-        // SAFETY (all three arms): the asserts above cover every row and panel; the split
+        // SAFETY: for all three arms, the asserts above cover every row and panel; the split
         // hands out disjoint blocks of rows or panels, so no element of `c` is written twice,
         // and `c` stays exclusively borrowed until the split returns.
         team.split(p.count(), 1, madds, &|panels| unsafe {
             gemm_raw(clamp, a.get(), lda, c.get(), ldc, 0..rows, p, panels, &whole)
         });
     } else if p.k * p.n <= ROW_PIECES_MAX_WEIGHTS {
+        // SAFETY: as above.
         team.split(rows, ROW_UNIT, madds, &|rows| unsafe {
             gemm_raw(clamp, a.get(), lda, c.get(), ldc, rows, p, 0..p.count(), &whole)
         });
