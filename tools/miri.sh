@@ -2,11 +2,13 @@
 # The runtime's tests under Miri, which checks every `unsafe` block as it runs (out-of-bounds
 # or misaligned access, use after free, aliasing, data races between the thread team's
 # threads): the portable kernels, the weight readers, the arena and buffer code and the
-# thread team. Opt-in, not in CI: it takes about ten minutes on two cores.
+# thread team. Opt-in, not in CI: the whole run took 15 minutes on two cores (docs/testing.md).
 #
 # The x86 SIMD kernels are configured out (`--cfg mobilenet_portable_only`): Miri runs few
-# SIMD intrinsics. Tests whose shapes are too large to interpret in minutes are marked
-# `#[cfg_attr(miri, ignore)]`; each kernel family keeps small shapes that run.
+# SIMD intrinsics. Under `cfg(miri)` the tests run smaller shapes and fewer rounds, and the
+# team-split thresholds are lower so that those shapes still split (`MIN_SPLIT_MADDS` in
+# mobilenet-runtime/src/kernels/f32/gemm/driver.rs). The few tests left out under Miri say
+# why in their `#[cfg_attr(miri, ignore = "...")]`.
 #
 # Usage: tools/miri.sh [extra `cargo miri test` arguments, e.g. a test name filter]
 set -euo pipefail

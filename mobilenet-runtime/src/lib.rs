@@ -4,6 +4,9 @@
 //! Nothing here knows about YAML or the macro: every shape reaches this crate as a const
 //! generic or a [`LayerInfo`] record.
 
+// Every `unsafe` block and impl says why it holds in a `// SAFETY:` comment.
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod aligned;
 pub mod figures;
 pub mod hooks;

@@ -230,8 +230,10 @@ impl Team {
 pub(crate) const PIECES: usize = 4;
 
 /// Least work of a piece, in multiply-adds (about 12 us of one core): below it, the cost of
-/// the pieces outweighed what moving work between cores saved.
-pub(crate) const PIECE_MIN_MADDS: usize = 1 << 20;
+/// the pieces outweighed what moving work between cores saved. Lower under Miri, so that the
+/// kernel tests' small shapes are cut into pieces too (see `MIN_SPLIT_MADDS` in
+/// `kernels/f32/gemm/driver.rs`).
+pub(crate) const PIECE_MIN_MADDS: usize = if cfg!(miri) { 1 << 9 } else { 1 << 20 };
 
 /// Pieces per part for a split of `madds` multiply-adds over `parts` parts, and at most
 /// `max` (the items to split).

@@ -216,8 +216,9 @@ fn fc_is_read_unchanged() {
 
 #[test]
 fn saving_folded_weights_loads_back_the_same_fold() {
+    let set = random_tensors(&table(), 11);
     for eps in [1e-5, 1e-3, 0.0] {
-        let folded = load(&random_tensors(&table(), 11), eps).unwrap();
+        let folded = load(&set, eps).unwrap();
         let bytes = save(&folded, eps).to_safetensors().unwrap();
         let reloaded = load(&TensorSet::from_safetensors(&bytes).unwrap(), eps).unwrap();
         // The identity batch norm folds back to the same bits (save::identity_bn).

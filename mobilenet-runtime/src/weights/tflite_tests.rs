@@ -7,6 +7,7 @@ use mobilenet_tflite::generated::tflite as fb;
 use super::tflite::{model_from_tensors, tensors_from_tflite, tflite_from_tensors, tflite_summary};
 use super::*;
 use crate::layers::{Activation, LayerInfo, LayerKind, Padding};
+use std::sync::Mutex;
 
 const EPS: f32 = 1e-3;
 const NAMES: [&str; 8] = [
@@ -35,6 +36,7 @@ fn extent(input: usize, k: usize, stride: usize, padding: Padding) -> (usize, us
 }
 
 /// The `small` table at `res`x`res`x`cin`, `width` channels and `classes` classes.
+#[derive(Clone, Copy, PartialEq)]
 struct Table {
     padding: Padding,
     res: usize,
@@ -116,16 +118,44 @@ fn bits(folded: &[Folded]) -> Vec<(Vec<u32>, Vec<u32>)> {
     folded.iter().map(|f| (b(&f.weight), b(&f.bias))).collect()
 }
 
+/// `random_tensors` for `table`'s layers, drawn once per table and seed and then shared by
+/// the tests: under Miri the ChaCha stream behind them costs about 10 ms a draw, and drawing
+/// the small model's weights again in every test took most of its time.
+fn random(table: &Table, seed: u64) -> TensorSet {
+    static DRAWN: Mutex<Vec<((Table, u64), TensorSet)>> = Mutex::new(Vec::new());
+    // A softmax row has no tensors: with or without it, the same draws.
+    let key = (
+        Table {
+            softmax: true,
+            ..*table
+        },
+        seed,
+    );
+    if let Some((_, set)) = DRAWN.lock().unwrap().iter().find(|(k, _)| *k == key) {
+        return set.clone();
+    }
+    let set = random_tensors(&table.layers(), seed);
+    DRAWN.lock().unwrap().push((key, set.clone()));
+    set
+}
+
+/// `table`'s model from `random(table, seed)`, built once per table and seed (see [`random`]).
 fn model(table: &Table, seed: u64) -> fb::Model {
-    let layers = table.layers();
-    model_from_tensors(
-        &random_tensors(&layers, seed),
-        &layers,
+    static BUILT: Mutex<Vec<((Table, u64), fb::Model)>> = Mutex::new(Vec::new());
+    let key = (*table, seed);
+    if let Some((_, m)) = BUILT.lock().unwrap().iter().find(|(k, _)| *k == key) {
+        return m.clone();
+    }
+    let m = model_from_tensors(
+        &random(table, seed),
+        &table.layers(),
         table.padding,
         Activation::Relu6,
         EPS,
     )
-    .unwrap()
+    .unwrap();
+    BUILT.lock().unwrap().push((key, m.clone()));
+    m
 }
 
 fn load(table: &Table, bytes: &[u8]) -> Result<TensorSet, WeightsError> {
@@ -182,8 +212,8 @@ fn weights_come_back_bit_for_bit() {
             ..SMALL
         };
         let layers = table.layers();
-        let original = fold(&random_tensors(&layers, 7), &layers).unwrap();
-        let bytes = tflite_from_tensors(&random_tensors(&layers, 7), &layers, padding, Activation::Relu6, EPS).unwrap();
+        let original = fold(&random(&table, 7), &layers).unwrap();
+        let bytes = tflite_from_tensors(&random(&table, 7), &layers, padding, Activation::Relu6, EPS).unwrap();
         let set = load(&table, &bytes).unwrap();
         assert_eq!(bits(&fold(&set, &layers).unwrap()), bits(&original), "{padding:?}");
     }
@@ -196,15 +226,9 @@ fn padding_tflite_cannot_express_is_an_error_when_writing() {
         ..SMALL
     };
     let layers = table.layers();
-    let e = tflite_from_tensors(
-        &random_tensors(&layers, 1),
-        &layers,
-        table.padding,
-        Activation::Relu6,
-        EPS,
-    )
-    .unwrap_err()
-    .to_string();
+    let e = tflite_from_tensors(&random(&table, 1), &layers, table.padding, Activation::Relu6, EPS)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         "TensorFlow Lite file does not fit this model: layer 0 (`layers.0`, conv) pads 1x1 above/left with \
@@ -215,7 +239,7 @@ fn padding_tflite_cannot_express_is_an_error_when_writing() {
 #[test]
 fn identity_batch_norm_is_exact_for_every_eps() {
     let layers = SMALL.layers();
-    let folded = fold(&random_tensors(&layers, 3), &layers).unwrap();
+    let folded = fold(&random(&SMALL, 3), &layers).unwrap();
     for eps in [1e-3, 1e-5, 0.1, 0.999, 1.0, 3.0] {
         let mut set = TensorSet::new();
         let w = Tensor::new(vec![8, 3, 3, 3], folded[0].weight.clone());
@@ -486,7 +510,7 @@ fn broken_files() {
     let bytes = mobilenet_tflite::to_bytes(&model(&SMALL, 1));
     let e = load(&SMALL, &bytes[..bytes.len() / 3]).unwrap_err().to_string();
     assert!(e.starts_with("malformed TensorFlow Lite file: "), "{e}");
-    let safetensors = random_tensors(&SMALL.layers(), 1).to_safetensors().unwrap();
+    let safetensors = random(&SMALL, 1).to_safetensors().unwrap();
     let e = load(&SMALL, &safetensors).unwrap_err().to_string();
     assert!(e.starts_with("not a TensorFlow Lite file: bytes 4..8 are"), "{e}");
 
@@ -642,7 +666,7 @@ fn damaged_files_are_errors_never_panics() {
     };
     let mut refused = 0;
     // Under Miri a sample of the rounds: it checks the memory safety of each, not their number.
-    let rounds = if cfg!(miri) { 30 } else { 3000 };
+    let rounds = if cfg!(miri) { 12 } else { 3000 };
     for round in 0..rounds {
         let mut bytes = clean.clone();
         for _ in 0..1 + round % 3 {
@@ -656,7 +680,7 @@ fn damaged_files_are_errors_never_panics() {
         let _ = tflite_summary(&bytes);
     }
     // Most damage is caught; flips inside weight values are not damage the format can see.
-    assert!(refused > 1000, "{refused}");
+    assert!(refused > rounds / 3, "{refused} of {rounds}");
 }
 
 /// Opt-in: the real models in `/work/shared/models` (not in the repository, so not in CI).

@@ -57,7 +57,7 @@ unsafe fn conv_pairs(p: &Pixels) {
 unsafe fn tiles<const ROW: usize, const NRUNS: usize, const LDA: usize>(p: &Pixels) {
     let rows = p.rows;
     let mut r = 0;
-    // SAFETY (whole block): each tile reads and writes only pixels `r .. r + R <= rows`,
+    // SAFETY: for the whole block, each tile reads and writes only pixels `r .. r + R <= rows`,
     // which the caller's contract covers.
     unsafe {
         while r + MR <= rows {
@@ -88,8 +88,8 @@ unsafe fn tile<const R: usize, const ROW: usize, const NRUNS: usize, const LDA: 
         w,
         ..
     } = *p;
-    // SAFETY (whole function): the caller's contract covers pixels `r0 .. r0 + R`; the packed
-    // rows hold `ceil(row / 2)` vectors of 16 floats each, and a run reads inputs
+    // SAFETY: for the whole function, the caller's contract covers pixels `r0 .. r0 + R`; the
+    // packed rows hold `ceil(row / 2)` vectors of 16 floats each, and a run reads inputs
     // `g.a .. g.a + row` of its pixel: pairs `2j, 2j + 1` with `2j + 1 < row`, then the last
     // single one.
     unsafe {

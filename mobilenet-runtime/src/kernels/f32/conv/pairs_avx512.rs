@@ -26,8 +26,8 @@ const MR: usize = 16;
 unsafe fn conv_pairs(p: &Pixels) {
     let rows = p.rows;
     let mut r = 0;
-    // SAFETY (whole function): each tile reads and writes only pixels `r .. r + R < rows`,
-    // which the caller's contract covers.
+    // SAFETY: for the whole function, each tile reads and writes only pixels
+    // `r .. r + R < rows`, which the caller's contract covers.
     unsafe {
         while r + MR <= rows {
             tile::<MR>(p, r);
@@ -58,9 +58,9 @@ unsafe fn tile<const R: usize>(p: &Pixels, r0: usize) {
         w,
         ..
     } = *p;
-    // SAFETY (whole function): the caller's contract covers pixels `r0 .. r0 + R`; the packed
-    // rows hold `ceil(row / 2)` vectors each, and a run reads inputs `g.a .. g.a + row` of
-    // its pixel, pairs `2j, 2j + 1` with `2j + 1 < row` and the last single one.
+    // SAFETY: for the whole function, the caller's contract covers pixels `r0 .. r0 + R`; the
+    // packed rows hold `ceil(row / 2)` vectors each, and a run reads inputs `g.a .. g.a + row`
+    // of its pixel, pairs `2j, 2j + 1` with `2j + 1 < row` and the last single one.
     unsafe {
         let mut acc = [_mm512_loadu_ps(w.bias().as_ptr()); R];
         let a = a.add(r0 * lda);

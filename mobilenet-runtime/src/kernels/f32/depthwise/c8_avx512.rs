@@ -43,8 +43,8 @@ pub(crate) unsafe fn run<const ACT: u8>(
     rows: std::ops::Range<usize>,
 ) {
     debug_assert!(sh.c == C && sh.s == 1 && sh.pt <= 1 && sh.pl <= 1);
-    // SAFETY (whole function): the caller's contract; `taps` keeps every input row read inside
-    // the input, and `load` masks off every lane outside the row.
+    // SAFETY: for the whole function, the caller's contract; `taps` keeps every input row read
+    // inside the input, and `load` masks off every lane outside the row.
     unsafe {
         // Each tap's 8 weights, and the bias, repeated in both halves.
         let twice = |p: *const f32| {

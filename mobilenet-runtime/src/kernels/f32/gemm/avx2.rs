@@ -107,7 +107,7 @@ unsafe fn sweep_nv<const NV: usize, const M: usize>(s: &Sweep) {
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn tile<const R: usize, const NV: usize, const PF: bool, const S: usize>(s: &Sweep, r0: usize) {
-    // SAFETY (whole function): the bias has NV * 8 floats; `w` has k rows of NV * 8; row
+    // SAFETY: for the whole function, the bias has NV * 8 floats; `w` has k rows of NV * 8; row
     // `r0 + i` (i < R) of `a` is readable over every run and of `c` has `s.n` writable floats.
     unsafe {
         let bias: [__m256; NV] = std::array::from_fn(|v| _mm256_loadu_ps(s.bias.as_ptr().add(8 * v)));
@@ -210,8 +210,8 @@ const GEMV_WIDTH: usize = 16;
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemv<const G: usize>(clamp: Clamp, a: *const f32, w: *const f32, bias: *const f32, k: usize, c: *mut f32) {
     const W: usize = GEMV_WIDTH;
-    // SAFETY (whole function): the caller's contract; panel `g` is `w + g * W * k`, weight
-    // row `kk` of it `W` floats from `kk * W`.
+    // SAFETY: for the whole function, the caller's contract; panel `g` is `w + g * W * k`,
+    // weight row `kk` of it `W` floats from `kk * W`.
     unsafe {
         let mut acc: [[__m256; 2]; G] =
             std::array::from_fn(|g| [_mm256_loadu_ps(bias.add(W * g)), _mm256_loadu_ps(bias.add(W * g + 8))]);

@@ -43,8 +43,8 @@ unsafe fn sweep(s: &Sweep) {
     debug_assert!(width == 16 || width == 32 || width == 64);
     debug_assert!(s.w.len() == width * s.k);
     debug_assert!(s.segs.iter().all(|g| g.k0 + g.len <= s.k));
-    // SAFETY (whole function): each `tile` call reads rows `r .. r + R` of `a` and writes the
-    // same rows of `c`, all inside `0..s.rows`, which the caller guarantees.
+    // SAFETY: for the whole function, each `tile` call reads rows `r .. r + R` of `a` and
+    // writes the same rows of `c`, all inside `0..s.rows`, which the caller guarantees.
     unsafe {
         if width == 64 {
             if s.from_c {
@@ -180,8 +180,9 @@ unsafe fn tile<const R: usize, const NV: usize, const PF: bool, const AH: bool, 
     r0: usize,
     ahead: *const i8,
 ) {
-    // SAFETY (whole function): the bias has NV * 16 floats; `w` has k rows of NV * 16; row
-    // `r0 + i` (i < R) of `a` is readable over every run and of `c` has `s.n` writable floats.
+    // SAFETY: for the whole function, the bias has NV * 16 floats; `w` has k rows of NV * 16;
+    // row `r0 + i` (i < R) of `a` is readable over every run and of `c` has `s.n` writable
+    // floats.
     unsafe {
         let bias: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(s.bias.as_ptr().add(16 * v)));
         let mut acc = [bias; R];

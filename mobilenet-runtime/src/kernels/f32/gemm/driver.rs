@@ -47,8 +47,10 @@ pub(crate) fn stop_prefetch_ahead() {
 
 /// Floats of `a` processed per pass over the panels: the rows of one pass are re-read once
 /// per panel, so they should stay in L2 (64 Ki floats = 256 KiB, a quarter of a small L2).
-/// A product of at most twice as many floats runs as one pass (see [`pass_rows`]).
-const TILE_FLOATS: usize = 1 << 16;
+/// A product of at most twice as many floats runs as one pass (see [`pass_rows`]). Far lower
+/// under Miri, so that the tests' small products there run in several passes too (see
+/// [`MIN_SPLIT_MADDS`]).
+const TILE_FLOATS: usize = if cfg!(miri) { 1 << 8 } else { 1 << 16 };
 
 /// Rows per pass over the panels for a product of `rows` rows and reduction `k`.
 ///
@@ -131,13 +133,14 @@ pub(crate) fn gemm_team<const ACT: u8>(
     let madds = rows * p.k * p.n;
     let clamp = Clamp::of(ACT);
     if by_panels {
-        // SAFETY (all three arms): the asserts above cover every row and panel; the split
+        // SAFETY: for all three arms, the asserts above cover every row and panel; the split
         // hands out disjoint blocks of rows or panels, so no element of `c` is written twice,
         // and `c` stays exclusively borrowed until the split returns.
         team.split(p.count(), 1, madds, &|panels| unsafe {
             gemm_raw(clamp, a.get(), lda, c.get(), ldc, 0..rows, p, panels, &whole)
         });
     } else if p.k * p.n <= ROW_PIECES_MAX_WEIGHTS {
+        // SAFETY: as above.
         team.split(rows, ROW_UNIT, madds, &|rows| unsafe {
             gemm_raw(clamp, a.get(), lda, c.get(), ldc, rows, p, 0..p.count(), &whole)
         });
@@ -156,7 +159,12 @@ pub(crate) fn gemm_team<const ACT: u8>(
 
 /// Below this many multiply-adds (about 4 us of one core) a layer runs on one thread: waking
 /// the team and waiting for it would cost more than the split saves.
-pub(crate) const MIN_SPLIT_MADDS: usize = 1 << 19;
+///
+/// Under Miri far lower, as are the other split thresholds (`ROW_PIECES_MAX_WEIGHTS` below,
+/// `MIN_SPLIT_MADDS_DW`, `PIECE_MIN_MADDS`): they are speed choices, and the tests' shapes
+/// under Miri, which interprets a few thousand multiply-adds a second, are far smaller than
+/// any layer, yet must still take every split so that Miri checks the threads' accesses.
+pub(crate) const MIN_SPLIT_MADDS: usize = if cfg!(miri) { 1 << 9 } else { 1 << 19 };
 
 /// A layer is split by panels only when it has this many times fewer rows than output
 /// channels (the 7x7 layers: 49 pixels, 1024 channels). Splitting by rows keeps each thread
@@ -168,7 +176,8 @@ const PANEL_SPLIT_RATIO: usize = 8;
 
 /// Largest weight matrix (floats) of a row-split product whose parts are cut into pieces of
 /// rows; each piece streams all the weights, which are then at most 256 KiB and stay in L2.
-const ROW_PIECES_MAX_WEIGHTS: usize = 1 << 16;
+/// Lower under Miri (see [`MIN_SPLIT_MADDS`]).
+const ROW_PIECES_MAX_WEIGHTS: usize = if cfg!(miri) { 1 << 8 } else { 1 << 16 };
 
 /// Rows per part when splitting by rows: a multiple of every path's register tile (12, 6, 4),
 /// so that no part ends on a ragged tile that another part could have filled.
@@ -372,9 +381,15 @@ mod tests {
         let start = data.as_ptr() as usize;
         for isa in Isa::supported() {
             prefetch_ahead(&data);
-            check::<ACT_RELU6>(isa, 50, 33, 100, 33, 100, 9);
-            check::<ACT_NONE>(isa, 40, 300, 40, 300, 40, 10);
-            check::<ACT_RELU>(isa, 30, 64, 64, 64, 64, 11);
+            if cfg!(miri) {
+                // Miri runs only the portable kernels, which have no prefetching tiles.
+                check::<ACT_RELU6>(isa, 9, 17, 20, 17, 20, 9);
+                check::<ACT_NONE>(isa, 1, 20, 40, 20, 40, 10);
+            } else {
+                check::<ACT_RELU6>(isa, 50, 33, 100, 33, 100, 9);
+                check::<ACT_NONE>(isa, 40, 300, 40, 300, 40, 10);
+                check::<ACT_RELU>(isa, 30, 64, 64, 64, 64, 11);
+            }
             let (cursor, end) = AHEAD.get();
             assert_eq!(end, start + 4 * data.len());
             if prefetches(isa) {
@@ -392,6 +407,18 @@ mod tests {
         for isa in Isa::supported() {
             check::<ACT_NONE>(isa, 1, 1, 1, 1, 1, 1);
             check::<ACT_RELU>(isa, 13, 3, 5, 3, 7, 2);
+            if cfg!(miri) {
+                // A few thousand multiply-adds each, for the portable kernels' cases: ragged
+                // register tiles and a partial panel, with rows of `a` and `c` longer than
+                // the product's; one row over groups of four panels and the panels left,
+                // the split calls starting a group mid-matrix (panel 6 of 13) or not (4 of
+                // 8); more rows than one pass (Miri's `TILE_FLOATS` is 256), ragged.
+                check::<ACT_RELU6>(isa, 9, 17, 20, 20, 23, 3);
+                check::<ACT_RELU6>(isa, 1, 20, 100, 20, 103, 17);
+                check::<ACT_RELU>(isa, 1, 33, 64, 33, 64, 18);
+                check::<ACT_RELU6>(isa, 50, 17, 5, 20, 5, 9);
+                continue;
+            }
             check::<ACT_RELU6>(isa, 25, 27, 32, 27, 32, 3);
             check::<ACT_NONE>(isa, 37, 17, 48, 20, 50, 4);
             check::<ACT_RELU>(isa, 11, 64, 8, 64, 8, 5);
@@ -428,8 +455,14 @@ mod tests {
     #[test]
     fn any_clamp_on_every_path() {
         let clamp = Clamp { lo: -0.5, hi: 0.75 };
+        // Under Miri smaller products, the last in several passes (see `TILE_FLOATS`).
+        let shapes: &[_] = if cfg!(miri) {
+            &[(9, 17, 20), (1, 20, 100), (20, 30, 9)]
+        } else {
+            &[(13, 17, 40), (1, 64, 200), (30, 300, 128)]
+        };
         for isa in Isa::supported() {
-            for (rows, k, n) in [(13, 17, 40), (1, 64, 200), (30, 300, 128)] {
+            for &(rows, k, n) in shapes {
                 let mut rng = Rng::new(31);
                 let a: Vec<f32> = rng.vec(rows * k).iter().map(|v| v * 4.0).collect();
                 let w = rng.vec(n * k);

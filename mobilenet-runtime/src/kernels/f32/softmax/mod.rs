@@ -82,7 +82,10 @@ mod tests {
     #[test]
     fn exp_le0_is_within_two_ulp() {
         let mut worst = 0.0f64;
-        for i in 0..=2_000_000 {
+        // Under Miri every 10007th point (200 of them): it checks the polynomial's memory
+        // safety, which needs no dense sweep.
+        let step = if cfg!(miri) { 10_007 } else { 1 };
+        for i in (0..=2_000_000).step_by(step) {
             let x = -87.3 * i as f32 / 2_000_000.0;
             let want = (x as f64).exp();
             let got = exp_le0(x) as f64;
