@@ -129,10 +129,10 @@ unsafe fn rows_avx2(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, o
                 // SAFETY: pixel `(oy, ox)` of the output rows the caller owns, channel `c0`.
                 let out = unsafe { output.add((oy * sh.ow + ox) * c + c0) };
                 let at = (iy0, ix0, c, sh.w);
-                // SAFETY (both calls): the taps read are those inside the input (`ys`, `xs`),
-                // channels `c0..c0 + 16` (or 8 for a half block) of pixels inside it.
-                // Two inlined copies: the interior one with every tap valid, as constants.
                 let xs = taps(ox, sh.w, 3, sh.s, sh.pl);
+                // Two inlined copies: the interior one with every tap valid, as constants.
+                // SAFETY: for both calls, the taps read are those inside the input (`ys`,
+                // `xs`), channels `c0..c0 + 16` (or 8 for a half block) of pixels inside it.
                 unsafe {
                     if ys == (0, 3) && xs == (0, 3) {
                         pixel(input, at, ((0, 3), (0, 3)), c0, half, w, &e, izp, (zp, min, max), out);

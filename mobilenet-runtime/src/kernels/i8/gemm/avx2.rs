@@ -52,7 +52,7 @@ unsafe fn sweep(s: &Sweep) {
 #[target_feature(enable = "avx2")]
 unsafe fn rows<const NV: usize>(s: &Sweep) {
     let mut r = 0;
-    // SAFETY (every call): rows `r..r + R` lie below `s.rows`; the rest is the caller's
+    // SAFETY: for every call, rows `r..r + R` lie below `s.rows`; the rest is the caller's
     // contract.
     unsafe {
         while r + MR <= s.rows {
@@ -123,10 +123,12 @@ unsafe fn tile<const R: usize, const NV: usize>(s: &Sweep, r0: usize) {
     for block in 0..s.k.div_ceil(8) {
         // SAFETY: `block * 8 < k`.
         let x: [__m256i; R] = std::array::from_fn(|r| unsafe { inputs(row[r], block * 8, s.k) });
-        // SAFETY: pair `4 * block + p` of the panel: `width * 2` weights at
-        // `(4 * block + p) * width * 2`, inside the padded panel.
         let load = |p: usize| -> [__m256i; NV] {
-            std::array::from_fn(|v| unsafe { _mm256_loadu_si256(w.add(((4 * block + p) * width + 8 * v) * 2).cast()) })
+            std::array::from_fn(|v| {
+                // SAFETY: pair `4 * block + p` of the panel: `width * 2` weights at
+                // `(4 * block + p) * width * 2`, inside the padded panel.
+                unsafe { _mm256_loadu_si256(w.add(((4 * block + p) * width + 8 * v) * 2).cast()) }
+            })
         };
         pair_step::<0x00, R, NV>(&mut acc, &x, &load(0));
         pair_step::<0x55, R, NV>(&mut acc, &x, &load(1));

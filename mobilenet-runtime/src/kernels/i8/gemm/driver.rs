@@ -55,11 +55,12 @@ pub(crate) fn gemm_team(a: &[i8], lda: usize, c: &mut [i8], ldc: usize, rows: us
     assert!(c.len() >= (rows - 1) * ldc + p.n, "gemm: output too short");
     let (ap, cp) = (SharedPtr(a.as_ptr().cast_mut()), SharedPtr(c.as_mut_ptr()));
     let madds = rows * p.k * p.n;
-    // SAFETY (every call below): the asserts above cover every row and panel; the splits hand
-    // out disjoint rows or panels, so no output is written twice, and `c` stays exclusively
-    // borrowed until they return.
-    let run =
-        |rows: Range<usize>, panels: Range<usize>| unsafe { gemm_raw(ap.get(), lda, cp.get(), ldc, rows, p, panels) };
+    let run = |rows: Range<usize>, panels: Range<usize>| {
+        // SAFETY: for every call below, the asserts above cover every row and panel; the
+        // splits hand out disjoint rows or panels, so no output is written twice, and `c`
+        // stays exclusively borrowed until they return.
+        unsafe { gemm_raw(ap.get(), lda, cp.get(), ldc, rows, p, panels) }
+    };
     let parts = team.threads();
     if parts == 1 || madds < MIN_SPLIT_MADDS {
         return run(0..rows, 0..p.count());
