@@ -312,19 +312,8 @@ impl Types {
         graph.advance(at, layer.output, false, row)?;
         let output = self.output(at, graph)?;
         self.check_activation(at, row, fused, activation, output)?;
-        let (act_min, act_max) = self.act_range(at, fused, output)?;
-        let (multiplier, shift) = self.requantization(input, &scales, output);
-        Ok(QuantConv {
-            weights,
-            weight_zero_point: wzp,
-            bias,
-            input_zero_point: self.domain(input.zero_point),
-            output_zero_point: self.domain(output.zero_point),
-            multiplier,
-            shift,
-            act_min,
-            act_max,
-        })
+        let filter = (weights, wzp, scales);
+        self.layer(at, filter, bias, (input, output), fused)
     }
 
     /// An `fc` row: a 1x1 `CONV_2D` or a `FULLY_CONNECTED`, then any `RESHAPE`/`SQUEEZE`,
@@ -376,11 +365,25 @@ impl Types {
                 ));
             }
         }
-        let (act_min, act_max) = self.act_range(at, FusedActivation::None, output)?;
+        let filter = (weights, wzp, scales);
+        self.layer(at, filter, bias, (input, output), FusedActivation::None)
+    }
+
+    /// A convolution or fc layer in the int8 domain: `filter` as [`Types::filter`] returns it,
+    /// the requantization from the input's, filter's and output's scales, and `fused`'s clamp.
+    fn layer(
+        &self,
+        at: At<'_>,
+        (weights, weight_zero_point, scales): (Vec<i8>, i32, Vec<f32>),
+        bias: Vec<i32>,
+        (input, output): (Quantization, Quantization),
+        fused: FusedActivation,
+    ) -> Result<QuantConv, WeightsError> {
+        let (act_min, act_max) = self.act_range(at, fused, output)?;
         let (multiplier, shift) = self.requantization(input, &scales, output);
         Ok(QuantConv {
             weights,
-            weight_zero_point: wzp,
+            weight_zero_point,
             bias,
             input_zero_point: self.domain(input.zero_point),
             output_zero_point: self.domain(output.zero_point),

@@ -32,16 +32,9 @@ impl<const CIN: usize, const COUT: usize> FcParams<CIN, COUT> {
     /// If this CPU cannot run `isa` ([`Isa::is_supported`]).
     pub fn from_quant_for(isa: Isa, q: &QuantConv) -> Result<Self, String> {
         const { assert!(CIN >= 1 && COUT >= 1, "fc: zero-sized shape") };
-        let rq = q.check("fc", COUT * CIN, COUT, COUT)?;
-        let panels = Panels::new(
-            isa,
-            (CIN, COUT),
-            &|o, i| q.weights[o * CIN + i],
-            (q.weight_zero_point, q.input_zero_point),
-            &q.bias,
-            &rq,
-        );
-        Ok(Self { panels })
+        Ok(Self {
+            panels: Panels::from_rows(isa, "fc", (CIN, COUT), q)?,
+        })
     }
 
     /// The path these weights are packed for.

@@ -33,16 +33,9 @@ impl<const CIN: usize, const COUT: usize> PointwiseParams<CIN, COUT> {
     /// If this CPU cannot run `isa` ([`Isa::is_supported`]).
     pub fn from_quant_for(isa: Isa, q: &QuantConv) -> Result<Self, String> {
         const { assert!(CIN >= 1 && COUT >= 1, "pointwise needs CIN and COUT >= 1") };
-        let rq = q.check("pointwise", COUT * CIN, COUT, COUT)?;
-        let panels = Panels::new(
-            isa,
-            (CIN, COUT),
-            &|co, ci| q.weights[co * CIN + ci],
-            (q.weight_zero_point, q.input_zero_point),
-            &q.bias,
-            &rq,
-        );
-        Ok(Self { panels })
+        Ok(Self {
+            panels: Panels::from_rows(isa, "pointwise", (CIN, COUT), q)?,
+        })
     }
 
     /// The path these weights are packed for.

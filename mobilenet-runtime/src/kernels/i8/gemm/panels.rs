@@ -35,6 +35,26 @@ pub(crate) struct Panels {
 }
 
 impl Panels {
+    /// Checks and packs a layer whose weights are `[n][k]` rows (pointwise OHWI with a 1x1
+    /// kernel, and fc), as `name` in messages.
+    ///
+    /// # Errors
+    /// As [`QuantConv::check`].
+    ///
+    /// # Panics
+    /// If this CPU cannot run `isa`.
+    pub(crate) fn from_rows(isa: Isa, name: &str, (k, n): (usize, usize), q: &QuantConv) -> Result<Self, String> {
+        let rq = q.check(name, n * k, n, n)?;
+        Ok(Self::new(
+            isa,
+            (k, n),
+            &|co, ki| q.weights[co * k + ki],
+            (q.weight_zero_point, q.input_zero_point),
+            &q.bias,
+            &rq,
+        ))
+    }
+
     /// Packs `n` output channels of reduction length `k` for `isa`: `at(co, ki)` gives weight
     /// `(co, ki)`; `bias` has `n` values; `rq` at least `n` channels (it is re-padded here).
     ///
