@@ -62,7 +62,7 @@ pub fn check_tools() -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "the microcontroller firmware needs {}; tools/install_test_deps.sh installs both",
+            "the microcontroller firmware needs {}; tools/install_test_deps.sh installs what is missing",
             missing.join(", and ")
         ))
     }
