@@ -27,6 +27,20 @@ mod q050_160 {
 mod person {
     mobilenet::mobilenet!("specs/tflite/quant/person_detect.yaml");
 }
+/// The same models with their weights compiled in (`crate::baked`): no loading, static data,
+/// the portable kernels over TFLite's own layouts.
+mod person_baked {
+    mobilenet::mobilenet!(
+        "specs/tflite/quant/person_detect.yaml",
+        weights = "assets/tflite-micro/person_detect.tflite"
+    );
+}
+mod q025_128_baked {
+    mobilenet::mobilenet!(
+        "specs/tflite/quant/v1_alpha0.25_128_quant.yaml",
+        weights = "assets/coral/mobilenet_v1_0.25_128_quant.tflite",
+    );
+}
 mod float025_224 {
     mobilenet::mobilenet!("specs/tflite/v1_alpha0.25_224.yaml");
 }
@@ -101,6 +115,32 @@ macro_rules! uint8_model {
         let weights = $module::Weights::from_tflite(&asset($file)).unwrap();
         $module::Model::new(weights)
     }};
+}
+
+#[test]
+fn compile_time_weights_give_the_reference_kernels_bytes() {
+    let mut arena = Box::new(person_baked::Arena::new());
+    check_bytes("person_detect", |x| {
+        let image: Vec<i8> = x.iter().map(|&b| b as i8).collect();
+        let scores = person_baked::forward(&mut arena, image.as_slice().try_into().unwrap());
+        scores.iter().map(|&s| s as u8).collect()
+    });
+    let mut arena = Box::new(q025_128_baked::Arena::new());
+    check_bytes("mobilenet_v1_0.25_128_quant", |x| {
+        q025_128_baked::input_mut(&mut arena).copy_from_slice(x);
+        q025_128_baked::forward_in_arena(&mut arena).to_vec()
+    });
+}
+
+#[test]
+fn compile_time_weights_plan_the_arena_floor() {
+    // The two largest adjacent maps, 48x48x16 and 48x48x8 bytes, the image in the second.
+    assert_eq!(person_baked::ARENA_BYTES, 48 * 48 * 16 + 48 * 48 * 8);
+    assert!(person_baked::ARENA_BYTES < person::ARENA_BYTES);
+    assert!(person_baked::COST_REPORT.contains("## Compile-time weights"));
+    let runtime = person::Weights::from_tflite(&asset(MODEL_PERSON)).unwrap();
+    assert_eq!(person_baked::INPUT_QUANTIZATION, runtime.input_quantization());
+    assert_eq!(person_baked::OUTPUT_QUANTIZATION, runtime.output_quantization());
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::spec::{Activation, Kind, Padding, Precision, Spec};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote};
 
-fn lit(v: usize) -> Literal {
+pub(crate) fn lit(v: usize) -> Literal {
     Literal::usize_unsuffixed(v)
 }
 
@@ -20,13 +20,13 @@ fn lit64(v: u64) -> Literal {
     Literal::u64_suffixed(v)
 }
 
-fn runtime() -> TokenStream {
+pub(crate) fn runtime() -> TokenStream {
     quote!(::mobilenet::runtime)
 }
 
 /// Keeps the compiler watching every spec file: proc macros are not re-run when a file they
 /// read changes, but `include_bytes!` makes the file a dependency of the crate.
-fn track_files(spec_files: &[std::path::PathBuf]) -> TokenStream {
+pub(crate) fn track_files(spec_files: &[std::path::PathBuf]) -> TokenStream {
     let paths = spec_files
         .iter()
         .filter_map(|p| std::fs::canonicalize(p).ok())
@@ -219,7 +219,7 @@ struct Items {
 }
 
 /// One generated constant.
-struct Const {
+pub(crate) struct Const {
     doc: String,
     name: &'static str,
     ty: TokenStream,
@@ -238,7 +238,7 @@ impl Const {
 }
 
 /// The constants every expansion defines, with `value` giving each one's value and doc.
-fn constants(mut value: impl FnMut(&'static str) -> (String, TokenStream)) -> Vec<Const> {
+pub(crate) fn constants(mut value: impl FnMut(&'static str) -> (String, TokenStream)) -> Vec<Const> {
     let rt = runtime();
     let types: [(&'static str, TokenStream); 20] = [
         ("NAME", quote!(&str)),
@@ -271,13 +271,19 @@ fn constants(mut value: impl FnMut(&'static str) -> (String, TokenStream)) -> Ve
         .collect()
 }
 
-/// Writes an expansion: the constants, the network in a hidden module, and the two types.
-fn emit(items: &Items) -> TokenStream {
-    let rt = runtime();
-    let consts = items.consts.iter().map(|c| {
+/// The constants as `pub const` items.
+pub(crate) fn emit_consts(consts: &[Const]) -> TokenStream {
+    let consts = consts.iter().map(|c| {
         let (doc, name, ty, value) = (&c.doc, format_ident!("{}", c.name), &c.ty, &c.value);
         quote!(#[doc = #doc] pub const #name: #ty = #value;)
     });
+    quote!(#(#consts)*)
+}
+
+/// Writes an expansion: the constants, the network in a hidden module, and the two types.
+fn emit(items: &Items) -> TokenStream {
+    let rt = runtime();
+    let consts = emit_consts(&items.consts);
     let (track, net, weights_doc, model_doc) = (&items.track, &items.net, &items.weights_doc, &items.model_doc);
     let (weights, model) = if items.quantized {
         (
@@ -291,8 +297,9 @@ fn emit(items: &Items) -> TokenStream {
         )
     };
     quote! {
+        #rt::__require_std!();
         #track
-        #(#consts)*
+        #consts
 
         /// What only the expansion names: the network's parameter types and kernel calls,
         /// which `Weights` and `Model` (written once, in the runtime) run.
@@ -323,33 +330,17 @@ fn net_consts() -> TokenStream {
     }
 }
 
-/// Everything `mobilenet!` expands to for a valid spec.
-pub fn generate(c: &Compiled) -> TokenStream {
+/// The constants of a valid spec's expansion, each with its value and doc.
+pub(crate) fn const_items(c: &Compiled) -> Vec<Const> {
     let rt = runtime();
     let s = &c.spec;
     let t = &c.totals;
     let plan = &c.plan;
-    let act = activation_code(s);
     let [ih, iw, ic] = plan.input;
-    let a_len = lit(t.arena[0]);
     let eps = s.bn_eps as f32;
     let probabilities = plan.layers.last().is_some_and(|l| l.row.kind == Kind::Softmax);
-    let output_doc = if probabilities {
-        "class probabilities (the table ends with softmax)"
-    } else {
-        "logits (the table ends without softmax)"
-    };
-    let headline = format!(
-        "`{}`: {} image in, {} {output_doc}; {} mult-adds, {} parameters.",
-        s.name,
-        fmt_shape(plan.input),
-        s.classes,
-        short(t.total.mult_adds),
-        short(t.total.params)
-    );
-
     let docs = Docs::new(c);
-    let consts = constants(|name| match name {
+    constants(|name| match name {
         "NAME" => (docs.name.clone(), {
             let v = &s.name;
             quote!(#v)
@@ -457,7 +448,33 @@ pub fn generate(c: &Compiled) -> TokenStream {
             quote!(#probabilities),
         ),
         other => unreachable!("constant {other} has no value"),
-    });
+    })
+}
+
+/// Everything `mobilenet!` expands to for a valid spec.
+pub fn generate(c: &Compiled) -> TokenStream {
+    let rt = runtime();
+    let s = &c.spec;
+    let t = &c.totals;
+    let plan = &c.plan;
+    let act = activation_code(s);
+    let a_len = lit(t.arena[0]);
+    let probabilities = plan.layers.last().is_some_and(|l| l.row.kind == Kind::Softmax);
+    let output_doc = if probabilities {
+        "class probabilities (the table ends with softmax)"
+    } else {
+        "logits (the table ends without softmax)"
+    };
+    let headline = format!(
+        "`{}`: {} image in, {} {output_doc}; {} mult-adds, {} parameters.",
+        s.name,
+        fmt_shape(plan.input),
+        s.classes,
+        short(t.total.mult_adds),
+        short(t.total.params)
+    );
+
+    let consts = const_items(c);
 
     if s.precision.is_quantized() {
         let ty = value_type(s.precision);
@@ -745,15 +762,22 @@ impl Docs {
     }
 }
 
-/// What `mobilenet!` expands to when the spec is wrong: every error, spanned at the path
-/// literal, and the same items as a good expansion over a stub network, so that uses of them
-/// do not bury the real error.
-pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
-    let rt = runtime();
+/// The doc of every stand-in item.
+pub(crate) const STUB_DOC: &str = "A stand-in: the spec did not compile (see the error).";
+
+/// Each of a failed spec's problems as a `compile_error!` at `span`.
+pub(crate) fn failure_errors(f: &Failed, span: Span) -> TokenStream {
     let mut errors = TokenStream::new();
     for d in &f.diagnostics {
         errors.extend(syn::Error::new(span, d.to_string()).to_compile_error());
     }
+    errors
+}
+
+/// The constants of a failed spec's expansion: stand-ins with the right names and, where the
+/// header was readable, the right sizes.
+pub(crate) fn stub_consts(f: &Failed) -> Vec<Const> {
+    let rt = runtime();
     // Sizes past the limits are left out: the stubs' constant arithmetic must not overflow.
     let [ih, iw, ic] = f
         .spec
@@ -767,8 +791,8 @@ pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
         .as_ref()
         .map_or(0, |s| s.classes)
         .min(crate::limits::MAX_CHANNELS));
-    let stub = "A stand-in: the spec did not compile (see the error).";
-    let consts = constants(|name| {
+    let stub = STUB_DOC;
+    constants(|name| {
         let value = match name {
             "NAME" | "COST_REPORT" | "PAPER_SOURCE" => quote!(""),
             "INPUT_SHAPE" => quote!([#ih, #iw, #ic]),
@@ -786,7 +810,17 @@ pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
             other => unreachable!("constant {other} has no stub"),
         };
         (stub.to_owned(), value)
-    });
+    })
+}
+
+/// What `mobilenet!` expands to when the spec is wrong: every error, spanned at the path
+/// literal, and the same items as a good expansion over a stub network, so that uses of them
+/// do not bury the real error.
+pub fn generate_failure(f: &Failed, span: Span) -> TokenStream {
+    let rt = runtime();
+    let errors = failure_errors(f, span);
+    let consts = stub_consts(f);
+    let stub = STUB_DOC;
     let net_consts = net_consts();
     let net = quote! {
         /// A stand-in for the network that did not compile.

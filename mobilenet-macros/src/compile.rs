@@ -1,6 +1,6 @@
 //! The pipeline, free of macro machinery: spec file in, everything the generator needs out.
 
-use crate::cost::{self, Totals};
+use crate::cost::{self, ArenaLayout, Totals};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::paper::{self, Verdict};
 use crate::shapes::{self, Plan};
@@ -34,6 +34,16 @@ pub struct Failed {
 
 /// Runs every stage; all problems of all stages are gathered before giving up.
 pub fn compile(path: &Path, display: &str, files: &dyn SourceFiles) -> Result<Compiled, Box<Failed>> {
+    compile_for(path, display, files, ArenaLayout::Runtime)
+}
+
+/// [`compile`], with the arena planned for `layout`'s forward pass.
+pub fn compile_for(
+    path: &Path,
+    display: &str,
+    files: &dyn SourceFiles,
+    layout: ArenaLayout,
+) -> Result<Compiled, Box<Failed>> {
     let spec = spec::load(path, display, files).map_err(|diagnostics| Failed {
         diagnostics,
         spec: None,
@@ -44,7 +54,7 @@ pub fn compile(path: &Path, display: &str, files: &dyn SourceFiles) -> Result<Co
         .then(|| shapes::infer(&spec, &mut ds))
         .flatten();
     let mut out = None;
-    if let Some((plan, totals)) = plan.and_then(|p| cost::count(&p, spec.precision, &mut ds).map(|t| (p, t))) {
+    if let Some((plan, totals)) = plan.and_then(|p| cost::count(&p, spec.precision, layout, &mut ds).map(|t| (p, t))) {
         let verdicts = match &spec.paper {
             Some(p) => paper::check(p, &totals, &mut ds),
             None => Vec::new(),

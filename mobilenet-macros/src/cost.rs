@@ -109,6 +109,19 @@ pub struct Totals {
     pub arena: [usize; 2],
     /// The number type of weights and activations.
     pub precision: Precision,
+    /// How the two buffers are laid out.
+    pub layout: ArenaLayout,
+}
+
+/// Which forward pass the arena is planned for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArenaLayout {
+    /// The runtime's `Model`: the caller's image is read where it is, and the first buffer is
+    /// padded against 4K aliasing ([`ARENA_SKEW_BYTES`]).
+    Runtime,
+    /// Compile-time weights (`weights = ...`), for memory-bound targets: the image is written
+    /// into the second buffer (which layer 0 does not write), and nothing is padded.
+    Baked,
 }
 
 impl Totals {
@@ -135,7 +148,7 @@ impl Totals {
 /// Counts every layer and plans the activation buffers. A total past its limit
 /// ([`MAX_STORED_PARAMS`], [`MAX_MULT_ADDS`], [`MAX_ARENA_FLOATS`]) or a count that
 /// overflows is reported at the row that takes it there, and gives `None`.
-pub fn count(plan: &Plan, precision: Precision, ds: &mut Diagnostics) -> Option<Totals> {
+pub fn count(plan: &Plan, precision: Precision, layout: ArenaLayout, ds: &mut Diagnostics) -> Option<Totals> {
     let mut layers = Vec::with_capacity(plan.layers.len());
     let mut total = Cost::default();
     let mut groups: Vec<(String, Cost)> = Vec::new();
@@ -182,7 +195,7 @@ pub fn count(plan: &Plan, precision: Precision, ds: &mut Diagnostics) -> Option<
             }
         }
     }
-    let arena = arena_plan(plan, precision);
+    let arena = arena_plan(plan, precision, layout);
     let elements = arena.iter().sum::<u64>();
     // The limit is on bytes: a quantized arena may hold four times the values.
     let limit = MAX_ARENA_FLOATS * 4 / precision.bytes() as u64;
@@ -212,24 +225,34 @@ pub fn count(plan: &Plan, precision: Precision, ds: &mut Diagnostics) -> Option<
         groups,
         arena: arena.map(|n| n as usize),
         precision,
+        layout,
     })
 }
 
 /// Sizes of the two buffers layers alternate between: layer `i` writes buffer `i % 2` and
-/// reads the other (layer 0 reads the caller's image directly).
+/// reads the other. Layer 0 reads the caller's image where it is ([`ArenaLayout::Runtime`])
+/// or in the second buffer ([`ArenaLayout::Baked`]), which then holds the image too.
 ///
-/// The first buffer is padded so that the second starts [`ARENA_SKEW_BYTES`] past a 4 KiB
-/// boundary relative to the first (see there). Counted in elements of `precision`, in `u64`,
-/// where a map of limited sides and channels cannot overflow, so that [`count`] can compare it
-/// with its limit.
-pub fn arena_plan(plan: &Plan, precision: Precision) -> [u64; 2] {
+/// For the runtime the first buffer is padded so that the second starts [`ARENA_SKEW_BYTES`]
+/// past a 4 KiB boundary relative to the first (see there). Counted in elements of
+/// `precision`, in `u64`, where a map of limited sides and channels cannot overflow, so that
+/// [`count`] can compare it with its limit.
+pub fn arena_plan(plan: &Plan, precision: Precision, layout: ArenaLayout) -> [u64; 2] {
     let mut sizes = [0u64; 2];
     for (i, l) in plan.layers.iter().enumerate() {
         let n = l.output.iter().map(|&x| x as u64).product::<u64>();
         sizes[i % 2] = sizes[i % 2].max(n);
     }
-    let bytes = precision.bytes() as u64;
-    sizes[0] = skewed(sizes[0], PAGE_BYTES / bytes, ARENA_SKEW_BYTES / bytes);
+    match layout {
+        ArenaLayout::Runtime => {
+            let bytes = precision.bytes() as u64;
+            sizes[0] = skewed(sizes[0], PAGE_BYTES / bytes, ARENA_SKEW_BYTES / bytes);
+        }
+        ArenaLayout::Baked => {
+            let input = plan.input.iter().map(|&x| x as u64).product::<u64>();
+            sizes[1] = sizes[1].max(input);
+        }
+    }
     sizes
 }
 
@@ -269,7 +292,7 @@ mod tests {
         .unwrap();
         let mut ds = Diagnostics::new();
         let plan = infer_ok(&spec, &mut ds);
-        let t = count(&plan, spec.precision, &mut ds);
+        let t = count(&plan, spec.precision, ArenaLayout::Runtime, &mut ds);
         ds.into_result(t).unwrap().unwrap()
     }
 

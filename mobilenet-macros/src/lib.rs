@@ -5,6 +5,7 @@
 //! macro machinery: `yaml` (positions) → `spec` (typed model) → `shapes` → `cost` → `paper`
 //! → `report`, then `codegen`. Errors are gathered in `diagnostics` and reported together.
 
+mod baked_codegen;
 mod bounds;
 mod codegen;
 mod compile;
@@ -19,6 +20,7 @@ mod report;
 mod shapes;
 mod spec;
 mod symbol;
+mod weights;
 mod yaml;
 
 use proc_macro::TokenStream;
@@ -37,27 +39,61 @@ use std::path::PathBuf;
 /// let probabilities = model.forward(&[0.0; v1::INPUT_LEN]);
 /// ```
 ///
-/// A wrong spec is a compile error naming the file, line, row and the shapes that disagree.
+/// With `weights = "model.tflite"` (a quantized model, same path rules) the file is read and
+/// checked at compile time and every layer's parameters become static data; the expansion then
+/// has `Arena`, `input_mut`, `forward_in_arena` and `forward` instead of `Weights` and `Model`,
+/// and needs neither `std` nor an allocator:
+///
+/// ```ignore
+/// mod person {
+///     mobilenet::mobilenet!("specs/tflite/quant/person_detect.yaml", weights = "person_detect.tflite");
+/// }
+/// let mut arena = person::Arena::new();
+/// let scores: [i8; 2] = person::forward(&mut arena, &[0; person::INPUT_LEN]);
+/// ```
+///
+/// A wrong spec, or a weights file that does not fit it, is a compile error naming the file,
+/// line, row and the shapes that disagree.
 #[proc_macro]
 pub fn mobilenet(input: TokenStream) -> TokenStream {
-    let lit = match syn::parse::<syn::LitStr>(input) {
-        Ok(l) => l,
-        Err(e) => {
-            let e = syn::Error::new(e.span(), "mobilenet! takes one string literal: the spec file's path, e.g. mobilenet!(\"specs/v1_alpha1_224.yaml\")");
-            return e.to_compile_error().into();
-        }
+    let args = match syn::parse::<Args>(input) {
+        Ok(a) => a,
+        Err(e) => return e.to_compile_error().into(),
     };
-    let display = lit.value();
+    let display = args.spec.value();
     let path = resolve(&display);
+    let weights = args.weights.as_ref().map(|w| (w.value(), resolve(&w.value()), w.span()));
     // A panic in a proc macro reaches the user as an unhelpful "proc macro panicked"; turn
     // any bug of ours into an error that says what to report instead.
-    let run = std::panic::catch_unwind(|| match compile::compile(&path, &display, &spec::Disk) {
-        Ok(compiled) => Ok(codegen::generate(&compiled)),
-        Err(failed) => Err(failed),
+    let run = std::panic::catch_unwind(|| match &weights {
+        None => match compile::compile(&path, &display, &spec::Disk) {
+            Ok(compiled) => codegen::generate(&compiled),
+            Err(failed) => codegen::generate_failure(&failed, args.spec.span()),
+        },
+        Some((weights_display, weights_path, weights_span)) => {
+            match compile::compile_for(&path, &display, &spec::Disk, cost::ArenaLayout::Baked) {
+                Ok(mut compiled) => match weights::bake(&compiled, weights_path, weights_display) {
+                    Ok(baked) => {
+                        compiled.report.push_str(&weights::report(&baked, weights_display));
+                        baked_codegen::generate(&compiled, &baked, weights_path, weights_display)
+                    }
+                    Err(message) => {
+                        let failed = compile::Failed {
+                            diagnostics: vec![diagnostics::Diagnostic::global(message)],
+                            spec: Some(compiled.spec.clone()),
+                        };
+                        baked_codegen::generate_failure(&failed, *weights_span, Some(compiled.spec.precision))
+                    }
+                },
+                Err(failed) => {
+                    let precision = failed.spec.as_ref().map(|s| s.precision);
+                    baked_codegen::generate_failure(&failed, args.spec.span(), precision)
+                }
+            }
+        }
     });
     let out = match run {
-        Ok(Ok(tokens)) => tokens,
-        Ok(Err(failed)) => codegen::generate_failure(&failed, lit.span()),
+        Ok(tokens) => tokens,
         Err(panic) => {
             let what = panic
                 .downcast_ref::<String>()
@@ -67,10 +103,43 @@ pub fn mobilenet(input: TokenStream) -> TokenStream {
             let message = format!(
                 "mobilenet! failed on {display} with an internal error (a bug; please report it with the spec): {what}"
             );
-            syn::Error::new(lit.span(), message).to_compile_error()
+            syn::Error::new(args.spec.span(), message).to_compile_error()
         }
     };
     out.into()
+}
+
+/// The macro's arguments: the spec's path, then optionally `weights = "model.tflite"`.
+struct Args {
+    spec: syn::LitStr,
+    weights: Option<syn::LitStr>,
+}
+
+impl syn::parse::Parse for Args {
+    fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+        const USAGE: &str = "mobilenet! takes the spec file's path, and optionally a quantized model to compile in: \
+                             mobilenet!(\"specs/v1_alpha1_224.yaml\") or mobilenet!(\"spec.yaml\", weights = \"model.tflite\")";
+        let spec: syn::LitStr = input.parse().map_err(|e| syn::Error::new(e.span(), USAGE))?;
+        let mut weights = None;
+        if input.parse::<Option<syn::Token![,]>>()?.is_some() && !input.is_empty() {
+            let key: syn::Ident = input.parse().map_err(|e| syn::Error::new(e.span(), USAGE))?;
+            if key != "weights" {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!("mobilenet!: unknown argument `{key}`; the only one is `weights = \"model.tflite\"`"),
+                ));
+            }
+            input.parse::<syn::Token![=]>()?;
+            weights = Some(input.parse::<syn::LitStr>().map_err(|e| {
+                syn::Error::new(e.span(), "mobilenet!: `weights` takes a string literal, the model file's path")
+            })?);
+            input.parse::<Option<syn::Token![,]>>()?;
+        }
+        if !input.is_empty() {
+            return Err(input.error(USAGE));
+        }
+        Ok(Args { spec, weights })
+    }
 }
 
 /// Where the spec file is: under `CARGO_MANIFEST_DIR` as most build-time paths are, else beside

@@ -126,6 +126,7 @@ mod tests {
             )],
             arena: [0, 0],
             precision: crate::spec::Precision::Float32,
+            layout: crate::cost::ArenaLayout::Runtime,
         }
     }
 

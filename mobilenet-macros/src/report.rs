@@ -1,6 +1,6 @@
 //! The human-readable cost report (Markdown), emitted as `COST_REPORT`.
 
-use crate::cost::Totals;
+use crate::cost::{ArenaLayout, Totals};
 use crate::numbers::{fmt_amount, fmt_signed, group_digits, short};
 use crate::paper::Verdict;
 use crate::shapes::{fmt_shape, Layer, Plan};
@@ -120,14 +120,20 @@ pub fn render(s: &Spec, plan: &Plan, t: &Totals, verdicts: &[Verdict]) -> String
         group_digits(t.weight_bytes() as i64),
         mib(t.weight_bytes() as usize)
     );
+    let layout = match t.layout {
+        ArenaLayout::Runtime => format!(
+            "the first padded so that the second starts {} bytes past a 4 KiB boundary",
+            group_digits(crate::cost::ARENA_SKEW_BYTES as i64)
+        ),
+        ArenaLayout::Baked => "the second also holds the input image; no padding".to_owned(),
+    };
     let _ = writeln!(
         out,
-        "- Activation memory: {} bytes ({} MiB) in two buffers of {} and {} {value_type} values (the first padded so that the second starts {} bytes past a 4 KiB boundary)",
+        "- Activation memory: {} bytes ({} MiB) in two buffers of {} and {} {value_type} values ({layout})",
         group_digits(t.arena_bytes() as i64),
         mib(t.arena_bytes()),
         group_digits(t.arena[0] as i64),
         group_digits(t.arena[1] as i64),
-        group_digits(crate::cost::ARENA_SKEW_BYTES as i64)
     );
     match &s.paper {
         None => {

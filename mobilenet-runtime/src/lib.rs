@@ -4,24 +4,65 @@
 //! Nothing here knows about YAML or the macro: every shape reaches this crate as a const
 //! generic or a [`LayerInfo`] record.
 
+//!
+//! # Without `std`
+//! The `std` feature (on by default) brings weights loading, the owning models, threads,
+//! ndarray and the SIMD kernels. Without it the crate is `#![no_std]` and needs no allocator:
+//! it keeps the types of the generated constants, [`baked`] and the portable int8 kernels it
+//! calls, which is what `mobilenet!("spec.yaml", weights = "model.tflite")` expands to.
+
+#![cfg_attr(not(feature = "std"), no_std)]
 // Every `unsafe` block and impl says why it holds in a `// SAFETY:` comment.
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+#[cfg(feature = "std")]
 pub mod aligned;
+pub mod baked;
 pub mod figures;
+#[cfg(feature = "std")]
 pub mod hooks;
+#[cfg(feature = "std")]
 pub mod interop;
 pub mod kernels;
 pub mod layers;
+#[cfg(feature = "std")]
 pub mod model;
+#[cfg(feature = "std")]
 pub mod parallel;
 pub mod quant;
+#[cfg(feature = "std")]
 pub mod weights;
 
 pub use figures::PaperFigure;
 pub use layers::{Activation, LayerInfo, LayerKind, Padding, Precision, ACT_NONE, ACT_RELU, ACT_RELU6};
+#[cfg(feature = "std")]
 pub use parallel::Team;
+#[cfg(feature = "std")]
 pub use weights::WeightsError;
 
 /// Re-exported so generated code and users name the same `ndarray` version.
+#[cfg(feature = "std")]
 pub use ndarray;
+
+/// Opens every expansion of `mobilenet!("spec.yaml")` (weights loaded at run time), which
+/// names this crate's `std` items: with `std`, nothing.
+#[cfg(feature = "std")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __require_std {
+    () => {};
+}
+
+/// Without `std`, says at once why the expansion's `Weights` and `Model` do not resolve.
+#[cfg(not(feature = "std"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __require_std {
+    () => {
+        compile_error!(
+            "mobilenet!(\"spec.yaml\") loads its weights at run time, which needs the `std` feature of \
+             mobilenet (or mobilenet-runtime). Without std, compile the model in: \
+             mobilenet!(\"spec.yaml\", weights = \"model.tflite\") (a quantized TFLite model)"
+        );
+    };
+}

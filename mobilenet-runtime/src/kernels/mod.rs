@@ -24,26 +24,43 @@
 //! `build.rs` sets on x86-64; `--cfg mobilenet_portable_only` leaves it out, so that an x86
 //! machine can compile the runtime as aarch64 does (`tests/portable_build.rs`).
 
+//!
+//! Without the `std` feature only the portable int8 kernels that need no allocation are here
+//! ([`i8::direct`], [`i8::avg_pool`], [`i8::softmax`] and the requantization they share).
+
+#[cfg(feature = "std")]
 mod activation;
+#[cfg(feature = "std")]
 pub mod f32;
+#[cfg(feature = "std")]
 mod geometry;
 pub mod i8;
+#[cfg(feature = "std")]
 pub mod isa;
+#[cfg(feature = "std")]
 mod shared_ptr;
 #[cfg(any(test, feature = "testkit"))]
 #[doc(hidden)]
 pub mod testkit;
-#[cfg(x86_simd)]
+#[cfg(all(x86_simd, feature = "std"))]
 mod x86;
 
+#[cfg(feature = "std")]
 pub use self::f32::conv::{conv2d, ConvParams};
+#[cfg(feature = "std")]
 pub use self::f32::depthwise::{depthwise, DepthwiseParams};
+#[cfg(feature = "std")]
 pub use self::f32::fc::{fc, FcParams};
+#[cfg(feature = "std")]
 pub use self::f32::pointwise::{pointwise, PointwiseParams};
+#[cfg(feature = "std")]
 pub use self::f32::pool::avg_pool;
+#[cfg(feature = "std")]
 pub use self::f32::softmax::softmax;
+#[cfg(feature = "std")]
 pub use isa::Isa;
 
+#[cfg(feature = "std")]
 /// The uniform face of every parameter type, so generated code builds and saves any layer the
 /// same way.
 pub trait Params: Sized {
@@ -53,6 +70,7 @@ pub trait Params: Sized {
     fn unpack(&self) -> (Vec<f32>, Vec<f32>);
 }
 
+#[cfg(feature = "std")]
 /// Implements [`Params`] by forwarding to the type's own `new` and `unpack`.
 macro_rules! forward_params {
     ($($ty:ident<$($c:ident),+>),+ $(,)?) => {$(
@@ -67,6 +85,7 @@ macro_rules! forward_params {
     )+};
 }
 
+#[cfg(feature = "std")]
 forward_params!(
     ConvParams<KH, KW, CIN, COUT>,
     DepthwiseParams<KH, KW, C>,

@@ -18,19 +18,25 @@ impl Quantization {
 
     /// The integer nearest to `real` (ties away from zero, as TFLite rounds), before clamping
     /// to the element type.
+    #[cfg(feature = "std")]
     pub fn quantize_unclamped(&self, real: f32) -> i64 {
         (real / self.scale).round() as i64 + i64::from(self.zero_point)
     }
 }
 
 /// `u8` or `i8`: the element type of a quantized model's input and output.
-pub trait QuantElem: Copy + Default + Send + Sync + std::fmt::Debug + PartialEq + 'static {
+pub trait QuantElem: Copy + Default + Send + Sync + core::fmt::Debug + PartialEq + 'static {
     /// The type's name as TFLite writes it (`UINT8`, `INT8`).
     const NAME: &'static str;
     /// What the int8 kernels compute on: `v - 128` for `u8`, `v` for `i8`.
     fn to_domain(self) -> i8;
     /// The inverse of [`QuantElem::to_domain`].
     fn from_domain(v: i8) -> Self;
+    /// The value whose bits are `bits`.
+    fn from_bits(bits: i8) -> Self;
+    /// Bytes seen as this type, bit for bit (where a compile-time-weights network takes its
+    /// image: [`crate::baked::Arena::slot_mut`]).
+    fn view_mut<const N: usize>(bytes: &mut [i8; N]) -> &mut [Self; N];
     /// The value as an integer.
     fn to_i32(self) -> i32;
     /// `v` clamped to the type's range.
@@ -44,6 +50,14 @@ impl QuantElem for u8 {
     }
     fn from_domain(v: i8) -> Self {
         (v as u8) ^ 0x80
+    }
+    fn from_bits(bits: i8) -> Self {
+        bits as u8
+    }
+    fn view_mut<const N: usize>(bytes: &mut [i8; N]) -> &mut [u8; N] {
+        // SAFETY: `[i8; N]` and `[u8; N]` have the same size and alignment and every bit
+        // pattern is valid for both; the new reference takes over the old one's borrow.
+        unsafe { &mut *(bytes as *mut [i8; N]).cast::<[u8; N]>() }
     }
     fn to_i32(self) -> i32 {
         i32::from(self)
@@ -60,6 +74,12 @@ impl QuantElem for i8 {
     }
     fn from_domain(v: i8) -> Self {
         v
+    }
+    fn from_bits(bits: i8) -> Self {
+        bits
+    }
+    fn view_mut<const N: usize>(bytes: &mut [i8; N]) -> &mut [i8; N] {
+        bytes
     }
     fn to_i32(self) -> i32 {
         i32::from(self)

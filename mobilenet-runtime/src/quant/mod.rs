@@ -10,14 +10,26 @@
 //! are shifted by -128 when loaded (an exact change of representation), so one set of kernels
 //! serves both schemes. Its input and output are converted at the model's edges.
 
+//!
+//! Without the `std` feature only the element types ([`QuantElem`], [`Quantization`]) are
+//! here; a compile-time-weights expansion (`crate::baked`) needs nothing else.
+
 mod elem;
+#[cfg(feature = "std")]
 mod model;
+#[cfg(feature = "std")]
 mod net;
+#[cfg(feature = "std")]
 mod reader;
+#[cfg(feature = "std")]
 mod tflite;
 
 pub use elem::{QuantElem, Quantization};
+#[cfg(feature = "std")]
 pub use model::{QuantModel, QuantWeights};
+#[cfg(feature = "std")]
 pub use net::{QuantHook, QuantInspect, QuantNet, QuantNoHook};
+#[cfg(feature = "std")]
 pub use reader::{FromQuant, QuantLayer, QuantReader};
+#[cfg(feature = "std")]
 pub use tflite::{quant_layers_from_tflite, QuantFile};

@@ -6,6 +6,9 @@
 //! gemmlowp's plain `+`/`-` on raw values are C++ `int` arithmetic (overflow undefined, never
 //! reached by the softmax's ranges); they wrap here.
 
+// Without `std`, the parts that prepare parameters (done at compile time then) go unused.
+#![cfg_attr(not(feature = "std"), allow(dead_code))]
+
 use super::requant::{rounding_divide_by_pot, saturating_rounding_doubling_high_mul};
 
 /// `FixedPoint * FixedPoint` (fixedpoint.h lines 549-556): the integer bits add up.

@@ -19,23 +19,43 @@
 //!   (`to_quant`).
 //! - Padding, `PT`/`PL`, `S` mean what they mean for the f32 kernels.
 
+//!
+//! Without the `std` feature, what is left is [`direct`] (plain loops over parameters borrowed
+//! in TFLite's own layout), [`avg_pool`], [`softmax`] and the arithmetic they share.
+
+#[cfg(feature = "std")]
 pub(crate) mod config;
+#[cfg(feature = "std")]
 pub mod conv;
+#[cfg(feature = "std")]
 pub mod depthwise;
+pub mod direct;
+#[cfg(feature = "std")]
 pub mod fc;
 pub(crate) mod fixedpoint;
+#[cfg(feature = "std")]
 pub(crate) mod gemm;
+#[cfg(feature = "std")]
 pub mod pointwise;
 pub mod pool;
+#[cfg(feature = "std")]
 mod quant;
 pub mod requant;
 pub mod softmax;
 
+#[cfg(feature = "std")]
 pub use conv::{conv2d, ConvParams};
+#[cfg(feature = "std")]
 pub use depthwise::{depthwise, DepthwiseParams};
+pub use direct::DirectConv;
+#[cfg(feature = "std")]
 pub use fc::{fc, FcParams};
+#[cfg(feature = "std")]
 pub use pointwise::{pointwise, PointwiseParams};
-pub use pool::avg_pool;
-pub use quant::{PoolQuant, QuantConv};
-pub use requant::{multiply_by_quantized_multiplier, quantize_multiplier};
+pub use pool::{avg_pool, PoolQuant};
+#[cfg(feature = "std")]
+pub use quant::QuantConv;
+pub use requant::multiply_by_quantized_multiplier;
+#[cfg(feature = "std")]
+pub use requant::quantize_multiplier;
 pub use softmax::{softmax, SoftmaxQuant};

@@ -9,7 +9,17 @@
 //! `s > 0 ? (s + n/2) / n : (s - n/2) / n` with C++'s truncating division, which for a
 //! non-negative `s` is uint8's formula (at `s = 0` both give 0).
 
-use super::quant::PoolQuant;
+/// The parameters of an average pool (no weights, no requantisation: TFLite's quantized pool
+/// keeps the input's scale and zero point).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolQuant {
+    /// 128 for a uint8 model (whose sums TFLite rounds in the uint8 domain), 0 for int8.
+    pub domain_offset: i32,
+    /// The activation's clamp, int8 domain.
+    pub act_min: i8,
+    /// See `act_min`.
+    pub act_max: i8,
+}
 
 /// Channels summed together (a stack array of `i32` accumulators).
 const CB: usize = 64;

@@ -27,18 +27,6 @@ pub struct QuantConv {
     pub act_max: i8,
 }
 
-/// The parameters of an average pool (no weights, no requantisation: TFLite's quantized pool
-/// keeps the input's scale and zero point).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolQuant {
-    /// 128 for a uint8 model (whose sums TFLite rounds in the uint8 domain), 0 for int8.
-    pub domain_offset: i32,
-    /// The activation's clamp, int8 domain.
-    pub act_min: i8,
-    /// See `act_min`.
-    pub act_max: i8,
-}
-
 /// Every per-tensor value in range, in one error message per problem.
 fn check_zero_point(name: &str, v: i32) -> Result<(), String> {
     if (-128..=127).contains(&v) {
@@ -49,6 +37,17 @@ fn check_zero_point(name: &str, v: i32) -> Result<(), String> {
 }
 
 impl QuantConv {
+    /// What every kernel's `from_quant` checks, for a layer of `weights` weights and `channels`
+    /// output channels: lengths, zero points, shifts and clamp (`what` names the layer in the
+    /// message). For loaders that pack parameters elsewhere (`mobilenet!`'s compile-time
+    /// weights).
+    ///
+    /// # Errors
+    /// The first problem found, described.
+    pub fn validate(&self, what: &str, weights: usize, channels: usize) -> Result<(), String> {
+        self.check(what, weights, channels, channels).map(|_| ())
+    }
+
     /// Checks the lengths against a layer of `weights` weights and `channels` output channels
     /// (`what` names the layer kind in the message) and every value's range; gives the
     /// per-channel requantisation padded to `padded` channels.

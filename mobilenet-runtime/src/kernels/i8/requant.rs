@@ -13,6 +13,9 @@
 //! Every kernel's epilogue is `Requant::apply` (or a vector copy of it that the tests hold to
 //! the same results).
 
+// Without `std`, the parts that prepare parameters (done at compile time then) go unused.
+#![cfg_attr(not(feature = "std"), allow(dead_code))]
+
 /// TFLite's `QuantizeMultiplier` (quantization_util.cc lines 53-104, default build): `real` as
 /// `multiplier * 2^(shift - 31)` with `multiplier` in `[2^30, 2^31)` (or 0), rounding half away
 /// from zero; `shift > 0` means a left shift.
@@ -26,6 +29,7 @@
 /// # Panics
 /// If `real` is not finite (TFLite's `std::round` of an infinity cast to `int64_t` is
 /// undefined); loaders should check scales first.
+#[cfg(feature = "std")]
 pub fn quantize_multiplier(real: f64) -> (i32, i32) {
     assert!(real.is_finite(), "quantize_multiplier: {real} is not finite");
     if real == 0.0 {
@@ -48,6 +52,7 @@ pub fn quantize_multiplier(real: f64) -> (i32, i32) {
 
 /// `std::frexp`: `x = q * 2^e` with `|q|` in `[0.5, 1)`, for finite nonzero `x` (subnormals
 /// included); `(x, 0)` for zero.
+#[cfg(feature = "std")]
 fn frexp(x: f64) -> (f64, i32) {
     if x == 0.0 || !x.is_finite() {
         return (x, 0);
@@ -112,7 +117,7 @@ pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> 
 
 /// Shifts a layer's parameters may hold: TFLite's kernels assert `-31..=30` (a right shift of
 /// at most 31, a left shift `1 << shift` that fits an `int`).
-pub(crate) const SHIFTS: std::ops::RangeInclusive<i32> = -31..=30;
+pub(crate) const SHIFTS: core::ops::RangeInclusive<i32> = -31..=30;
 
 /// The requantisation of one output channel of a layer: multiplier, shift (split into its
 /// left and right parts, as the kernels apply them), output zero point and clamp.
@@ -148,6 +153,7 @@ impl Requant {
 
 /// Per-channel requantisation parameters of a layer, each array padded with copies of the
 /// last channel's values to `len` (a kernel's whole vectors), as the vector epilogues load them.
+#[cfg(feature = "std")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ChannelRequant {
     pub multiplier: Vec<i32>,
@@ -158,6 +164,7 @@ pub(crate) struct ChannelRequant {
     pub max: i8,
 }
 
+#[cfg(feature = "std")]
 impl ChannelRequant {
     /// From TFLite's per-channel `multiplier` and `shift` (checked by the caller), padded to
     /// `len >= multiplier.len()` entries.

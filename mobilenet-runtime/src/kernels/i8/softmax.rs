@@ -9,8 +9,13 @@
 //! so [`SoftmaxQuant::new`] tabulates it once (the reference computes each value in full; the
 //! tests compare the two).
 
+// Without `std`, the parts that prepare parameters (done at compile time then) go unused.
+#![cfg_attr(not(feature = "std"), allow(dead_code))]
+
 use super::fixedpoint::{exp_on_negative_values, get_reciprocal, mul};
-use super::requant::{multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot};
+use super::requant::{multiply_by_quantized_multiplier, rounding_divide_by_pot};
+#[cfg(feature = "std")]
+use super::requant::quantize_multiplier;
 
 /// Integer bits of the scaled differences (TFLite's `kScaledDiffIntegerBits`).
 pub(crate) const SCALED_DIFF_INTEGER_BITS: i32 = 5;
@@ -28,7 +33,7 @@ pub struct SoftmaxQuant {
     diff_min: i32,
     /// `exp[d]`: Q0.31 `exp` of difference `-d`, 0 where `-d < diff_min` (TFLite skips those,
     /// which gives the same sum and output as a zero exponential).
-    exp: Box<[i32; 256]>,
+    exp: [i32; 256],
 }
 
 impl SoftmaxQuant {
@@ -41,6 +46,7 @@ impl SoftmaxQuant {
     /// If `input_scale * beta` is not finite and positive, or so small (below about 2^-26)
     /// that TFLite's `QuantizeMultiplierGreaterThanOne` check fails, or so large (32 or more)
     /// that the left shift reaches 31 (undefined behaviour in TFLite's kernel).
+    #[cfg(feature = "std")]
     pub fn new(input_scale: f32, beta: f32) -> Result<Self, String> {
         let product = beta as f64 * input_scale as f64;
         if !(product.is_finite() && product > 0.0) {
@@ -66,6 +72,7 @@ impl SoftmaxQuant {
     ///
     /// # Errors
     /// If `input_left_shift` is outside `0..=30` or `input_multiplier` is negative.
+    #[cfg(feature = "std")]
     pub fn from_raw(input_multiplier: i32, input_left_shift: i32, diff_min: i32) -> Result<Self, String> {
         if !(0..=30).contains(&input_left_shift) {
             return Err(format!(
@@ -75,7 +82,7 @@ impl SoftmaxQuant {
         if input_multiplier < 0 {
             return Err(format!("softmax: input_multiplier {input_multiplier} is negative"));
         }
-        let mut exp = Box::new([0i32; 256]);
+        let mut exp = [0i32; 256];
         for (d, e) in exp.iter_mut().enumerate() {
             *e = exp_of_difference(-(d as i32), input_multiplier, input_left_shift, diff_min);
         }
@@ -85,6 +92,24 @@ impl SoftmaxQuant {
             diff_min,
             exp,
         })
+    }
+
+    /// Parameters with their exponentials already tabulated, as [`Self::table`] gives them:
+    /// what `mobilenet!(spec, weights = ...)` writes as static data, having prepared the layer
+    /// with [`Self::from_raw`] at compile time. A table that did not come from there gives
+    /// wrong outputs, not undefined behaviour.
+    pub const fn from_table(input_multiplier: i32, input_left_shift: i32, diff_min: i32, exp: [i32; 256]) -> Self {
+        SoftmaxQuant {
+            input_multiplier,
+            input_left_shift,
+            diff_min,
+            exp,
+        }
+    }
+
+    /// `exp[d]`: the Q0.31 exponential of difference `-d` to the maximum (0 below `diff_min`).
+    pub fn table(&self) -> &[i32; 256] {
+        &self.exp
     }
 
     /// TFLite's `input_multiplier`.
@@ -103,8 +128,8 @@ impl SoftmaxQuant {
     }
 }
 
-impl std::fmt::Debug for SoftmaxQuant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for SoftmaxQuant {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SoftmaxQuant")
             .field("input_multiplier", &self.input_multiplier)
             .field("input_left_shift", &self.input_left_shift)
@@ -115,6 +140,7 @@ impl std::fmt::Debug for SoftmaxQuant {
 
 /// TFLite's `CalculateInputRadius(input_integer_bits, input_left_shift, 31)` (the float
 /// version, quantization_util.cc lines 338-355).
+#[cfg(feature = "std")]
 pub(crate) fn calculate_input_radius(input_integer_bits: i32, input_left_shift: i32) -> i32 {
     let max_input_rescaled =
         1.0 * ((1i64 << input_integer_bits) - 1) as f64 * (1i64 << (31 - input_integer_bits)) as f64
