@@ -26,46 +26,14 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln, nr, syscall, syscall1};
 use panic_semihosting as _;
 
-/// STAND-IN, to be deleted: it has the signatures that
-/// `mobilenet::mobilenet!("../../specs/tflite/quant/person_detect.yaml", weights = "../../assets/tflite-micro/person_detect.tflite")`
-/// will emit once compile-time weights land in main, and returns zeros, so that everything
-/// around it (semihosting, QEMU, the memory figures, the script and the test) is wired now.
-/// tests/mcu.rs fails on its scores, as it should.
+/// TFLite Micro's person_detect model, its table checked and its weights read from the
+/// `.tflite` file at compile time: the parameters are static data in flash, and `Arena` is the
+/// only RAM the forward pass needs.
 mod person {
-    /// 96 x 96 x 1 int8 pixels.
-    pub const INPUT_LEN: usize = 96 * 96;
-    /// Index 0 is "no person", 1 is "person".
-    pub const NUM_CLASSES: usize = 2;
-    /// The largest pair of adjacent activations, 48x48x8 + 48x48x16 int8 values.
-    pub const ARENA_BYTES: usize = 55_296;
-
-    /// The activations' memory, input included.
-    pub struct Arena([i8; ARENA_BYTES]);
-
-    impl Arena {
-        /// A zeroed arena; `const` so that a static of it lands in .bss.
-        pub const fn new() -> Self {
-            Arena([0; ARENA_BYTES])
-        }
-    }
-
-    /// Where the image goes before [`forward_in_arena`].
-    pub fn input_mut(arena: &mut Arena) -> &mut [i8; INPUT_LEN] {
-        arena.0.first_chunk_mut().expect("the arena holds the input")
-    }
-
-    /// Runs on the image written through [`input_mut`], overwriting it.
-    pub fn forward_in_arena(arena: &mut Arena) -> [i8; NUM_CLASSES] {
-        core::hint::black_box(arena);
-        [0; NUM_CLASSES]
-    }
-
-    /// Copies `input` into the arena, then [`forward_in_arena`].
-    #[allow(dead_code)] // the firmware reads the image into the arena itself
-    pub fn forward(arena: &mut Arena, input: &[i8; INPUT_LEN]) -> [i8; NUM_CLASSES] {
-        input_mut(arena).copy_from_slice(input);
-        forward_in_arena(arena)
-    }
+    mobilenet::mobilenet!(
+        "../../specs/tflite/quant/person_detect.yaml",
+        weights = "../../assets/tflite-micro/person_detect.tflite"
+    );
 }
 
 /// What the stack is painted with before the run; a word still holding it was never written.
