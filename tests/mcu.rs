@@ -129,6 +129,24 @@ fn raw_bmps_are_the_reference_inputs() {
 }
 
 #[test]
+fn a_picture_is_fed_as_gray_minus_128() {
+    // burger_gray's input tensor written as an ordinary 8-bit gray PNG must read back as itself.
+    let case = reference()
+        .into_iter()
+        .find(|c| c.image == "burger_gray")
+        .expect("in the reference file");
+    let pixels: Vec<u8> = case.input.iter().map(|&v| (i16::from(v) + 128) as u8).collect();
+    let path = std::env::temp_dir().join(format!("mobilenet-mcu-{}-burger_gray.png", std::process::id()));
+    image::GrayImage::from_raw(96, 96, pixels).unwrap().save(&path).unwrap();
+    let input = host::picture_input(&path);
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        input.unwrap() == case.input,
+        "the PNG of burger_gray's input does not read back as it"
+    );
+}
+
+#[test]
 fn firmware_fits_64_kib_of_ram_and_330_kb_of_flash() {
     let sizes = host::Sizes::read(firmware()).unwrap();
     let (flash, static_ram, stack) = (sizes.flash(), sizes.static_ram(), stack());

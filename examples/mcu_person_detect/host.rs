@@ -87,10 +87,15 @@ pub fn build_firmware() -> Result<PathBuf, String> {
         .output()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "the firmware (examples/mcu) does not build:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // The firmware's lock file lists the facade's dependencies too, so a new one there
+        // makes it stale; the build does not rewrite a committed file behind the test's back.
+        let hint = if stderr.contains("--locked") {
+            "\nexamples/mcu/Cargo.lock is out of date: run `cargo build --release` in examples/mcu and commit the lock file"
+        } else {
+            ""
+        };
+        return Err(format!("the firmware (examples/mcu) does not build:\n{stderr}{hint}"));
     }
     Ok(target.join(TARGET).join("release/mobilenet-mcu"))
 }
