@@ -10,6 +10,12 @@
 //!
 //! The macro ([`mobilenet!`]) checks the table at compile time and expands to constants, a
 //! `Weights` type and a `Model` whose `forward` calls the kernels of [`runtime`].
+//!
+//! With `default-features = false` the crate is `#![no_std]` and needs no allocator: a
+//! quantized model is then compiled in, `mobilenet!("spec.yaml", weights = "model.tflite")`,
+//! and runs in an arena the caller provides (see `docs/mcu.md`).
+
+#![cfg_attr(not(feature = "std"), no_std)]
 
 pub use mobilenet_macros::mobilenet;
 /// The kernels, weight loading and types that generated code calls.
@@ -20,7 +26,7 @@ extern crate self as mobilenet;
 
 /// What `mobilenet!("specs/v1_alpha1_224.yaml")` expands to, shown by `cargo doc` (built only
 /// for documentation): the constants with their figures, `Weights` and `Model`.
-#[cfg(doc)]
+#[cfg(all(doc, feature = "std"))]
 pub mod example_v1_alpha1_224 {
     crate::mobilenet!("specs/v1_alpha1_224.yaml");
 }

@@ -10,7 +10,7 @@
 //!
 //! The arithmetic is the crate's int8 interface ([`super`]): per output value,
 //! `acc = bias[o] + sum (x - input_zp) * (w - weight_zp)` over the taps inside the input,
-//! wrapping in `i32`, then [`Requant`]'s `clamp(mbqm(acc, multiplier[o], shift[o]) +
+//! wrapping in `i32`, then TFLite's `clamp(mbqm(acc, multiplier[o], shift[o]) +
 //! output_zp, act_min, act_max)`. The tests compare every operator with TFLite's reference
 //! formulas (`testkit::q`).
 
@@ -100,7 +100,12 @@ pub fn conv2d<
     output: &mut [i8],
     p: &DirectConv<'_>,
 ) {
-    const { assert!(H * W * CIN * OH * OW * COUT * KH * KW * S >= 1, "conv2d: zero size or stride") };
+    const {
+        assert!(
+            H * W * CIN * OH * OW * COUT * KH * KW * S >= 1,
+            "conv2d: zero size or stride"
+        )
+    };
     p.check("conv2d", COUT * KH * KW * CIN, COUT);
     conv(
         &input[..H * W * CIN],
@@ -293,8 +298,13 @@ mod tests {
             let x = input(&mut rng, H * W * CIN);
             let want = q::conv((H, W, CIN), (OH, OW, COUT), (K, K, S, PT, PL), &layer, &x);
             let mut got = vec![0i8; OH * OW * COUT];
-            with_direct(&layer, |p| conv2d::<H, W, CIN, OH, OW, COUT, K, K, S, PT, PL>(&x, &mut got, p));
-            assert_eq!(got, want, "conv {H}x{W}x{CIN} -> {OH}x{OW}x{COUT} k{K} s{S}, case {case}");
+            with_direct(&layer, |p| {
+                conv2d::<H, W, CIN, OH, OW, COUT, K, K, S, PT, PL>(&x, &mut got, p)
+            });
+            assert_eq!(
+                got, want,
+                "conv {H}x{W}x{CIN} -> {OH}x{OW}x{COUT} k{K} s{S}, case {case}"
+            );
         }
     }
 
@@ -317,7 +327,9 @@ mod tests {
             let x = input(&mut rng, H * W * C);
             let want = q::depthwise((H, W, C), (OH, OW), (K, K, S, PT, PL), &layer, &x);
             let mut got = vec![0i8; OH * OW * C];
-            with_direct(&layer, |p| depthwise::<H, W, C, OH, OW, K, K, S, PT, PL>(&x, &mut got, p));
+            with_direct(&layer, |p| {
+                depthwise::<H, W, C, OH, OW, K, K, S, PT, PL>(&x, &mut got, p)
+            });
             assert_eq!(got, want, "depthwise {H}x{W}x{C} k{K} s{S}, case {case}");
         }
     }
