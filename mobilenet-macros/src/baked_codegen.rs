@@ -2,7 +2,7 @@
 //! every layer's parameters as `static` data, and a forward pass over an arena the caller
 //! owns. Nothing in it needs `std` or an allocator.
 
-use crate::codegen::{emit_consts, failure_errors, lit, runtime, stub_consts, track_files, STUB_DOC};
+use crate::codegen::{emit_consts, failure_errors, int8_generics, lit, runtime, stub_consts, track_files, STUB_DOC};
 use crate::compile::{Compiled, Failed};
 use crate::numbers::group_digits;
 use crate::shapes::Layer;
@@ -83,24 +83,15 @@ fn param_static(l: &Layer, i: usize, q: &QuantLayer) -> TokenStream {
 fn kernel_call(l: &Layer, i: usize, src: &TokenStream, dst: &TokenStream) -> TokenStream {
     let rt = runtime();
     let p = layer_static(i);
-    let [h, w, cin] = l.input.map(lit);
-    let [oh, ow, cout] = l.output.map(lit);
-    let [kh, kw] = l.kernel.map(lit);
-    let [pt, pl] = l.pad_top_left.map(lit);
-    let s = lit(l.row.stride);
-    let hw = lit(l.input[0] * l.input[1]);
+    let g = int8_generics(l);
     let k = quote!(#rt::kernels::i8);
     match l.row.kind {
-        Kind::Conv if l.is_pointwise() => quote!(#k::direct::pointwise::<#hw, #cin, #cout>(#src, #dst, &#p);),
-        Kind::Conv => {
-            quote!(#k::direct::conv2d::<#h, #w, #cin, #oh, #ow, #cout, #kh, #kw, #s, #pt, #pl>(#src, #dst, &#p);)
-        }
-        Kind::ConvDw => {
-            quote!(#k::direct::depthwise::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s, #pt, #pl>(#src, #dst, &#p);)
-        }
-        Kind::Fc => quote!(#k::direct::fc::<#cin, #cout>(#src, #dst, &#p);),
-        Kind::AvgPool => quote!(#k::avg_pool::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s>(#src, #dst, &#p);),
-        Kind::Softmax => quote!(#k::softmax::<#cin>(#src, #dst, &#p);),
+        Kind::Conv if l.is_pointwise() => quote!(#k::direct::pointwise::#g(#src, #dst, &#p);),
+        Kind::Conv => quote!(#k::direct::conv2d::#g(#src, #dst, &#p);),
+        Kind::ConvDw => quote!(#k::direct::depthwise::#g(#src, #dst, &#p);),
+        Kind::Fc => quote!(#k::direct::fc::#g(#src, #dst, &#p);),
+        Kind::AvgPool => quote!(#k::avg_pool::#g(#src, #dst, &#p);),
+        Kind::Softmax => quote!(#k::softmax::#g(#src, #dst, &#p);),
     }
 }
 

@@ -122,30 +122,44 @@ fn conv(
     output: &mut [i8],
     [h, w, cin]: [usize; 3],
     [ow, cout]: [usize; 2],
-    [kh, kw, s, pt, pl]: [usize; 5],
+    taps: [usize; 5],
     p: &DirectConv<'_>,
 ) {
     let (izp, wzp) = (p.input_zero_point, p.weight_zero_point);
     for (i, out) in output.chunks_exact_mut(cout).enumerate() {
-        let (oy, ox) = (i / ow, i % ow);
+        let at = [i / ow, i % ow];
         for (o, out) in out.iter_mut().enumerate() {
             let mut acc = p.bias[o];
-            for ky in 0..kh {
-                let Some(iy) = (oy * s + ky).checked_sub(pt).filter(|&y| y < h) else {
-                    continue;
-                };
-                for kx in 0..kw {
-                    let Some(ix) = (ox * s + kx).checked_sub(pl).filter(|&x| x < w) else {
-                        continue;
-                    };
-                    let x = &input[(iy * w + ix) * cin..][..cin];
-                    let wt = &p.weights[((o * kh + ky) * kw + kx) * cin..][..cin];
-                    for (&x, &wt) in x.iter().zip(wt) {
-                        acc = acc.wrapping_add(term(x, wt, izp, wzp));
-                    }
+            for_each_tap(at, [h, w], taps, |tap, pixel| {
+                let x = &input[pixel * cin..][..cin];
+                let wt = &p.weights[(o * taps[0] * taps[1] + tap) * cin..][..cin];
+                for (&x, &wt) in x.iter().zip(wt) {
+                    acc = acc.wrapping_add(term(x, wt, izp, wzp));
                 }
-            }
+            });
             *out = p.requant(o).apply(acc);
+        }
+    }
+}
+
+/// Calls `f(tap, pixel)` for each tap of the window of output pixel `[oy, ox]` that lies
+/// inside the `[h, w]` input: `tap` is `ky * kw + kx`, `pixel` is `iy * w + ix`. Taps in the
+/// padding are skipped, which is how TFLite's kernels treat them.
+#[inline(always)]
+fn for_each_tap(
+    [oy, ox]: [usize; 2],
+    [h, w]: [usize; 2],
+    [kh, kw, s, pt, pl]: [usize; 5],
+    mut f: impl FnMut(usize, usize),
+) {
+    for ky in 0..kh {
+        let Some(iy) = (oy * s + ky).checked_sub(pt).filter(|&y| y < h) else {
+            continue;
+        };
+        for kx in 0..kw {
+            if let Some(ix) = (ox * s + kx).checked_sub(pl).filter(|&x| x < w) {
+                f(ky * kw + kx, iy * w + ix);
+            }
         }
     }
 }
@@ -183,31 +197,16 @@ pub fn depthwise<
     );
 }
 
-fn dw(
-    input: &[i8],
-    output: &mut [i8],
-    [h, w, c]: [usize; 3],
-    ow: usize,
-    [kh, kw, s, pt, pl]: [usize; 5],
-    p: &DirectConv<'_>,
-) {
+fn dw(input: &[i8], output: &mut [i8], [h, w, c]: [usize; 3], ow: usize, taps: [usize; 5], p: &DirectConv<'_>) {
     let (izp, wzp) = (p.input_zero_point, p.weight_zero_point);
     for (i, out) in output.chunks_exact_mut(c).enumerate() {
-        let (oy, ox) = (i / ow, i % ow);
+        let at = [i / ow, i % ow];
         for (ch, out) in out.iter_mut().enumerate() {
             let mut acc = p.bias[ch];
-            for ky in 0..kh {
-                let Some(iy) = (oy * s + ky).checked_sub(pt).filter(|&y| y < h) else {
-                    continue;
-                };
-                for kx in 0..kw {
-                    let Some(ix) = (ox * s + kx).checked_sub(pl).filter(|&x| x < w) else {
-                        continue;
-                    };
-                    let x = input[(iy * w + ix) * c + ch];
-                    acc = acc.wrapping_add(term(x, p.weights[(ky * kw + kx) * c + ch], izp, wzp));
-                }
-            }
+            for_each_tap(at, [h, w], taps, |tap, pixel| {
+                let (x, wt) = (input[pixel * c + ch], p.weights[tap * c + ch]);
+                acc = acc.wrapping_add(term(x, wt, izp, wzp));
+            });
             *out = p.requant(ch).apply(acc);
         }
     }
