@@ -1,6 +1,7 @@
 //! Keeps the recipes of `docs/ARCHITECTURE.md` (how to add an operator, an instruction set, a
 //! data type) honest: every path a recipe names exists, and its table of instruction sets is
-//! the code's.
+//! the code's. And the promise of its module graph: no two files of either crate import each
+//! other, directly or round a loop (`tools/check_import_cycles.py`).
 
 use std::path::{Path, PathBuf};
 
@@ -150,6 +151,23 @@ fn the_instruction_set_table_is_the_codes() {
         assert!(
             config.contains(&format!("super::gemm::{stem}::CONFIG")),
             "f32/config.rs names no `{file}`"
+        );
+    }
+}
+
+#[test]
+fn no_module_imports_another_that_imports_it() {
+    for src in ["mobilenet-runtime/src", "mobilenet-macros/src"] {
+        let out = std::process::Command::new("python3")
+            .current_dir(root())
+            .args(["tools/check_import_cycles.py", src])
+            .output()
+            .expect("python3 runs (the test machine has CPython 3)");
+        assert!(
+            out.status.success(),
+            "{src} has import circles:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
     }
 }

@@ -2,7 +2,7 @@
 //! every layer's parameters as `static` data, and a forward pass over an arena the caller
 //! owns. Nothing in it needs `std` or an allocator.
 
-use crate::codegen::{emit_consts, failure_errors, lit, runtime, stub_consts, track_files, STUB_DOC};
+use crate::codegen::{emit_consts, failure_errors, int8_generics, lit, runtime, stub_consts, track_files, STUB_DOC};
 use crate::compile::{Compiled, Failed};
 use crate::numbers::group_digits;
 use crate::shapes::Layer;
@@ -29,7 +29,11 @@ fn layer_static(i: usize) -> proc_macro2::Ident {
 fn param_static(l: &Layer, i: usize, q: &QuantLayer) -> TokenStream {
     let rt = runtime();
     let name = layer_static(i);
-    let doc = format!("Row {} ({}), operator {i} of the file.", l.row.number, l.row.kind.as_str());
+    let doc = format!(
+        "Row {} ({}), operator {i} of the file.",
+        l.row.number,
+        l.row.kind.as_str()
+    );
     match q {
         QuantLayer::Conv(q) => {
             let weights: Vec<u8> = q.weights.iter().map(|&w| w as u8).collect();
@@ -79,24 +83,15 @@ fn param_static(l: &Layer, i: usize, q: &QuantLayer) -> TokenStream {
 fn kernel_call(l: &Layer, i: usize, src: &TokenStream, dst: &TokenStream) -> TokenStream {
     let rt = runtime();
     let p = layer_static(i);
-    let [h, w, cin] = l.input.map(lit);
-    let [oh, ow, cout] = l.output.map(lit);
-    let [kh, kw] = l.kernel.map(lit);
-    let [pt, pl] = l.pad_top_left.map(lit);
-    let s = lit(l.row.stride);
-    let hw = lit(l.input[0] * l.input[1]);
+    let g = int8_generics(l);
     let k = quote!(#rt::kernels::i8);
     match l.row.kind {
-        Kind::Conv if l.is_pointwise() => quote!(#k::direct::pointwise::<#hw, #cin, #cout>(#src, #dst, &#p);),
-        Kind::Conv => {
-            quote!(#k::direct::conv2d::<#h, #w, #cin, #oh, #ow, #cout, #kh, #kw, #s, #pt, #pl>(#src, #dst, &#p);)
-        }
-        Kind::ConvDw => {
-            quote!(#k::direct::depthwise::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s, #pt, #pl>(#src, #dst, &#p);)
-        }
-        Kind::Fc => quote!(#k::direct::fc::<#cin, #cout>(#src, #dst, &#p);),
-        Kind::AvgPool => quote!(#k::avg_pool::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s>(#src, #dst, &#p);),
-        Kind::Softmax => quote!(#k::softmax::<#cin>(#src, #dst, &#p);),
+        Kind::Conv if l.is_pointwise() => quote!(#k::direct::pointwise::#g(#src, #dst, &#p);),
+        Kind::Conv => quote!(#k::direct::conv2d::#g(#src, #dst, &#p);),
+        Kind::ConvDw => quote!(#k::direct::depthwise::#g(#src, #dst, &#p);),
+        Kind::Fc => quote!(#k::direct::fc::#g(#src, #dst, &#p);),
+        Kind::AvgPool => quote!(#k::avg_pool::#g(#src, #dst, &#p);),
+        Kind::Softmax => quote!(#k::softmax::#g(#src, #dst, &#p);),
     }
 }
 
@@ -237,4 +232,54 @@ pub fn generate_failure(f: &Failed, span: Span, precision: Option<Precision>) ->
     };
     let api = api(&elem, [unknown.clone(), unknown], bodies, STUB_DOC);
     quote!(#errors #track #consts #api)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::ArenaLayout;
+    use std::path::Path;
+
+    /// The names of the items an expansion defines at its top level.
+    fn items(tokens: TokenStream) -> Vec<String> {
+        let file: syn::File = syn::parse2(tokens).expect("generated code parses");
+        let mut names: Vec<String> = file
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                syn::Item::Const(c) if c.ident != "_" => Some(c.ident.to_string()),
+                syn::Item::Type(t) => Some(t.ident.to_string()),
+                syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_failed_expansion_defines_the_same_items_as_a_good_one() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let spec = "specs/tflite/quant/person_detect.yaml";
+        let c = crate::compile::compile_for(&root.join(spec), spec, &crate::spec::Disk, ArenaLayout::Baked).unwrap();
+        let file = root.join("assets/tflite-micro/person_detect.tflite");
+        let baked = crate::weights::bake(&c, spec, &file, "person_detect.tflite").unwrap();
+        let good = items(generate(&c, &baked, &file, "person_detect.tflite"));
+        let failed = Failed {
+            diagnostics: vec![crate::diagnostics::Diagnostic::global("wrong")],
+            spec: Some(c.spec.clone()),
+        };
+        let stub = items(generate_failure(&failed, Span::call_site(), Some(Precision::Int8)));
+        assert_eq!(good, stub);
+        for name in [
+            "Arena",
+            "input_mut",
+            "forward_in_arena",
+            "forward",
+            "ARENA_BYTES",
+            "INPUT_QUANTIZATION",
+        ] {
+            assert!(good.iter().any(|n| n == name), "{name} missing from {good:?}");
+        }
+    }
 }

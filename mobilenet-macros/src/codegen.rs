@@ -115,28 +115,39 @@ fn quant_reader_method(l: &Layer) -> proc_macro2::Ident {
     }
 }
 
-/// The int8 kernel call of one layer of a quantized network.
-fn quant_kernel_call(l: &Layer, i: usize, src: &TokenStream, dst: &TokenStream) -> TokenStream {
-    let rt = runtime();
-    let f = field(i);
+/// The const generics of layer `l`'s int8 kernel, the same for the packed kernels
+/// (`kernels::i8::*`) and the direct ones (`kernels::i8::direct::*`): `<HW, CIN, COUT>` for
+/// pointwise, `<H, W, CIN, OH, OW, COUT, KH, KW, S, PT, PL>` for conv, and so on.
+pub(crate) fn int8_generics(l: &Layer) -> TokenStream {
     let [h, w, cin] = l.input.map(lit);
     let [oh, ow, cout] = l.output.map(lit);
     let [kh, kw] = l.kernel.map(lit);
     let [pt, pl] = l.pad_top_left.map(lit);
     let s = lit(l.row.stride);
     let hw = lit(l.input[0] * l.input[1]);
+    match l.row.kind {
+        Kind::Conv if l.is_pointwise() => quote!(<#hw, #cin, #cout>),
+        Kind::Conv => quote!(<#h, #w, #cin, #oh, #ow, #cout, #kh, #kw, #s, #pt, #pl>),
+        Kind::ConvDw => quote!(<#h, #w, #cin, #oh, #ow, #kh, #kw, #s, #pt, #pl>),
+        Kind::AvgPool => quote!(<#h, #w, #cin, #oh, #ow, #kh, #kw, #s>),
+        Kind::Fc => quote!(<#cin, #cout>),
+        Kind::Softmax => quote!(<#cin>),
+    }
+}
+
+/// The int8 kernel call of one layer of a quantized network.
+fn quant_kernel_call(l: &Layer, i: usize, src: &TokenStream, dst: &TokenStream) -> TokenStream {
+    let rt = runtime();
+    let f = field(i);
+    let g = int8_generics(l);
     let k = quote!(#rt::kernels::i8);
     match l.row.kind {
-        Kind::Conv if l.is_pointwise() => quote!(#k::pointwise::<#hw, #cin, #cout>(#src, #dst, &w.#f, team);),
-        Kind::Conv => {
-            quote!(#k::conv2d::<#h, #w, #cin, #oh, #ow, #cout, #kh, #kw, #s, #pt, #pl>(#src, #dst, &w.#f, team);)
-        }
-        Kind::ConvDw => {
-            quote!(#k::depthwise::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s, #pt, #pl>(#src, #dst, &w.#f, team);)
-        }
-        Kind::AvgPool => quote!(#k::avg_pool::<#h, #w, #cin, #oh, #ow, #kh, #kw, #s>(#src, #dst, &w.#f);),
-        Kind::Fc => quote!(#k::fc::<#cin, #cout>(#src, #dst, &w.#f, team);),
-        Kind::Softmax => quote!(#k::softmax::<#cin>(#src, #dst, &w.#f);),
+        Kind::Conv if l.is_pointwise() => quote!(#k::pointwise::#g(#src, #dst, &w.#f, team);),
+        Kind::Conv => quote!(#k::conv2d::#g(#src, #dst, &w.#f, team);),
+        Kind::ConvDw => quote!(#k::depthwise::#g(#src, #dst, &w.#f, team);),
+        Kind::AvgPool => quote!(#k::avg_pool::#g(#src, #dst, &w.#f);),
+        Kind::Fc => quote!(#k::fc::#g(#src, #dst, &w.#f, team);),
+        Kind::Softmax => quote!(#k::softmax::#g(#src, #dst, &w.#f);),
     }
 }
 

@@ -62,7 +62,10 @@ pub fn mobilenet(input: TokenStream) -> TokenStream {
     };
     let display = args.spec.value();
     let path = resolve(&display);
-    let weights = args.weights.as_ref().map(|w| (w.value(), resolve(&w.value()), w.span()));
+    let weights = args
+        .weights
+        .as_ref()
+        .map(|w| (w.value(), resolve(&w.value()), w.span()));
     // A panic in a proc macro reaches the user as an unhelpful "proc macro panicked"; turn
     // any bug of ours into an error that says what to report instead.
     let run = std::panic::catch_unwind(|| match &weights {
@@ -72,14 +75,14 @@ pub fn mobilenet(input: TokenStream) -> TokenStream {
         },
         Some((weights_display, weights_path, weights_span)) => {
             match compile::compile_for(&path, &display, &spec::Disk, cost::ArenaLayout::Baked) {
-                Ok(mut compiled) => match weights::bake(&compiled, weights_path, weights_display) {
+                Ok(mut compiled) => match weights::bake(&compiled, &display, weights_path, weights_display) {
                     Ok(baked) => {
                         compiled.report.push_str(&weights::report(&baked, weights_display));
                         baked_codegen::generate(&compiled, &baked, weights_path, weights_display)
                     }
-                    Err(message) => {
+                    Err(diagnostic) => {
                         let failed = compile::Failed {
-                            diagnostics: vec![diagnostics::Diagnostic::global(message)],
+                            diagnostics: vec![diagnostic],
                             spec: Some(compiled.spec.clone()),
                         };
                         baked_codegen::generate_failure(&failed, *weights_span, Some(compiled.spec.precision))
@@ -131,7 +134,10 @@ impl syn::parse::Parse for Args {
             }
             input.parse::<syn::Token![=]>()?;
             weights = Some(input.parse::<syn::LitStr>().map_err(|e| {
-                syn::Error::new(e.span(), "mobilenet!: `weights` takes a string literal, the model file's path")
+                syn::Error::new(
+                    e.span(),
+                    "mobilenet!: `weights` takes a string literal, the model file's path",
+                )
             })?);
             input.parse::<Option<syn::Token![,]>>()?;
         }

@@ -6,6 +6,7 @@
 //! same messages (operator, tensor, row and both shapes).
 
 use crate::compile::Compiled;
+use crate::diagnostics::Diagnostic;
 use crate::shapes::Layer;
 use crate::spec::{Activation, Kind, Padding, Precision};
 use mobilenet_runtime::quant::{quant_layers_from_tflite, QuantFile, QuantLayer};
@@ -20,12 +21,32 @@ pub struct Baked {
     pub static_bytes: u64,
 }
 
-/// Reads `path` (shown as `display`) for `c`.
+/// Reads `path` (shown as `display`) for `c`, compiled from `spec_display`.
 ///
 /// # Errors
 /// A message naming the file and what does not fit: unreadable, not a quantized TFLite
 /// model of `c`'s precision, or a layer whose operator, shape or quantization disagrees.
-pub fn bake(c: &Compiled, path: &Path, display: &str) -> Result<Baked, String> {
+pub fn bake(c: &Compiled, spec_display: &str, path: &Path, display: &str) -> Result<Baked, Diagnostic> {
+    read(c, spec_display, path, display).map_err(|message| at_row(c, message))
+}
+
+/// `message` at the spec line of the row it names, if it names one. The runtime's loader
+/// names a row as "layer {index} (`{name}`, {kind})" (`weights::tflite::Row`); the name makes
+/// the match unique.
+fn at_row(c: &Compiled, message: String) -> Diagnostic {
+    let row = c
+        .plan
+        .layers
+        .iter()
+        .enumerate()
+        .find(|(i, l)| message.contains(&format!("layer {i} (`{}`", l.name)));
+    match row {
+        Some((_, l)) => Diagnostic::at(&l.row.loc, message),
+        None => Diagnostic::global(message),
+    }
+}
+
+fn read(c: &Compiled, spec_display: &str, path: &Path, display: &str) -> Result<Baked, String> {
     let spec = &c.spec;
     let precision = match spec.precision {
         Precision::Int8 => mobilenet_runtime::Precision::Int8,
@@ -39,8 +60,15 @@ pub fn bake(c: &Compiled, path: &Path, display: &str) -> Result<Baked, String> {
             ))
         }
     };
-    let bytes = std::fs::read(path).map_err(|e| format!("weights = \"{display}\": cannot read {}: {e}", path.display()))?;
-    let table: Vec<LayerInfo> = c.plan.layers.iter().zip(&c.totals.layers).map(|(l, cost)| info(l, cost)).collect();
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("weights = \"{display}\": cannot read {}: {e}", path.display()))?;
+    let table: Vec<LayerInfo> = c
+        .plan
+        .layers
+        .iter()
+        .zip(&c.totals.layers)
+        .map(|(l, cost)| info(l, cost))
+        .collect();
     let padding = match spec.padding {
         Padding::Symmetric => mobilenet_runtime::Padding::Symmetric,
         Padding::TfSame => mobilenet_runtime::Padding::TfSame,
@@ -49,8 +77,12 @@ pub fn bake(c: &Compiled, path: &Path, display: &str) -> Result<Baked, String> {
         Activation::Relu => mobilenet_runtime::Activation::Relu,
         Activation::Relu6 => mobilenet_runtime::Activation::Relu6,
     };
-    let file = quant_layers_from_tflite(&bytes, &table, padding, activation, precision)
-        .map_err(|e| format!("weights = \"{display}\" does not fit {}: {e}", spec.name))?;
+    let file = quant_layers_from_tflite(&bytes, &table, padding, activation, precision).map_err(|e| {
+        format!(
+            "weights = \"{display}\" does not fit {spec_display} ({}): {e}",
+            spec.name
+        )
+    })?;
     for (l, q) in c.plan.layers.iter().zip(&file.layers) {
         if let QuantLayer::Conv(q) = q {
             let [kh, kw] = l.kernel;
@@ -59,8 +91,12 @@ pub fn bake(c: &Compiled, path: &Path, display: &str) -> Result<Baked, String> {
                 Kind::ConvDw => kh * kw * cout,
                 _ => cout * kh * kw * cin,
             };
-            q.validate(&l.row.label(), weights, cout)
-                .map_err(|e| format!("weights = \"{display}\" does not fit {}: {e}", spec.name))?;
+            q.validate(&l.row.label(), weights, cout).map_err(|e| {
+                format!(
+                    "weights = \"{display}\" does not fit {spec_display} ({}): {e}",
+                    spec.name
+                )
+            })?;
         }
     }
     let static_bytes = file
@@ -132,7 +168,13 @@ mod tests {
     #[test]
     fn person_detect_bakes_every_layer() {
         let c = compiled("specs/tflite/quant/person_detect.yaml");
-        let b = bake(&c, &root().join("assets/tflite-micro/person_detect.tflite"), "person_detect.tflite").unwrap();
+        let b = bake(
+            &c,
+            "spec.yaml",
+            &root().join("assets/tflite-micro/person_detect.tflite"),
+            "person_detect.tflite",
+        )
+        .unwrap();
         assert_eq!(b.file.layers.len(), c.plan.layers.len());
         // Every weight once, as int8, and nine bytes per channel.
         let channels: u64 = c.totals.total.biases;
@@ -140,21 +182,51 @@ mod tests {
     }
 
     #[test]
-    fn a_model_of_another_table_is_refused_naming_both() {
+    fn a_model_of_another_table_is_refused_at_the_row() {
         let c = compiled("specs/tflite/quant/v1_alpha0.25_128_quant.yaml");
-        let e = bake(&c, &root().join("assets/tflite-micro/person_detect.tflite"), "person_detect.tflite")
-            .err()
-            .unwrap();
-        assert!(e.starts_with("weights = \"person_detect.tflite\" does not fit"), "{e}");
+        let file = root().join("assets/coral/mobilenet_v1_0.5_160_quant.tflite");
+        let e = bake(&c, "spec.yaml", &file, "m.tflite").err().unwrap();
+        assert!(
+            e.message.starts_with("weights = \"m.tflite\" does not fit spec.yaml"),
+            "{e}"
+        );
+        assert!(
+            e.message.contains("[1, 160, 160, 3]") && e.message.contains("[1, 128, 128, 3]"),
+            "{e}"
+        );
+        assert_eq!(
+            e.loc.as_ref().map(|l| l.pos.line),
+            Some(c.plan.layers[0].row.loc.pos.line),
+            "{e}"
+        );
+        // A file of the other precision concerns no row.
+        let person = root().join("assets/tflite-micro/person_detect.tflite");
+        let e = bake(&c, "spec.yaml", &person, "p.tflite").err().unwrap();
+        assert!(e.message.contains("set `precision: int8`"), "{e}");
     }
 
     #[test]
     fn a_float_table_or_a_missing_file_is_refused() {
         let c = compiled("specs/tflite/v1_alpha0.25_128.yaml");
-        let e = bake(&c, &root().join("assets/tflite-micro/person_detect.tflite"), "p.tflite").err().unwrap();
-        assert!(e.contains("compile-time weights are for quantized tables"), "{e}");
+        let e = bake(
+            &c,
+            "spec.yaml",
+            &root().join("assets/tflite-micro/person_detect.tflite"),
+            "p.tflite",
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.message.contains("compile-time weights are for quantized tables"),
+            "{e}"
+        );
         let c = compiled("specs/tflite/quant/person_detect.yaml");
-        let e = bake(&c, &root().join("no/such.tflite"), "no/such.tflite").err().unwrap();
-        assert!(e.starts_with("weights = \"no/such.tflite\": cannot read"), "{e}");
+        let e = bake(&c, "spec.yaml", &root().join("no/such.tflite"), "no/such.tflite")
+            .err()
+            .unwrap();
+        assert!(
+            e.message.starts_with("weights = \"no/such.tflite\": cannot read"),
+            "{e}"
+        );
     }
 }

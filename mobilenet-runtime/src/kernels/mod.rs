@@ -26,7 +26,7 @@
 
 //!
 //! Without the `std` feature only the portable int8 kernels that need no allocation are here
-//! ([`i8::direct`], [`i8::avg_pool`], [`i8::softmax`] and the requantization they share).
+//! ([`i8::direct`], [`i8::avg_pool`], [`i8::softmax()`] and the requantization they share).
 
 #[cfg(feature = "std")]
 mod activation;

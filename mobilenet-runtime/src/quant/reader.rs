@@ -11,7 +11,7 @@ pub enum QuantLayer {
     /// An `avg_pool` row.
     Pool(PoolQuant),
     /// A `softmax` row.
-    Softmax(SoftmaxQuant),
+    Softmax(Box<SoftmaxQuant>),
 }
 
 /// A packed parameter type of the int8 kernels, built from a [`QuantConv`].
@@ -120,7 +120,7 @@ impl<'a> QuantReader<'a> {
     /// If the layer is not a softmax in the file.
     pub fn softmax(&mut self, index: usize) -> Result<SoftmaxQuant, WeightsError> {
         match self.take(index, "softmax")? {
-            QuantLayer::Softmax(p) => Ok(p),
+            QuantLayer::Softmax(p) => Ok(*p),
             other => Err(self.mismatch(index, "softmax", &other)),
         }
     }

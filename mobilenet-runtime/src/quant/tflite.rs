@@ -97,7 +97,7 @@ pub fn quant_layers_from_tflite(
             LayerKind::Conv | LayerKind::ConvDw => QuantLayer::Conv(q.conv(&mut graph, at, &row, activation, in_q)?),
             LayerKind::Fc => QuantLayer::Conv(q.fc(&mut graph, at, &row, in_q)?),
             LayerKind::AvgPool => QuantLayer::Pool(q.pool(&mut graph, at, &row, in_q)?),
-            LayerKind::Softmax => QuantLayer::Softmax(q.softmax(&mut graph, at, &row, in_q)?),
+            LayerKind::Softmax => QuantLayer::Softmax(Box::new(q.softmax(&mut graph, at, &row, in_q)?)),
         };
         out.push(layer);
     }

@@ -10,7 +10,7 @@
 //!
 //! The arithmetic is the crate's int8 interface ([`super`]): per output value,
 //! `acc = bias[o] + sum (x - input_zp) * (w - weight_zp)` over the taps inside the input,
-//! wrapping in `i32`, then [`Requant`]'s `clamp(mbqm(acc, multiplier[o], shift[o]) +
+//! wrapping in `i32`, then TFLite's `clamp(mbqm(acc, multiplier[o], shift[o]) +
 //! output_zp, act_min, act_max)`. The tests compare every operator with TFLite's reference
 //! formulas (`testkit::q`).
 
@@ -100,7 +100,12 @@ pub fn conv2d<
     output: &mut [i8],
     p: &DirectConv<'_>,
 ) {
-    const { assert!(H * W * CIN * OH * OW * COUT * KH * KW * S >= 1, "conv2d: zero size or stride") };
+    const {
+        assert!(
+            H * W * CIN * OH * OW * COUT * KH * KW * S >= 1,
+            "conv2d: zero size or stride"
+        )
+    };
     p.check("conv2d", COUT * KH * KW * CIN, COUT);
     conv(
         &input[..H * W * CIN],
@@ -117,30 +122,44 @@ fn conv(
     output: &mut [i8],
     [h, w, cin]: [usize; 3],
     [ow, cout]: [usize; 2],
-    [kh, kw, s, pt, pl]: [usize; 5],
+    taps: [usize; 5],
     p: &DirectConv<'_>,
 ) {
     let (izp, wzp) = (p.input_zero_point, p.weight_zero_point);
     for (i, out) in output.chunks_exact_mut(cout).enumerate() {
-        let (oy, ox) = (i / ow, i % ow);
+        let at = [i / ow, i % ow];
         for (o, out) in out.iter_mut().enumerate() {
             let mut acc = p.bias[o];
-            for ky in 0..kh {
-                let Some(iy) = (oy * s + ky).checked_sub(pt).filter(|&y| y < h) else {
-                    continue;
-                };
-                for kx in 0..kw {
-                    let Some(ix) = (ox * s + kx).checked_sub(pl).filter(|&x| x < w) else {
-                        continue;
-                    };
-                    let x = &input[(iy * w + ix) * cin..][..cin];
-                    let wt = &p.weights[((o * kh + ky) * kw + kx) * cin..][..cin];
-                    for (&x, &wt) in x.iter().zip(wt) {
-                        acc = acc.wrapping_add(term(x, wt, izp, wzp));
-                    }
+            for_each_tap(at, [h, w], taps, |tap, pixel| {
+                let x = &input[pixel * cin..][..cin];
+                let wt = &p.weights[(o * taps[0] * taps[1] + tap) * cin..][..cin];
+                for (&x, &wt) in x.iter().zip(wt) {
+                    acc = acc.wrapping_add(term(x, wt, izp, wzp));
                 }
-            }
+            });
             *out = p.requant(o).apply(acc);
+        }
+    }
+}
+
+/// Calls `f(tap, pixel)` for each tap of the window of output pixel `[oy, ox]` that lies
+/// inside the `[h, w]` input: `tap` is `ky * kw + kx`, `pixel` is `iy * w + ix`. Taps in the
+/// padding are skipped, which is how TFLite's kernels treat them.
+#[inline(always)]
+fn for_each_tap(
+    [oy, ox]: [usize; 2],
+    [h, w]: [usize; 2],
+    [kh, kw, s, pt, pl]: [usize; 5],
+    mut f: impl FnMut(usize, usize),
+) {
+    for ky in 0..kh {
+        let Some(iy) = (oy * s + ky).checked_sub(pt).filter(|&y| y < h) else {
+            continue;
+        };
+        for kx in 0..kw {
+            if let Some(ix) = (ox * s + kx).checked_sub(pl).filter(|&x| x < w) {
+                f(ky * kw + kx, iy * w + ix);
+            }
         }
     }
 }
@@ -178,31 +197,16 @@ pub fn depthwise<
     );
 }
 
-fn dw(
-    input: &[i8],
-    output: &mut [i8],
-    [h, w, c]: [usize; 3],
-    ow: usize,
-    [kh, kw, s, pt, pl]: [usize; 5],
-    p: &DirectConv<'_>,
-) {
+fn dw(input: &[i8], output: &mut [i8], [h, w, c]: [usize; 3], ow: usize, taps: [usize; 5], p: &DirectConv<'_>) {
     let (izp, wzp) = (p.input_zero_point, p.weight_zero_point);
     for (i, out) in output.chunks_exact_mut(c).enumerate() {
-        let (oy, ox) = (i / ow, i % ow);
+        let at = [i / ow, i % ow];
         for (ch, out) in out.iter_mut().enumerate() {
             let mut acc = p.bias[ch];
-            for ky in 0..kh {
-                let Some(iy) = (oy * s + ky).checked_sub(pt).filter(|&y| y < h) else {
-                    continue;
-                };
-                for kx in 0..kw {
-                    let Some(ix) = (ox * s + kx).checked_sub(pl).filter(|&x| x < w) else {
-                        continue;
-                    };
-                    let x = input[(iy * w + ix) * c + ch];
-                    acc = acc.wrapping_add(term(x, p.weights[(ky * kw + kx) * c + ch], izp, wzp));
-                }
-            }
+            for_each_tap(at, [h, w], taps, |tap, pixel| {
+                let (x, wt) = (input[pixel * c + ch], p.weights[tap * c + ch]);
+                acc = acc.wrapping_add(term(x, wt, izp, wzp));
+            });
             *out = p.requant(ch).apply(acc);
         }
     }
@@ -293,8 +297,13 @@ mod tests {
             let x = input(&mut rng, H * W * CIN);
             let want = q::conv((H, W, CIN), (OH, OW, COUT), (K, K, S, PT, PL), &layer, &x);
             let mut got = vec![0i8; OH * OW * COUT];
-            with_direct(&layer, |p| conv2d::<H, W, CIN, OH, OW, COUT, K, K, S, PT, PL>(&x, &mut got, p));
-            assert_eq!(got, want, "conv {H}x{W}x{CIN} -> {OH}x{OW}x{COUT} k{K} s{S}, case {case}");
+            with_direct(&layer, |p| {
+                conv2d::<H, W, CIN, OH, OW, COUT, K, K, S, PT, PL>(&x, &mut got, p)
+            });
+            assert_eq!(
+                got, want,
+                "conv {H}x{W}x{CIN} -> {OH}x{OW}x{COUT} k{K} s{S}, case {case}"
+            );
         }
     }
 
@@ -317,7 +326,9 @@ mod tests {
             let x = input(&mut rng, H * W * C);
             let want = q::depthwise((H, W, C), (OH, OW), (K, K, S, PT, PL), &layer, &x);
             let mut got = vec![0i8; OH * OW * C];
-            with_direct(&layer, |p| depthwise::<H, W, C, OH, OW, K, K, S, PT, PL>(&x, &mut got, p));
+            with_direct(&layer, |p| {
+                depthwise::<H, W, C, OH, OW, K, K, S, PT, PL>(&x, &mut got, p)
+            });
             assert_eq!(got, want, "depthwise {H}x{W}x{C} k{K} s{S}, case {case}");
         }
     }

@@ -21,7 +21,7 @@
 
 //!
 //! Without the `std` feature, what is left is [`direct`] (plain loops over parameters borrowed
-//! in TFLite's own layout), [`avg_pool`], [`softmax`] and the arithmetic they share.
+//! in TFLite's own layout), [`avg_pool`], [`softmax()`] and the arithmetic they share.
 
 #[cfg(feature = "std")]
 pub(crate) mod config;

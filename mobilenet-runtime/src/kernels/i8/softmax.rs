@@ -13,9 +13,9 @@
 #![cfg_attr(not(feature = "std"), allow(dead_code))]
 
 use super::fixedpoint::{exp_on_negative_values, get_reciprocal, mul};
-use super::requant::{multiply_by_quantized_multiplier, rounding_divide_by_pot};
 #[cfg(feature = "std")]
 use super::requant::quantize_multiplier;
+use super::requant::{multiply_by_quantized_multiplier, rounding_divide_by_pot};
 
 /// Integer bits of the scaled differences (TFLite's `kScaledDiffIntegerBits`).
 pub(crate) const SCALED_DIFF_INTEGER_BITS: i32 = 5;
