@@ -56,7 +56,7 @@ fn main() -> ! {
     paint_stack();
     if let Err(e) = read_input(person::input_mut(ARENA)) {
         hprintln!("error: {}", e);
-        debug::exit(debug::EXIT_FAILURE);
+        exit(debug::EXIT_FAILURE);
     }
     let scores = person::forward_in_arena(ARENA);
     hprintln!("person: {}  no person: {}", scores[1], scores[0]);
@@ -66,8 +66,14 @@ fn main() -> ! {
     let stack = stack_high_water();
     hprintln!("arena: {} bytes", person::ARENA_BYTES);
     hprintln!("stack high-water mark: {} bytes", stack);
-    debug::exit(debug::EXIT_SUCCESS);
-    #[allow(clippy::empty_loop)] // only reached if no debugger or QEMU is there to exit
+    exit(debug::EXIT_SUCCESS)
+}
+
+/// Ends the run: QEMU exits with `status`; on a board with no debugger attached, the core
+/// stays here.
+fn exit(status: debug::ExitStatus) -> ! {
+    debug::exit(status);
+    #[allow(clippy::empty_loop)] // nothing is left to do, and no interrupt is enabled
     loop {}
 }
 
@@ -76,6 +82,9 @@ type Error = &'static str;
 
 /// Reads the file named on the semihosting command line into `input`; it must hold exactly
 /// `input.len()` bytes.
+// Not inlined: its 256-byte path buffer would then sit in `main`'s frame, under the whole
+// forward pass's stack.
+#[inline(never)]
 fn read_input(input: &mut [i8; person::INPUT_LEN]) -> Result<(), Error> {
     // SYS_GET_CMDLINE writes a NUL-terminated string and its length (without the NUL) into the
     // block; the NUL then ends the path for SYS_OPEN.
@@ -84,7 +93,7 @@ fn read_input(input: &mut [i8; person::INPUT_LEN]) -> Result<(), Error> {
     // SAFETY: the block points at `path` with its length, both live and writable during the
     // call, which writes only within them.
     if unsafe { syscall1(nr::GET_CMDLINE, block.as_mut_ptr() as usize) } != 0 || block[1] == 0 {
-        return Err("no input file: run QEMU with -semihosting-config enable=on,arg=<9216-byte file>");
+        return Err("no input file (or its path is over 255 bytes): run QEMU with -semihosting-config enable=on,arg=<9216-byte file>");
     }
     let len = block[1];
     // SAFETY: `path` is NUL-terminated at `len` (SYS_GET_CMDLINE's contract), and lives through
