@@ -13,6 +13,13 @@
 //! wrapping in `i32`, then TFLite's `clamp(mbqm(acc, multiplier[o], shift[o]) +
 //! output_zp, act_min, act_max)`. The tests compare every operator with TFLite's reference
 //! formulas (`testkit::q`).
+//!
+//! The dot products of `conv2d`, `pointwise` and `fc` run over contiguous channels; on ARM
+//! cores with the DSP extension (Cortex-M4/M7, ARMv7-A: the cfg `arm_dsp`, set by `build.rs`)
+//! `dsp.rs` computes them four multiply-adds at a time, with the same exact sums.
+
+#[cfg(arm_dsp)]
+mod dsp;
 
 use super::requant::Requant;
 
@@ -76,6 +83,18 @@ fn term(x: i8, w: i8, izp: i32, wzp: i32) -> i32 {
     (i32::from(x) - izp).wrapping_mul(i32::from(w) - wzp)
 }
 
+/// `acc + sum (x - izp) * (w - wzp)` over two slices of the same length, wrapping.
+#[cfg(not(arm_dsp))]
+#[inline(always)]
+fn dot(x: &[i8], w: &[i8], izp: i32, wzp: i32, acc: i32) -> i32 {
+    x.iter()
+        .zip(w)
+        .fold(acc, |acc, (&x, &w)| acc.wrapping_add(term(x, w, izp, wzp)))
+}
+
+#[cfg(arm_dsp)]
+use dsp::dot;
+
 /// Standard KxK convolution of an `H x W x CIN` NHWC map into `OH x OW x COUT`, stride `S`,
 /// `PT` rows above and `PL` columns left of the input padded (padded taps contribute
 /// nothing, as in TFLite).
@@ -133,9 +152,7 @@ fn conv(
             for_each_tap(at, [h, w], taps, |tap, pixel| {
                 let x = &input[pixel * cin..][..cin];
                 let wt = &p.weights[(o * taps[0] * taps[1] + tap) * cin..][..cin];
-                for (&x, &wt) in x.iter().zip(wt) {
-                    acc = acc.wrapping_add(term(x, wt, izp, wzp));
-                }
+                acc = dot(x, wt, izp, wzp, acc);
             });
             *out = p.requant(o).apply(acc);
         }
@@ -242,11 +259,7 @@ fn matmul(input: &[i8], output: &mut [i8], k: usize, p: &DirectConv<'_>) {
     let n = p.bias.len();
     for (x, out) in input.chunks_exact(k).zip(output.chunks_exact_mut(n)) {
         for ((o, out), wt) in out.iter_mut().enumerate().zip(p.weights.chunks_exact(k)) {
-            let acc = x
-                .iter()
-                .zip(wt)
-                .fold(p.bias[o], |acc, (&x, &w)| acc.wrapping_add(term(x, w, izp, wzp)));
-            *out = p.requant(o).apply(acc);
+            *out = p.requant(o).apply(dot(x, wt, izp, wzp, p.bias[o]));
         }
     }
 }
