@@ -81,7 +81,7 @@ pub(super) fn dot(x: &[i8], w: &[i8], izp: i32, wzp: i32, mut acc: i32) -> i32 {
         acc = smlad(ssub16(sxtb16_ror8(xv), zx), ssub16(sxtb16_ror8(wv), zw), acc);
     }
     for (&x, &w) in xs.remainder().iter().zip(ws.remainder()) {
-        acc = acc.wrapping_add(super::term(x, w, izp, wzp));
+        acc = acc.wrapping_add((i32::from(x) - izp) * (i32::from(w) - wzp));
     }
     acc
 }
