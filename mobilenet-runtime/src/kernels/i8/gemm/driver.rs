@@ -33,12 +33,14 @@ const PANEL_SPLIT_RATIO: usize = 8;
 /// Rows per part when splitting by rows: a multiple of the register tiles' rows.
 const ROW_UNIT: usize = 12;
 
-/// Rows per pass over the panels for a product of `rows` rows and reduction `k`.
-fn pass_rows(rows: usize, k: usize) -> usize {
-    if rows * k <= 2 * TILE_BYTES {
+/// Rows per pass over the panels for a product of `rows` rows and reduction `k`, read as
+/// bytes or (`widened`) as `i16`.
+fn pass_rows(rows: usize, k: usize, widened: bool) -> usize {
+    let bytes = k.max(1) << usize::from(widened);
+    if rows * bytes <= 2 * TILE_BYTES {
         rows
     } else {
-        (TILE_BYTES / k.max(1)).max(16)
+        (TILE_BYTES / bytes).max(16)
     }
 }
 
@@ -89,10 +91,22 @@ pub(crate) unsafe fn gemm_raw(
     panels: Range<usize>,
 ) {
     let sweep_fn = p.cfg.sweep;
-    let pass = pass_rows(rows.len(), p.k);
+    let pass = pass_rows(rows.len(), p.k, p.cfg.widened);
+    // The pass's rows widened to `i16` and padded to `kp`, for a config that reads them so:
+    // widened once here, then read by every panel's sweep.
+    let mut wide = vec![0i16; if p.cfg.widened { pass * p.kp } else { 0 }];
     let mut r0 = rows.start;
     while r0 < rows.end {
         let r1 = (r0 + pass).min(rows.end);
+        if p.cfg.widened {
+            for (r, dst) in (r0..r1).zip(wide.chunks_exact_mut(p.kp)) {
+                // SAFETY: row `r` lies in `rows`, readable for `k` bytes per the contract.
+                let src = unsafe { std::slice::from_raw_parts(a.add(r * lda), p.k) };
+                for (d, &x) in dst.iter_mut().zip(src) {
+                    *d = x as i16;
+                }
+            }
+        }
         for b in panels.clone() {
             let (w, bias, rq) = p.panel(b);
             let sweep = Sweep {
@@ -104,13 +118,15 @@ pub(crate) unsafe fn gemm_raw(
                 ldc,
                 rows: r1 - r0,
                 k: p.k,
+                wide: if p.cfg.widened { wide.as_ptr() } else { std::ptr::null() },
                 w,
                 bias,
                 rq,
                 n: (p.n - b * p.nr).min(p.width(b)),
             };
             // SAFETY: `Panels::new` packs only for a path this CPU runs, in the layout of its
-            // config; the sweep's pointers are valid per the caller's contract.
+            // config; the sweep's pointers are valid per the caller's contract, and `wide`
+            // holds rows r0..r1 widened (`kp` zeros-padded values each) when the config reads it.
             unsafe { sweep_fn(&sweep) }
         }
         r0 = r1;
