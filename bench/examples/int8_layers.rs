@@ -21,6 +21,11 @@ mod a025_128 {
     mobilenet::mobilenet!("specs/v1_alpha0.25_128_int8.yaml");
 }
 
+/// The sum over layers of each layer's median time.
+fn by_kind_total(samples: &[Vec<f64>], median: impl Fn(Vec<f64>) -> f64) -> f64 {
+    (0..samples[0].len()).map(|i| median(samples.iter().map(|s| s[i]).collect())).sum()
+}
+
 macro_rules! profile {
     ($m:ident, $file:expr, $rounds:expr) => {{
         use $m::*;
@@ -48,9 +53,12 @@ macro_rules! profile {
         let total = median(totals);
         println!("{}: median forward {:.3} ms", $file, total * 1e3);
         println!("layer kind      in            out           k s  mult-adds   ms     GMAC/s  share");
-        let mut by_kind = std::collections::BTreeMap::<String, (f64, u64)>::new();
+        let mut by_kind = std::collections::BTreeMap::<String, (f64, u64, f64)>::new();
+        let mut fastest = 0.0;
         for i in 0..samples[0].len() {
             let t = median(samples.iter().map(|s| s[i]).collect());
+            let min = samples.iter().map(|s| s[i]).fold(f64::INFINITY, f64::min);
+            fastest += min;
             let (desc, madds, kind) = match LAYERS.get(i) {
                 Some(l) => (
                     format!(
@@ -69,6 +77,7 @@ macro_rules! profile {
             let e = by_kind.entry(kind).or_default();
             e.0 += t;
             e.1 += madds;
+            e.2 += min;
             println!(
                 "{i:>5} {desc} {madds:>10} {:>7.3} {:>7.1} {:>5.1}%",
                 t * 1e3,
@@ -76,9 +85,17 @@ macro_rules! profile {
                 100.0 * t / total
             );
         }
-        for (k, (t, m)) in by_kind {
-            println!("{k:<12} {:>7.3} ms {:>7.1} GMAC/s {:>5.1}%", t * 1e3, m as f64 / t / 1e9, 100.0 * t / total);
+        println!("kind         median ms  GMAC/s  share  fastest ms");
+        for (k, (t, m, min)) in by_kind {
+            println!(
+                "{k:<12} {:>7.3} {:>9.1} {:>5.1}% {:>9.3}",
+                t * 1e3,
+                m as f64 / t / 1e9,
+                100.0 * t / total,
+                min * 1e3
+            );
         }
+        println!("sum of the layers' medians {:.3} ms, of their fastest {:.3} ms", by_kind_total(&samples, median) * 1e3, fastest * 1e3);
     }};
 }
 

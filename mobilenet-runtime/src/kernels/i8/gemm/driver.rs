@@ -1,5 +1,5 @@
-//! The threaded driver of the int8 matrix product behind pointwise convolution and fc:
-//! `c[r][co] = requant(bias[co] + sum_k a[r][k] * w[k][co])`, with `a` rows `lda` bytes apart
+//! The threaded driver of the int8 matrix product behind pointwise and standard convolution
+//! and fc: `c[r][co] = requant(bias[co] + sum_k a[r][k] * w[k][co])`, with `a` rows `lda` bytes apart
 //! and `c` rows `ldc` bytes apart, over weights packed into [`Panels`].
 //!
 //! The same for every instruction set: it cuts the product into passes of rows that stay in
@@ -9,7 +9,7 @@
 //!
 //! | path | panel `nr` | tile (pixels x channels) |
 //! | --- | --- | --- |
-//! | AVX2 (`avx2.rs`) | 16 | 4 x 16 (8 ymm accumulators), pairs of steps per `vpmaddwd` |
+//! | AVX2 (`avx2.rs`) | 16 | 6 x 16 (12 ymm accumulators), pairs of steps per `vpmaddwd` |
 //! | portable (`scalar.rs`) | 8 | 4 x 8 |
 
 use super::panels::Panels;
@@ -72,6 +72,21 @@ pub(crate) fn gemm_team(a: &[i8], lda: usize, c: &mut [i8], ldc: usize, rows: us
     } else {
         team.split(rows, ROW_UNIT, madds, &|rows| run(rows, 0..p.count()));
     }
+}
+
+/// The whole product of `rows` rows on the calling thread.
+///
+/// # Panics
+/// If `a` or `c` is too short for the last row.
+pub(crate) fn gemm(a: &[i8], lda: usize, c: &mut [i8], ldc: usize, rows: usize, p: &Panels) {
+    assert!(ldc >= p.n && lda >= p.k);
+    if rows == 0 {
+        return;
+    }
+    assert!(a.len() >= (rows - 1) * lda + p.k, "gemm: input too short");
+    assert!(c.len() >= (rows - 1) * ldc + p.n, "gemm: output too short");
+    // SAFETY: the asserts cover every row and panel, and `c` is exclusively borrowed.
+    unsafe { gemm_raw(a.as_ptr(), lda, c.as_mut_ptr(), ldc, 0..rows, p, 0..p.count()) }
 }
 
 /// Rows `rows` of the product for panels `panels`, on raw pointers so that threads can fill
