@@ -15,7 +15,7 @@
 
 use super::ukernel::{Filter, Kernels3x3, Packed, RowsFn, Shape};
 use crate::kernels::geometry::taps;
-use crate::kernels::x86::avx2::requantize;
+use crate::kernels::x86::avx2::Requantizer;
 use std::arch::x86_64::*;
 use std::ops::Range;
 
@@ -90,9 +90,7 @@ unsafe fn rows(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, oys: R
 #[derive(Clone, Copy)]
 struct Epilogue {
     bias: [__m256i; 2],
-    multiplier: [__m256i; 2],
-    left: [__m256i; 2],
-    right: [__m256i; 2],
+    rq: [Requantizer; 2],
 }
 
 /// [`rows`] with AVX2 enabled.
@@ -118,9 +116,9 @@ unsafe fn rows_avx2(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, o
             let load = |v: &[i32], h: usize| unsafe { _mm256_loadu_si256(v.as_ptr().add(c0 + 8 * h).cast()) };
             let e = Epilogue {
                 bias: [load(&p.bias, 0), load(&p.bias, 1)],
-                multiplier: [load(&p.multiplier, 0), load(&p.multiplier, 1)],
-                left: [load(&p.left, 0), load(&p.left, 1)],
-                right: [load(&p.right, 0), load(&p.right, 1)],
+                rq: std::array::from_fn(|h| {
+                    Requantizer::new(load(&p.multiplier, h), load(&p.left, h), load(&p.right, h))
+                }),
             };
             // SAFETY: block `c0 / 16` of the packed weights, `PAIRS * 2 * 16` values.
             let w = unsafe { p.weights.as_ptr().add(c0 / CB * PAIRS * 2 * 16) };
@@ -196,8 +194,7 @@ unsafe fn pixel(
             acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(x[h], wv));
         }
     }
-    let q: [__m256i; 2] =
-        std::array::from_fn(|h| _mm256_add_epi32(requantize(acc[h], e.multiplier[h], e.left[h], e.right[h]), zp));
+    let q: [__m256i; 2] = std::array::from_fn(|h| _mm256_add_epi32(e.rq[h].apply(acc[h]), zp));
     // Channels 0-3 | 8-11 and 4-7 | 12-15: packing per 128-bit half restores 0-7 | 8-15.
     let p16 = _mm256_packs_epi32(q[0], q[1]);
     let bytes = _mm_packs_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256::<1>(p16));

@@ -9,12 +9,12 @@
 //! `-128..=127`, weights `-255..=255`: no product pair comes near `vpmaddwd`'s one overflow,
 //! `-32768 * -32768` twice). `vpmaddubsw`, which saturates to `i16`, is not used. So the
 //! loop is loads, `vpmaddwd` and `vpaddd` only, and its bound is `vpmaddwd`'s throughput. The
-//! epilogue is `x86::avx2::requantize`, bit for bit the scalar one.
+//! epilogue is an `x86::avx2::Requantizer`, bit for bit the scalar one, prepared once per tile.
 //!
 //! 12 accumulators, 2 weights, a broadcast and a product: 16 of 16 `ymm`.
 
 use super::ukernel::{GemmConfig, Layout, Sweep};
-use crate::kernels::x86::avx2::{pack_i8, requantize};
+use crate::kernels::x86::avx2::{pack_i8, Requantizer};
 use std::arch::x86_64::*;
 
 /// Rows per tile.
@@ -101,18 +101,14 @@ unsafe fn tile<const R: usize, const NV: usize>(s: &Sweep, r0: usize) {
         }
     }
     // SAFETY: the requantisation arrays hold `width` values each (the contract).
-    let (mult, left, right): ([__m256i; NV], [__m256i; NV], [__m256i; NV]) = unsafe {
-        let load = |p: &[i32], v: usize| _mm256_loadu_si256(p.as_ptr().add(8 * v).cast());
-        (
-            std::array::from_fn(|v| load(s.rq.multiplier, v)),
-            std::array::from_fn(|v| load(s.rq.left, v)),
-            std::array::from_fn(|v| load(s.rq.right, v)),
-        )
-    };
+    let rq: [Requantizer; NV] = std::array::from_fn(|v| unsafe {
+        let load = |p: &[i32]| _mm256_loadu_si256(p.as_ptr().add(8 * v).cast());
+        Requantizer::new(load(s.rq.multiplier), load(s.rq.left), load(s.rq.right))
+    });
     let zp = _mm256_set1_epi32(s.rq.zero_point);
     let (min, max) = (_mm_set1_epi8(s.rq.min), _mm_set1_epi8(s.rq.max));
     for (r, acc) in acc.iter().enumerate() {
-        let q: [__m256i; NV] = std::array::from_fn(|v| requantize(acc[v], mult[v], left[v], right[v]));
+        let q: [__m256i; NV] = std::array::from_fn(|v| rq[v].apply(acc[v]));
         let bytes = pack_i8(q[0], q[NV - 1], zp, min, max);
         // SAFETY: row `r0 + r` of `c` has `n <= width` writable bytes (the contract).
         let out = unsafe { s.c.add((r0 + r) * s.ldc) };

@@ -113,7 +113,15 @@ pub(crate) unsafe fn gemm_raw(
     let mut r0 = rows.start;
     while r0 < rows.end {
         let r1 = (r0 + pass).min(rows.end);
-        if p.cfg.widened {
+        if p.cfg.widened && lda == p.k && p.kp == p.k {
+            // Rows back to back and no padding (a pointwise layer of whole vectors): one run.
+            let n = (r1 - r0) * p.k;
+            // SAFETY: rows r0..r1 lie in `rows`, contiguous since `lda == k`.
+            let src = unsafe { std::slice::from_raw_parts(a.add(r0 * lda), n) };
+            for (d, &x) in wide[..n].iter_mut().zip(src) {
+                *d = x as i16;
+            }
+        } else if p.cfg.widened {
             for (r, dst) in (r0..r1).zip(wide.chunks_exact_mut(p.kp)) {
                 // SAFETY: row `r` lies in `rows`, readable for `k` bytes per the contract.
                 let src = unsafe { std::slice::from_raw_parts(a.add(r * lda), p.k) };
