@@ -11,7 +11,7 @@
 //! bytes for 3 x 3 x 3) and unrolling them costs little beside the product. Split over a team
 //! by output rows.
 
-use super::gemm::{gemm, Panels};
+use super::gemm::{gemm, gemm_widened, Panels};
 use super::quant::QuantConv;
 use crate::kernels::geometry::taps;
 use crate::kernels::isa::Isa;
@@ -140,52 +140,64 @@ pub fn conv2d<
         &mut output[..OH * OW * COUT],
         &p.panels,
         (sh, OH),
-        unroll::<KH, KW, CIN>,
+        (unroll::<i8, KH, KW, CIN>, unroll::<i16, KH, KW, CIN>),
         team,
     );
 }
 
 /// The windows of output rows `oys` into `dst`, one row of `KH * KW * CIN` taps per output
-/// pixel, `izp` for a tap in the padding. Generic so that a kernel row's run of taps is a copy
-/// of known length, not a call.
-fn unroll<const KH: usize, const KW: usize, const CIN: usize>(
+/// pixel, rows `ld` apart (what lies between is left as it is), `izp` for a tap in the
+/// padding; as bytes, or widened to `i16` for a product that reads its rows so. Generic so
+/// that a kernel row's run of taps is a copy of known length, not a call.
+fn unroll<T: Copy + From<i8>, const KH: usize, const KW: usize, const CIN: usize>(
     input: &[i8],
     sh: &Shape,
     izp: i8,
     oys: Range<usize>,
-    dst: &mut [i8],
+    dst: &mut [T],
+    ld: usize,
 ) {
     let run = KW * CIN;
-    let mut rows = dst.chunks_exact_mut(KH * run);
+    let copy = |dst: &mut [T], src: &[i8]| {
+        for (d, &x) in dst.iter_mut().zip(src) {
+            *d = T::from(x);
+        }
+    };
+    let mut rows = dst.chunks_mut(ld);
     for oy in oys {
         let (ky0, ky1) = taps(oy, sh.h, KH, sh.s, sh.pt);
         for ox in 0..sh.ow {
             let Some(row) = rows.next() else {
                 unreachable!("dst holds a row per pixel");
             };
+            let row = &mut row[..KH * run];
             let (kx0, kx1) = taps(ox, sh.w, KW, sh.s, sh.pl);
             let at = |ky: usize, kx: usize| ((oy * sh.s + ky - sh.pt) * sh.w + ox * sh.s + kx - sh.pl) * CIN;
             if (ky0, ky1, kx0, kx1) == (0, KH, 0, KW) {
                 for (ky, taps) in row.chunks_exact_mut(run).enumerate() {
-                    taps.copy_from_slice(&input[at(ky, 0)..][..run]);
+                    copy(taps, &input[at(ky, 0)..][..run]);
                 }
             } else {
-                row.fill(izp);
+                row.fill(T::from(izp));
                 for ky in ky0..ky1 {
                     let n = (kx1 - kx0) * CIN;
-                    row[ky * run + kx0 * CIN..][..n].copy_from_slice(&input[at(ky, kx0)..][..n]);
+                    copy(&mut row[ky * run + kx0 * CIN..][..n], &input[at(ky, kx0)..][..n]);
                 }
             }
         }
     }
 }
 
-/// The signature of [`unroll`]'s instances.
-type UnrollFn = fn(&[i8], &Shape, i8, Range<usize>, &mut [i8]);
+/// The instances of [`unroll`] a layer runs: into bytes, and widened.
+type UnrollFns = (
+    fn(&[i8], &Shape, i8, Range<usize>, &mut [i8], usize),
+    fn(&[i8], &Shape, i8, Range<usize>, &mut [i16], usize),
+);
 
 /// The driver, not generic (compiled once, with this crate): blocks of output rows unrolled,
-/// then multiplied, over output rows split across `team`.
-fn run(input: &[i8], output: &mut [i8], p: &Panels, (sh, oh): (Shape, usize), unroll: UnrollFn, team: &Team) {
+/// then multiplied, over output rows split across `team`. A product that reads its rows
+/// widened gets them widened by the unrolling, which saves it a pass over them.
+fn run(input: &[i8], output: &mut [i8], p: &Panels, (sh, oh): (Shape, usize), unroll: UnrollFns, team: &Team) {
     let (k, cout) = (p.k(), p.n());
     let row_len = sh.ow * cout;
     assert!(output.len() >= oh * row_len);
@@ -193,16 +205,27 @@ fn run(input: &[i8], output: &mut [i8], p: &Panels, (sh, oh): (Shape, usize), un
     let block = (BLOCK_BYTES / (sh.ow * k)).max(1);
     let o = SharedPtr(output.as_mut_ptr());
     let rows = |oys: Range<usize>| {
-        let mut windows = vec![0i8; block.min(oys.len()) * sh.ow * k];
+        let block_px = block.min(oys.len()) * sh.ow;
+        let (mut bytes, mut wide) = if p.widened() {
+            (Vec::new(), vec![0i16; block_px * p.kp()])
+        } else {
+            (vec![0i8; block_px * k], Vec::new())
+        };
         let mut oy = oys.start;
         while oy < oys.end {
             let end = (oy + block).min(oys.end);
             let pixels = (end - oy) * sh.ow;
-            unroll(input, &sh, izp, oy..end, &mut windows[..pixels * k]);
             // SAFETY: rows `oy..end` of the exclusively borrowed output, disjoint between
             // the team's parts.
             let out = unsafe { std::slice::from_raw_parts_mut(o.get().add(oy * row_len), pixels * cout) };
-            gemm(&windows, k, out, cout, pixels, p);
+            if p.widened() {
+                let kp = p.kp();
+                (unroll.1)(input, &sh, izp, oy..end, &mut wide[..pixels * kp], kp);
+                gemm_widened(&wide, out, cout, pixels, p);
+            } else {
+                (unroll.0)(input, &sh, izp, oy..end, &mut bytes[..pixels * k], k);
+                gemm(&bytes, k, out, cout, pixels, p);
+            }
             oy = end;
         }
     };

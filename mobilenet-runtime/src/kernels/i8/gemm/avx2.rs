@@ -115,6 +115,9 @@ unsafe fn tile<const R: usize, const NV: usize>(s: &Sweep, r0: usize) {
         if s.n == 16 {
             // SAFETY: 16 writable bytes.
             unsafe { _mm_storeu_si128(out.cast(), bytes) };
+        } else if s.n == 8 {
+            // SAFETY: 8 writable bytes.
+            unsafe { _mm_storel_epi64(out.cast(), bytes) };
         } else {
             let mut tmp = [0i8; 16];
             // SAFETY: a local array of 16 bytes; then `n` bytes of the row.

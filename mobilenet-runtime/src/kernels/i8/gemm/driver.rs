@@ -105,7 +105,6 @@ pub(crate) unsafe fn gemm_raw(
     p: &Panels,
     panels: Range<usize>,
 ) {
-    let sweep_fn = p.cfg.sweep;
     let pass = pass_rows(rows.len(), p.k, p.cfg.widened);
     // The pass's rows widened to `i16` and padded to `kp`, for a config that reads them so:
     // widened once here, then read by every panel's sweep.
@@ -130,28 +129,86 @@ pub(crate) unsafe fn gemm_raw(
                 }
             }
         }
-        for b in panels.clone() {
-            let (w, bias, rq) = p.panel(b);
-            let sweep = Sweep {
-                // SAFETY: rows r0..r1 lie in `rows`; the caller's contract covers them.
-                a: unsafe { a.add(r0 * lda) },
+        // SAFETY: the caller's contract, for rows r0..r1 of `rows`; `wide` holds them widened
+        // when the config reads them so.
+        unsafe {
+            sweep_panels(
+                a.add(r0 * lda),
                 lda,
-                // SAFETY: as above, channel `b * nr` of row r0.
-                c: unsafe { c.add(r0 * ldc + b * p.nr) },
+                wide.as_ptr(),
+                c.add(r0 * ldc),
                 ldc,
-                rows: r1 - r0,
-                k: p.k,
-                wide: if p.cfg.widened { wide.as_ptr() } else { std::ptr::null() },
-                w,
-                bias,
-                rq,
-                n: (p.n - b * p.nr).min(p.width(b)),
-            };
-            // SAFETY: `Panels::new` packs only for a path this CPU runs, in the layout of its
-            // config; the sweep's pointers are valid per the caller's contract, and `wide`
-            // holds rows r0..r1 widened (`kp` zeros-padded values each) when the config reads it.
-            unsafe { sweep_fn(&sweep) }
-        }
+                r1 - r0,
+                p,
+                panels.clone(),
+            )
+        };
         r0 = r1;
+    }
+}
+
+/// A product whose rows come already widened (`kp` values each, zeros past `k`, `kp` apart),
+/// for a config that reads them so ([`Panels::widened`]), on the calling thread.
+///
+/// # Panics
+/// If the config reads bytes, or `wide` or `c` is too short for the last row.
+pub(crate) fn gemm_widened(wide: &[i16], c: &mut [i8], ldc: usize, rows: usize, p: &Panels) {
+    assert!(p.cfg.widened && ldc >= p.n);
+    if rows == 0 {
+        return;
+    }
+    assert!(wide.len() >= rows * p.kp, "gemm: input too short");
+    assert!(c.len() >= (rows - 1) * ldc + p.n, "gemm: output too short");
+    // SAFETY: the asserts cover every row and panel, `c` is exclusively borrowed, and a
+    // widened config reads `wide`, not `a`.
+    unsafe {
+        sweep_panels(
+            std::ptr::null(),
+            0,
+            wide.as_ptr(),
+            c.as_mut_ptr(),
+            ldc,
+            rows,
+            p,
+            0..p.count(),
+        );
+    }
+}
+
+/// Every panel of `panels` over `rows` rows from row 0 at `a` (or, widened, at `wide`).
+///
+/// # Safety
+/// As [`gemm_raw`], for rows `0..rows` at `a` and `c`; for a widened config `wide` readable
+/// for `rows * kp` values holding those rows, and `a` not read (it may be null).
+#[allow(clippy::too_many_arguments)]
+unsafe fn sweep_panels(
+    a: *const i8,
+    lda: usize,
+    wide: *const i16,
+    c: *mut i8,
+    ldc: usize,
+    rows: usize,
+    p: &Panels,
+    panels: Range<usize>,
+) {
+    for b in panels {
+        let (w, bias, rq) = p.panel(b);
+        let sweep = Sweep {
+            a,
+            lda,
+            // SAFETY: channel `b * nr` of row 0, inside the caller's contract.
+            c: unsafe { c.add(b * p.nr) },
+            ldc,
+            rows,
+            k: p.k,
+            wide: if p.cfg.widened { wide } else { std::ptr::null() },
+            w,
+            bias,
+            rq,
+            n: (p.n - b * p.nr).min(p.width(b)),
+        };
+        // SAFETY: `Panels::new` packs only for a path this CPU runs, in the layout of its
+        // config; the sweep's pointers are valid per the caller's contract.
+        unsafe { (p.cfg.sweep)(&sweep) }
     }
 }

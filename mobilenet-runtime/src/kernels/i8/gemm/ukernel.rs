@@ -35,7 +35,8 @@ pub(crate) struct PanelRequant<'a> {
 
 /// One panel over a block of rows: what every path's `sweep` computes.
 pub(crate) struct Sweep<'a> {
-    /// First row of `a`.
+    /// First row of `a` (not read by a config that reads widened rows, and then possibly
+    /// null).
     pub a: *const i8,
     pub lda: usize,
     /// Row 0, channel 0 of the panel in `c`.
