@@ -233,9 +233,11 @@ unsafe fn rows_c8(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, oys
     let bias = [load(&p.bias, 0), load(&p.bias, 1)];
     let rq: [Requantizer; 2] =
         std::array::from_fn(|h| Requantizer::new(load(&p.multiplier, h), load(&p.left, h), load(&p.right, h)));
-    // SAFETY: block 0 of the packed weights: `PAIRS * 2` vectors of 16 values.
     let weights: [[__m256i; 2]; PAIRS] = std::array::from_fn(|pair| {
-        std::array::from_fn(|h| both(unsafe { _mm256_loadu_si256(p.weights.as_ptr().add((pair * 2 + h) * 16).cast()) }))
+        std::array::from_fn(|h| {
+            // SAFETY: block 0 of the packed weights: `PAIRS * 2` vectors of 16 values.
+            both(unsafe { _mm256_loadu_si256(p.weights.as_ptr().add((pair * 2 + h) * 16).cast()) })
+        })
     });
     let consts = (bias, rq, weights);
     let ends = (
