@@ -48,6 +48,8 @@ pub(crate) struct Sweep<'a> {
     /// For a config that reads widened inputs ([`GemmConfig::widened`]): the same rows as `a`
     /// as `i16`, each `kp` values (`k` rounded up to the config's `kr`, zeros past `k`) and
     /// `kp` apart; null otherwise.
+    // Read only by the SIMD kernels.
+    #[cfg_attr(not(x86_simd), allow(dead_code))]
     pub wide: *const i16,
     /// The panel in the config's [`Layout`], `kp x width` (`kp` is `k` rounded up to the
     /// config's `kr`).
