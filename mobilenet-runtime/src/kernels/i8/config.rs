@@ -7,7 +7,6 @@
 //! own yet and runs the AVX2 table (its slot is the `Isa::Avx512` arm of [`for_isa`]: an
 //! `AVX512` table of `gemm/avx512.rs`, ... goes there, VNNI's `vpdpwssd` included).
 
-use super::conv::ukernel::ConvKernels;
 use super::depthwise::ukernel::Kernels3x3;
 use super::gemm::ukernel::GemmConfig;
 use crate::kernels::isa::Isa;
@@ -18,24 +17,20 @@ pub(crate) struct Kernels {
     pub gemm: &'static GemmConfig,
     /// The depthwise 3x3 kernels, if the path has any; other layers run the portable one.
     pub depthwise_3x3: Option<&'static Kernels3x3>,
-    /// The standard convolution's kernels, if the path has any.
-    pub conv: Option<&'static ConvKernels>,
 }
 
 /// The portable kernels, which every architecture compiles.
 static SCALAR: Kernels = Kernels {
     gemm: &super::gemm::scalar::CONFIG,
     depthwise_3x3: None,
-    conv: None,
 };
 
-/// AVX2: the 4 x 16 `vpmaddwd` product, the depthwise 3x3 kernel of two taps per `vpmaddwd`,
-/// the convolution of two steps per `vpmaddwd`.
+/// AVX2: the 6 x 16 `vpmaddwd` product (which standard convolutions run on too), the
+/// depthwise 3x3 kernel of two taps per `vpmaddwd`.
 #[cfg(x86_simd)]
 static AVX2: Kernels = Kernels {
     gemm: &super::gemm::avx2::CONFIG,
     depthwise_3x3: Some(&super::depthwise::avx2::KERNELS),
-    conv: Some(&super::conv::avx2::KERNELS),
 };
 
 /// The kernels of `isa`.

@@ -131,6 +131,8 @@ mod tests {
             // Large enough to split over a team: by pixels, then by output channels.
             check::<3000, 64, 40>(14);
             check::<49, 256, 1024>(15);
+            // More rows than one pass over the panels holds.
+            check::<4200, 72, 9>(16);
         }
     }
 

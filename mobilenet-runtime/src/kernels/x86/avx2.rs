@@ -33,37 +33,79 @@ pub(crate) fn first_lanes(n: usize) -> __m256i {
 /// The int8 kernels' requantisation of eight `i32` accumulators, exactly
 /// `requant::Requant::apply` before its zero point and clamp (TFLite's
 /// `MultiplyByQuantizedMultiplier`, double rounding), per lane with that lane's `multiplier`,
-/// `left` shift (`0..=30`) and `right` shift (`0..=31`).
+/// `left` shift (`0..=30`) and `right` shift (`0..=31`): a [`Requantizer`] prepared and
+/// applied once.
+#[cfg(test)]
+#[target_feature(enable = "avx2")]
+fn requantize(acc: __m256i, multiplier: __m256i, left: __m256i, right: __m256i) -> __m256i {
+    Requantizer::new(multiplier, left, right).apply(acc)
+}
+
+/// Eight channels' requantisation (see [`requantize`]) with what depends only on the channels
+/// worked out once ([`Requantizer::new`]), so that a kernel applying it to many vectors of
+/// accumulators ([`Requantizer::apply`]) spends 18 instructions on each instead of 23.
 ///
 /// The rounding high multiply is `floor((x * m + 2^30) / 2^31)` (what gemmlowp's nudge and
 /// truncating division amount to), from the 64-bit products of `vpmuldq`, with the one
 /// overflow (`MIN * MIN`, which lands on `MIN`) turned into `MAX`; the rounding shift is
 /// gemmlowp's mask-and-threshold form, lane by lane.
-#[target_feature(enable = "avx2")]
-#[inline]
-pub(crate) fn requantize(acc: __m256i, multiplier: __m256i, left: __m256i, right: __m256i) -> __m256i {
-    let x = _mm256_sllv_epi32(acc, left);
-    // Products of the even lanes, then of the odd lanes moved down, each sign-extended to 64
-    // bits; + 2^30, and bits 31..62 of each sum are the result.
-    let nudge = _mm256_set1_epi64x(1 << 30);
-    let even = _mm256_add_epi64(_mm256_mul_epi32(x, multiplier), nudge);
-    let odd = _mm256_add_epi64(
-        _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(multiplier)),
-        nudge,
-    );
-    let high = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<31>(even), _mm256_slli_epi64::<1>(odd));
-    let min = _mm256_set1_epi32(i32::MIN);
-    let overflow = _mm256_and_si256(_mm256_cmpeq_epi32(x, min), _mm256_cmpeq_epi32(multiplier, min));
-    // MIN ^ all ones = MAX.
-    let high = _mm256_xor_si256(high, overflow);
-    // RoundingDivideByPOT: + 1 where the remainder exceeds half the divisor (a negative value
-    // needs one more to round up, so its threshold is one higher).
-    let one = _mm256_set1_epi32(1);
-    let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
-    let remainder = _mm256_and_si256(high, mask);
-    let negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), high);
-    let threshold = _mm256_sub_epi32(_mm256_srli_epi32::<1>(mask), negative);
-    _mm256_sub_epi32(_mm256_srav_epi32(high, right), _mm256_cmpgt_epi32(remainder, threshold))
+#[derive(Clone, Copy)]
+pub(crate) struct Requantizer {
+    multiplier: __m256i,
+    /// The odd lanes' multipliers, moved down into the even lanes, where `vpmuldq` reads.
+    odd_multiplier: __m256i,
+    /// All ones in the lanes whose multiplier is `MIN`.
+    min_multiplier: __m256i,
+    left: __m256i,
+    right: __m256i,
+    /// `2^right - 1`: the bits the rounding shift drops.
+    mask: __m256i,
+    /// `mask / 2`: a non-negative remainder above this rounds up.
+    half: __m256i,
+}
+
+impl Requantizer {
+    /// Lanes' `multiplier`, `left` shift (`0..=30`) and `right` shift (`0..=31`).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(crate) fn new(multiplier: __m256i, left: __m256i, right: __m256i) -> Self {
+        let one = _mm256_set1_epi32(1);
+        let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
+        Requantizer {
+            multiplier,
+            odd_multiplier: _mm256_srli_epi64::<32>(multiplier),
+            min_multiplier: _mm256_cmpeq_epi32(multiplier, _mm256_set1_epi32(i32::MIN)),
+            left,
+            right,
+            mask,
+            half: _mm256_srli_epi32::<1>(mask),
+        }
+    }
+
+    /// Eight accumulators requantised (before the zero point and clamp).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(crate) fn apply(&self, acc: __m256i) -> __m256i {
+        let x = _mm256_sllv_epi32(acc, self.left);
+        // Products of the even lanes, then of the odd lanes moved down, each sign-extended to
+        // 64 bits; + 2^30, and bits 31..62 of each sum are the result.
+        let nudge = _mm256_set1_epi64x(1 << 30);
+        let even = _mm256_add_epi64(_mm256_mul_epi32(x, self.multiplier), nudge);
+        let odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64::<32>(x), self.odd_multiplier), nudge);
+        let high = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<31>(even), _mm256_slli_epi64::<1>(odd));
+        let overflow = _mm256_and_si256(_mm256_cmpeq_epi32(x, _mm256_set1_epi32(i32::MIN)), self.min_multiplier);
+        // MIN ^ all ones = MAX.
+        let high = _mm256_xor_si256(high, overflow);
+        // RoundingDivideByPOT: + 1 where the remainder exceeds half the divisor (a negative
+        // value needs one more to round up, so its threshold is one higher).
+        let remainder = _mm256_and_si256(high, self.mask);
+        let negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), high);
+        let threshold = _mm256_sub_epi32(self.half, negative);
+        _mm256_sub_epi32(
+            _mm256_srav_epi32(high, self.right),
+            _mm256_cmpgt_epi32(remainder, threshold),
+        )
+    }
 }
 
 /// Sixteen requantised `i32` (channels 0-7 in `a`, 8-15 in `b`) plus `zero_point` (wrapping),

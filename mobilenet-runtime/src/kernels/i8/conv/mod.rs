@@ -2,52 +2,38 @@
 //! output pixel and channel `co`, `requant(bias[co] + sum_{ky,kx,ci} (x - izp) * (w - wzp))`
 //! over the taps inside the input (TFLite skips the padded ones).
 //!
-//! Weights are packed at load time as `i16` `[KH][KW][CIN][COUTP]` (the reduction index major,
-//! output channels contiguous and padded to whole vectors), the weight zero point already
-//! subtracted; a path with kernels of its own (`avx2.rs`) lays the layer out again its way.
-//! Either is split over a team by output rows.
+//! A convolution is the int8 matrix product (`kernels/i8/gemm/`) over its unrolled windows:
+//! each block of output pixels is laid out as rows of `KH * KW * CIN` taps (OHWI's reduction
+//! order, so the weights pack as the product's `[COUT][k]` rows), a tap in the padding reading
+//! the input zero point. The product's bias has `izp * sum_k (w - wzp)` folded in at load time,
+//! so a padded tap adds `(izp - izp) * (w - wzp) = 0`: TFLite's skipping it, exactly. Every
+//! path's product thus serves the convolution, border pixels included; the rows are short (27
+//! bytes for 3 x 3 x 3) and unrolling them costs little beside the product. Split over a team
+//! by output rows.
 
-#[cfg(x86_simd)]
-pub(crate) mod avx2;
-mod scalar;
-pub(crate) mod ukernel;
-
-use super::config;
+use super::gemm::{gemm, gemm_widened, Panels};
 use super::quant::QuantConv;
-use super::requant::ChannelRequant;
+use crate::kernels::geometry::taps;
 use crate::kernels::isa::Isa;
 use crate::kernels::shared_ptr::SharedPtr;
 use crate::parallel::Team;
 use std::ops::Range;
-use ukernel::{ConvKernels, Dims, Filter, Packed, Shape};
-
-/// Output channels are padded to a multiple of this in the packed weights.
-const CHANNEL_PAD: usize = 16;
 
 /// Below this many multiply-adds a convolution runs on one thread.
 const MIN_SPLIT_MADDS: usize = 1 << 19;
 
+/// Bytes of unrolled windows per product call: small enough that they (and their widened
+/// copy) stay in L1/L2 between the unrolling and the product.
+const BLOCK_BYTES: usize = 16 << 10;
+
 /// A quantized standard convolution's weights and requantisation, packed for [`conv2d`].
 #[derive(Clone)]
 pub struct ConvParams<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> {
-    isa: Isa,
-    /// The path's kernels, if it has any.
-    kernels: Option<&'static ConvKernels>,
-    /// Their packing of the layer.
-    packed: Option<Packed>,
-    /// `[KH][KW][CIN][coutp]`, `w - weight_zero_point`.
-    weights: Vec<i16>,
-    /// `[coutp]`.
-    bias: Vec<i32>,
-    rq: ChannelRequant,
-    weight_zero_point: i32,
-    input_zero_point: i32,
+    /// The weights as the product's `[COUT][KH * KW * CIN]` rows.
+    panels: Panels,
 }
 
 impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> ConvParams<KH, KW, CIN, COUT> {
-    /// Output channels per reduction step in the packed weights.
-    const COUTP: usize = COUT.next_multiple_of(CHANNEL_PAD);
-
     /// Packs a layer (weights OHWI `[COUT][KH][KW][CIN]`) for the best path of this CPU
     /// ([`Isa::detect`]).
     ///
@@ -66,68 +52,19 @@ impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> Conv
     /// If this CPU cannot run `isa` ([`Isa::is_supported`]).
     pub fn from_quant_for(isa: Isa, q: &QuantConv) -> Result<Self, String> {
         const { assert!(KH >= 1 && KW >= 1 && CIN >= 1 && COUT >= 1, "conv: zero-sized shape") };
-        let (k, coutp) = (KH * KW * CIN, Self::COUTP);
-        let rq = q.check("conv", COUT * k, COUT, coutp)?;
-        let mut weights = vec![0i16; k * coutp];
-        for (i, &w) in q.weights.iter().enumerate() {
-            // OHWI: i = co * k + (ky * KW + kx) * CIN + ci.
-            weights[i % k * coutp + i / k] = (w as i32 - q.weight_zero_point) as i16;
-        }
-        let mut bias = q.bias.clone();
-        bias.resize(coutp, 0);
-        let mut p = Self {
-            isa,
-            kernels: config::for_isa(isa).conv,
-            packed: None,
-            weights,
-            bias,
-            rq,
-            weight_zero_point: q.weight_zero_point,
-            input_zero_point: q.input_zero_point,
-        };
-        let dims = Dims {
-            kh: KH,
-            kw: KW,
-            cin: CIN,
-            cout: COUT,
-        };
-        p.packed = p.kernels.map(|k| (k.pack)(&p.filter(), dims));
-        Ok(p)
+        Ok(Self {
+            panels: Panels::from_rows(isa, "conv", (KH * KW * CIN, COUT), q)?,
+        })
     }
 
     /// The path these weights are packed for.
     pub fn isa(&self) -> Isa {
-        self.isa
-    }
-
-    /// The portable kernel's view of the layer (and the path's packing).
-    fn filter(&self) -> Filter<'_> {
-        Filter {
-            weights: &self.weights,
-            coutp: Self::COUTP,
-            bias: &self.bias,
-            rq: &self.rq,
-            input_zero_point: self.input_zero_point,
-            packed: self.packed.as_ref(),
-        }
+        self.panels.isa()
     }
 
     /// What the parameters were built from.
     pub fn to_quant(&self) -> QuantConv {
-        let (k, coutp) = (KH * KW * CIN, Self::COUTP);
-        QuantConv {
-            weights: (0..COUT * k)
-                .map(|i| (self.weights[i % k * coutp + i / k] as i32 + self.weight_zero_point) as i8)
-                .collect(),
-            weight_zero_point: self.weight_zero_point,
-            bias: self.bias[..COUT].to_vec(),
-            input_zero_point: self.input_zero_point,
-            output_zero_point: self.rq.zero_point,
-            multiplier: self.rq.multiplier[..COUT].to_vec(),
-            shift: self.rq.shifts(COUT),
-            act_min: self.rq.min,
-            act_max: self.rq.max,
-        }
+        self.panels.to_quant()
     }
 }
 
@@ -138,9 +75,20 @@ impl<const KH: usize, const KW: usize, const CIN: usize, const COUT: usize> std:
         write!(
             f,
             "i8::ConvParams<KH={KH}, KW={KW}, CIN={CIN}, COUT={COUT}>({:?})",
-            self.isa
+            self.isa()
         )
     }
+}
+
+/// One convolution call's shapes, as runtime values.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    h: usize,
+    w: usize,
+    ow: usize,
+    s: usize,
+    pt: usize,
+    pl: usize,
 }
 
 /// Int8 KxK convolution of an `H x W x CIN` NHWC map into `OH x OW x COUT`, stride `S`, with
@@ -182,11 +130,7 @@ pub fn conv2d<
     let sh = Shape {
         h: H,
         w: W,
-        cin: CIN,
         ow: OW,
-        cout: COUT,
-        kh: KH,
-        kw: KW,
         s: S,
         pt: PT,
         pl: PL,
@@ -194,39 +138,98 @@ pub fn conv2d<
     run(
         &input[..H * W * CIN],
         &mut output[..OH * OW * COUT],
-        &p.filter(),
-        p.kernels,
+        &p.panels,
         (sh, OH),
+        (unroll::<i8, KH, KW, CIN>, unroll::<i16, KH, KW, CIN>),
         team,
     );
 }
 
-/// The driver, not generic (compiled once, with this crate): the path's kernel for the shape
-/// if it has one, else the portable kernel, over output rows split across `team`.
-fn run(
+/// The windows of output rows `oys` into `dst`, one row of `KH * KW * CIN` taps per output
+/// pixel, rows `ld` apart (what lies between is left as it is), `izp` for a tap in the
+/// padding; as bytes, or widened to `i16` for a product that reads its rows so. Generic so
+/// that a kernel row's run of taps is a copy of known length, not a call.
+fn unroll<T: Copy + From<i8>, const KH: usize, const KW: usize, const CIN: usize>(
     input: &[i8],
-    output: &mut [i8],
-    f: &Filter,
-    kernels: Option<&ConvKernels>,
-    (sh, oh): (Shape, usize),
-    team: &Team,
+    sh: &Shape,
+    izp: i8,
+    oys: Range<usize>,
+    dst: &mut [T],
+    ld: usize,
 ) {
-    let row_len = sh.ow * sh.cout;
-    assert!(input.len() >= sh.h * sh.w * sh.cin && output.len() >= oh * row_len);
-    let kernel = kernels.and_then(|k| (k.pick)(&sh));
-    let (i, o) = (SharedPtr(input.as_ptr().cast_mut()), SharedPtr(output.as_mut_ptr()));
-    let rows = |oys: Range<usize>| match kernel {
-        // SAFETY: the kernel comes from the config of a path that `from_quant_for` checked
-        // this CPU runs; the assert above covers what it reads and writes, and the team's
-        // parts get disjoint output rows.
-        Some(k) => unsafe { k(i.get(), f, o.get(), &sh, oys) },
-        None => {
-            // SAFETY: rows `oys` of the exclusively borrowed output, disjoint between parts.
-            let out = unsafe { std::slice::from_raw_parts_mut(o.get().add(oys.start * row_len), oys.len() * row_len) };
-            scalar::rows(input, f, out, &sh, oys);
+    let run = KW * CIN;
+    let copy = |dst: &mut [T], src: &[i8]| {
+        for (d, &x) in dst.iter_mut().zip(src) {
+            *d = T::from(x);
         }
     };
-    let madds = oh * row_len * sh.kh * sh.kw * sh.cin;
+    let mut rows = dst.chunks_mut(ld);
+    for oy in oys {
+        let (ky0, ky1) = taps(oy, sh.h, KH, sh.s, sh.pt);
+        for ox in 0..sh.ow {
+            let Some(row) = rows.next() else {
+                unreachable!("dst holds a row per pixel");
+            };
+            let row = &mut row[..KH * run];
+            let (kx0, kx1) = taps(ox, sh.w, KW, sh.s, sh.pl);
+            let at = |ky: usize, kx: usize| ((oy * sh.s + ky - sh.pt) * sh.w + ox * sh.s + kx - sh.pl) * CIN;
+            if (ky0, ky1, kx0, kx1) == (0, KH, 0, KW) {
+                for (ky, taps) in row.chunks_exact_mut(run).enumerate() {
+                    copy(taps, &input[at(ky, 0)..][..run]);
+                }
+            } else {
+                row.fill(T::from(izp));
+                for ky in ky0..ky1 {
+                    let n = (kx1 - kx0) * CIN;
+                    copy(&mut row[ky * run + kx0 * CIN..][..n], &input[at(ky, kx0)..][..n]);
+                }
+            }
+        }
+    }
+}
+
+/// The instances of [`unroll`] a layer runs: into bytes, and widened.
+type UnrollFns = (
+    fn(&[i8], &Shape, i8, Range<usize>, &mut [i8], usize),
+    fn(&[i8], &Shape, i8, Range<usize>, &mut [i16], usize),
+);
+
+/// The driver, not generic (compiled once, with this crate): blocks of output rows unrolled,
+/// then multiplied, over output rows split across `team`. A product that reads its rows
+/// widened gets them widened by the unrolling, which saves it a pass over them.
+fn run(input: &[i8], output: &mut [i8], p: &Panels, (sh, oh): (Shape, usize), unroll: UnrollFns, team: &Team) {
+    let (k, cout) = (p.k(), p.n());
+    let row_len = sh.ow * cout;
+    assert!(output.len() >= oh * row_len);
+    let izp = p.zero_points().1 as i8;
+    let block = (BLOCK_BYTES / (sh.ow * k)).max(1);
+    let o = SharedPtr(output.as_mut_ptr());
+    let rows = |oys: Range<usize>| {
+        let block_px = block.min(oys.len()) * sh.ow;
+        let (mut bytes, mut wide) = if p.widened() {
+            (Vec::new(), vec![0i16; block_px * p.kp()])
+        } else {
+            (vec![0i8; block_px * k], Vec::new())
+        };
+        let mut oy = oys.start;
+        while oy < oys.end {
+            let end = (oy + block).min(oys.end);
+            let pixels = (end - oy) * sh.ow;
+            // SAFETY: rows `oy..end` of the exclusively borrowed output, disjoint between
+            // the team's parts.
+            let out = unsafe { std::slice::from_raw_parts_mut(o.get().add(oy * row_len), pixels * cout) };
+            if p.widened() {
+                let kp = p.kp();
+                (unroll.1)(input, &sh, izp, oy..end, &mut wide[..pixels * kp], kp);
+                gemm_widened(&wide, out, cout, pixels, p);
+            } else {
+                (unroll.0)(input, &sh, izp, oy..end, &mut bytes[..pixels * k], k);
+                gemm(&bytes, k, out, cout, pixels, p);
+            }
+            oy = end;
+        }
+    };
+    let madds = oh * row_len * k;
     if team.threads() == 1 || madds < MIN_SPLIT_MADDS {
         return rows(0..oh);
     }

@@ -15,7 +15,7 @@
 
 use super::ukernel::{Filter, Kernels3x3, Packed, RowsFn, Shape};
 use crate::kernels::geometry::taps;
-use crate::kernels::x86::avx2::requantize;
+use crate::kernels::x86::avx2::Requantizer;
 use std::arch::x86_64::*;
 use std::ops::Range;
 
@@ -83,16 +83,20 @@ fn pack(f: &Filter) -> Packed {
 /// As [`RowsFn`], for a shape [`pick`] accepts and a filter packed by [`pack`].
 unsafe fn rows(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, oys: Range<usize>) {
     // SAFETY: forwarded contract; the config holds this kernel only for CPUs with AVX2.
-    unsafe { rows_avx2(input, f, output, sh, oys) }
+    unsafe {
+        if sh.c == 8 {
+            rows_c8(input, f, output, sh, oys)
+        } else {
+            rows_avx2(input, f, output, sh, oys)
+        }
+    }
 }
 
 /// The per-block constants of the epilogue.
 #[derive(Clone, Copy)]
 struct Epilogue {
     bias: [__m256i; 2],
-    multiplier: [__m256i; 2],
-    left: [__m256i; 2],
-    right: [__m256i; 2],
+    rq: [Requantizer; 2],
 }
 
 /// [`rows`] with AVX2 enabled.
@@ -118,9 +122,9 @@ unsafe fn rows_avx2(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, o
             let load = |v: &[i32], h: usize| unsafe { _mm256_loadu_si256(v.as_ptr().add(c0 + 8 * h).cast()) };
             let e = Epilogue {
                 bias: [load(&p.bias, 0), load(&p.bias, 1)],
-                multiplier: [load(&p.multiplier, 0), load(&p.multiplier, 1)],
-                left: [load(&p.left, 0), load(&p.left, 1)],
-                right: [load(&p.right, 0), load(&p.right, 1)],
+                rq: std::array::from_fn(|h| {
+                    Requantizer::new(load(&p.multiplier, h), load(&p.left, h), load(&p.right, h))
+                }),
             };
             // SAFETY: block `c0 / 16` of the packed weights, `PAIRS * 2 * 16` values.
             let w = unsafe { p.weights.as_ptr().add(c0 / CB * PAIRS * 2 * 16) };
@@ -196,8 +200,7 @@ unsafe fn pixel(
             acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(x[h], wv));
         }
     }
-    let q: [__m256i; 2] =
-        std::array::from_fn(|h| _mm256_add_epi32(requantize(acc[h], e.multiplier[h], e.left[h], e.right[h]), zp));
+    let q: [__m256i; 2] = std::array::from_fn(|h| _mm256_add_epi32(e.rq[h].apply(acc[h]), zp));
     // Channels 0-3 | 8-11 and 4-7 | 12-15: packing per 128-bit half restores 0-7 | 8-15.
     let p16 = _mm256_packs_epi32(q[0], q[1]);
     let bytes = _mm_packs_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256::<1>(p16));
@@ -208,6 +211,133 @@ unsafe fn pixel(
             _mm_storel_epi64(out.cast(), bytes);
         } else {
             _mm_storeu_si128(out.cast(), bytes);
+        }
+    }
+}
+
+/// [`rows`] for a layer of exactly 8 channels: two output pixels per vector (the left one in
+/// the low 128-bit half, its right neighbour in the high), where the blocks of 16 channels
+/// would leave half of every vector on padding channels. The layout is the same, per half
+/// and pair: lanes 0-3 of a packed vector are channels 0-3 (half 0) or 4-7 (half 1), so each
+/// constant is those lanes copied into both halves; two pixels' channels 0-7 then come out of
+/// the packing back to back, which is how NHWC stores neighbours of 8 channels.
+///
+/// # Safety
+/// As [`rows`], with `sh.c == 8`.
+#[target_feature(enable = "avx2")]
+unsafe fn rows_c8(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, oys: Range<usize>) {
+    let p = f.packed.expect("the AVX2 kernel reads its own packing");
+    let both = |v: __m256i| _mm256_permute2x128_si256::<0x00>(v, v);
+    // SAFETY: the packed arrays hold at least 16 values.
+    let load = |v: &[i32], h: usize| both(unsafe { _mm256_loadu_si256(v.as_ptr().add(8 * h).cast()) });
+    let bias = [load(&p.bias, 0), load(&p.bias, 1)];
+    let rq: [Requantizer; 2] =
+        std::array::from_fn(|h| Requantizer::new(load(&p.multiplier, h), load(&p.left, h), load(&p.right, h)));
+    let weights: [[__m256i; 2]; PAIRS] = std::array::from_fn(|pair| {
+        std::array::from_fn(|h| {
+            // SAFETY: block 0 of the packed weights: `PAIRS * 2` vectors of 16 values.
+            both(unsafe { _mm256_loadu_si256(p.weights.as_ptr().add((pair * 2 + h) * 16).cast()) })
+        })
+    });
+    let consts = (bias, rq, weights);
+    let ends = (
+        _mm256_set1_epi32(f.rq.zero_point),
+        _mm_set1_epi8(f.rq.min),
+        _mm_set1_epi8(f.rq.max),
+    );
+    let izp = _mm_set1_epi8(f.input_zero_point as i8);
+    for oy in oys {
+        let ys = taps(oy, sh.h, 3, sh.s, sh.pt);
+        let iy0 = (oy * sh.s) as isize - sh.pt as isize;
+        let mut ox = 0;
+        while ox < sh.ow {
+            let two = ox + 1 < sh.ow;
+            let xs = [
+                taps(ox, sh.w, 3, sh.s, sh.pl),
+                if two {
+                    taps(ox + 1, sh.w, 3, sh.s, sh.pl)
+                } else {
+                    (0, 0)
+                },
+            ];
+            let ix0 = [
+                (ox * sh.s) as isize - sh.pl as isize,
+                ((ox + 1) * sh.s) as isize - sh.pl as isize,
+            ];
+            // SAFETY: pixel `(oy, ox)` (and the next, if `two`) of the output rows the caller
+            // owns.
+            let out = unsafe { output.add((oy * sh.ow + ox) * 8) };
+            // Two copies: the interior one with every tap valid, as constants.
+            // SAFETY: for both calls, the taps read are those inside the input (`ys`, `xs`),
+            // 8 channels of pixels inside it; `out` holds 16 bytes if `two`, else 8.
+            unsafe {
+                if two && ys == (0, 3) && xs == [(0, 3); 2] {
+                    pixel_pair::<true>(input, (iy0, ix0, sh.w), (ys, xs), &consts, izp, ends, true, out);
+                } else {
+                    pixel_pair::<false>(input, (iy0, ix0, sh.w), (ys, xs), &consts, izp, ends, two, out);
+                }
+            }
+            ox += 2;
+        }
+    }
+}
+
+/// Two neighbouring output pixels of an 8-channel layer (see [`rows_c8`]): taps `ys x xs[i]`
+/// of pixel `i` read the input, the others the zero point; pixel 1's taps are all zero point
+/// (and its output not stored) unless `two`. `INTERIOR`: both pixels' taps are all valid
+/// (and `two`), which spares the checks.
+///
+/// # Safety
+/// Every valid tap's pixel `(iy0 + ky, ix0[i] + kx)` lies inside the input of width `w` and 8
+/// channels; `out` writable for 16 bytes if `two`, else 8.
+#[target_feature(enable = "avx2")]
+#[inline]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+unsafe fn pixel_pair<const INTERIOR: bool>(
+    input: *const i8,
+    (iy0, ix0, w): (isize, [isize; 2], usize),
+    ((ky0, ky1), xs): ((usize, usize), [(usize, usize); 2]),
+    (bias, rq, weights): &([__m256i; 2], [Requantizer; 2], [[__m256i; 2]; PAIRS]),
+    izp: __m128i,
+    (zp, min, max): (__m256i, __m128i, __m128i),
+    two: bool,
+    out: *mut i8,
+) {
+    let tap8 = |t: usize, i: usize| -> __m128i {
+        let (ky, kx) = (t / 3, t % 3);
+        if !INTERIOR && ((i == 1 && !two) || !(ky0..ky1).contains(&ky) || !(xs[i].0..xs[i].1).contains(&kx)) {
+            return izp;
+        }
+        let offset = (((iy0 + ky as isize) as usize * w) + (ix0[i] + kx as isize) as usize) * 8;
+        // SAFETY: a valid tap's 8 channels lie inside the input (the contract).
+        unsafe { _mm_loadl_epi64(input.add(offset).cast()) }
+    };
+    let tap = |t: usize| -> __m256i {
+        if t >= 9 {
+            return _mm256_setzero_si256();
+        }
+        _mm256_cvtepi8_epi16(_mm_unpacklo_epi64(tap8(t, 0), tap8(t, 1)))
+    };
+    let mut acc = *bias;
+    for (pair, w) in weights.iter().enumerate() {
+        let (a, b) = (tap(2 * pair), tap(2 * pair + 1));
+        let x = [_mm256_unpacklo_epi16(a, b), _mm256_unpackhi_epi16(a, b)];
+        for h in 0..2 {
+            acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(x[h], w[h]));
+        }
+    }
+    let q: [__m256i; 2] = std::array::from_fn(|h| _mm256_add_epi32(rq[h].apply(acc[h]), zp));
+    // Per 128-bit half, channels 0-3 and 4-7 of one pixel: the left pixel's 8 bytes, then the
+    // right one's.
+    let p16 = _mm256_packs_epi32(q[0], q[1]);
+    let bytes = _mm_packs_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256::<1>(p16));
+    let bytes = _mm_min_epi8(_mm_max_epi8(bytes, min), max);
+    // SAFETY: 16 (8) writable bytes (the contract).
+    unsafe {
+        if two {
+            _mm_storeu_si128(out.cast(), bytes);
+        } else {
+            _mm_storel_epi64(out.cast(), bytes);
         }
     }
 }

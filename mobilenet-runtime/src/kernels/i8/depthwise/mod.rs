@@ -298,6 +298,11 @@ mod tests {
             check::<10, 9, 24, 5, 5, 3, 3, 2, 0, 0>(27);
             check::<6, 5, 40, 6, 5, 3, 3, 1, 1, 1>(28);
             check::<5, 6, 8, 3, 4, 3, 3, 1, 0, 0>(29);
+            // 8 channels, two pixels per vector on AVX2: odd output widths leave one alone.
+            check::<5, 7, 8, 5, 7, 3, 3, 1, 1, 1>(30);
+            check::<7, 9, 8, 4, 5, 3, 3, 2, 1, 1>(31);
+            check::<8, 6, 8, 4, 3, 3, 3, 2, 0, 0>(32);
+            check::<64, 64, 8, 64, 64, 3, 3, 1, 1, 1>(33);
             // Large enough to split over a team.
             check::<56, 56, 24, 28, 28, 3, 3, 2, 1, 1>(18);
             check::<40, 40, 40, 40, 40, 3, 3, 1, 1, 1>(19);

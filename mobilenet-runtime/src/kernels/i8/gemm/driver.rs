@@ -1,5 +1,5 @@
-//! The threaded driver of the int8 matrix product behind pointwise convolution and fc:
-//! `c[r][co] = requant(bias[co] + sum_k a[r][k] * w[k][co])`, with `a` rows `lda` bytes apart
+//! The threaded driver of the int8 matrix product behind pointwise and standard convolution
+//! and fc: `c[r][co] = requant(bias[co] + sum_k a[r][k] * w[k][co])`, with `a` rows `lda` bytes apart
 //! and `c` rows `ldc` bytes apart, over weights packed into [`Panels`].
 //!
 //! The same for every instruction set: it cuts the product into passes of rows that stay in
@@ -9,7 +9,7 @@
 //!
 //! | path | panel `nr` | tile (pixels x channels) |
 //! | --- | --- | --- |
-//! | AVX2 (`avx2.rs`) | 16 | 4 x 16 (8 ymm accumulators), pairs of steps per `vpmaddwd` |
+//! | AVX2 (`avx2.rs`) | 16 | 6 x 16 (12 ymm accumulators), pairs of steps per `vpmaddwd` |
 //! | portable (`scalar.rs`) | 8 | 4 x 8 |
 
 use super::panels::Panels;
@@ -33,12 +33,14 @@ const PANEL_SPLIT_RATIO: usize = 8;
 /// Rows per part when splitting by rows: a multiple of the register tiles' rows.
 const ROW_UNIT: usize = 12;
 
-/// Rows per pass over the panels for a product of `rows` rows and reduction `k`.
-fn pass_rows(rows: usize, k: usize) -> usize {
-    if rows * k <= 2 * TILE_BYTES {
+/// Rows per pass over the panels for a product of `rows` rows and reduction `k`, read as
+/// bytes or (`widened`) as `i16`.
+fn pass_rows(rows: usize, k: usize, widened: bool) -> usize {
+    let bytes = k.max(1) << usize::from(widened);
+    if rows * bytes <= 2 * TILE_BYTES {
         rows
     } else {
-        (TILE_BYTES / k.max(1)).max(16)
+        (TILE_BYTES / bytes).max(16)
     }
 }
 
@@ -72,6 +74,21 @@ pub(crate) fn gemm_team(a: &[i8], lda: usize, c: &mut [i8], ldc: usize, rows: us
     }
 }
 
+/// The whole product of `rows` rows on the calling thread.
+///
+/// # Panics
+/// If `a` or `c` is too short for the last row.
+pub(crate) fn gemm(a: &[i8], lda: usize, c: &mut [i8], ldc: usize, rows: usize, p: &Panels) {
+    assert!(ldc >= p.n && lda >= p.k);
+    if rows == 0 {
+        return;
+    }
+    assert!(a.len() >= (rows - 1) * lda + p.k, "gemm: input too short");
+    assert!(c.len() >= (rows - 1) * ldc + p.n, "gemm: output too short");
+    // SAFETY: the asserts cover every row and panel, and `c` is exclusively borrowed.
+    unsafe { gemm_raw(a.as_ptr(), lda, c.as_mut_ptr(), ldc, 0..rows, p, 0..p.count()) }
+}
+
 /// Rows `rows` of the product for panels `panels`, on raw pointers so that threads can fill
 /// disjoint parts of one output. Not generic: compiled once, with this crate.
 ///
@@ -88,31 +105,110 @@ pub(crate) unsafe fn gemm_raw(
     p: &Panels,
     panels: Range<usize>,
 ) {
-    let sweep_fn = p.cfg.sweep;
-    let pass = pass_rows(rows.len(), p.k);
+    let pass = pass_rows(rows.len(), p.k, p.cfg.widened);
+    // The pass's rows widened to `i16` and padded to `kp`, for a config that reads them so:
+    // widened once here, then read by every panel's sweep.
+    let mut wide = vec![0i16; if p.cfg.widened { pass * p.kp } else { 0 }];
     let mut r0 = rows.start;
     while r0 < rows.end {
         let r1 = (r0 + pass).min(rows.end);
-        for b in panels.clone() {
-            let (w, bias, rq) = p.panel(b);
-            let sweep = Sweep {
-                // SAFETY: rows r0..r1 lie in `rows`; the caller's contract covers them.
-                a: unsafe { a.add(r0 * lda) },
-                lda,
-                // SAFETY: as above, channel `b * nr` of row r0.
-                c: unsafe { c.add(r0 * ldc + b * p.nr) },
-                ldc,
-                rows: r1 - r0,
-                k: p.k,
-                w,
-                bias,
-                rq,
-                n: (p.n - b * p.nr).min(p.width(b)),
-            };
-            // SAFETY: `Panels::new` packs only for a path this CPU runs, in the layout of its
-            // config; the sweep's pointers are valid per the caller's contract.
-            unsafe { sweep_fn(&sweep) }
+        if p.cfg.widened && lda == p.k && p.kp == p.k {
+            // Rows back to back and no padding (a pointwise layer of whole vectors): one run.
+            let n = (r1 - r0) * p.k;
+            // SAFETY: rows r0..r1 lie in `rows`, contiguous since `lda == k`.
+            let src = unsafe { std::slice::from_raw_parts(a.add(r0 * lda), n) };
+            for (d, &x) in wide[..n].iter_mut().zip(src) {
+                *d = x as i16;
+            }
+        } else if p.cfg.widened {
+            for (r, dst) in (r0..r1).zip(wide.chunks_exact_mut(p.kp)) {
+                // SAFETY: row `r` lies in `rows`, readable for `k` bytes per the contract.
+                let src = unsafe { std::slice::from_raw_parts(a.add(r * lda), p.k) };
+                for (d, &x) in dst.iter_mut().zip(src) {
+                    *d = x as i16;
+                }
+            }
         }
+        // SAFETY: the caller's contract, for rows r0..r1 of `rows`; `wide` holds them widened
+        // when the config reads them so.
+        unsafe {
+            sweep_panels(
+                a.add(r0 * lda),
+                lda,
+                wide.as_ptr(),
+                c.add(r0 * ldc),
+                ldc,
+                r1 - r0,
+                p,
+                panels.clone(),
+            )
+        };
         r0 = r1;
+    }
+}
+
+/// A product whose rows come already widened (`kp` values each, zeros past `k`, `kp` apart),
+/// for a config that reads them so ([`Panels::widened`]), on the calling thread.
+///
+/// # Panics
+/// If the config reads bytes, or `wide` or `c` is too short for the last row.
+pub(crate) fn gemm_widened(wide: &[i16], c: &mut [i8], ldc: usize, rows: usize, p: &Panels) {
+    assert!(p.cfg.widened && ldc >= p.n);
+    if rows == 0 {
+        return;
+    }
+    assert!(wide.len() >= rows * p.kp, "gemm: input too short");
+    assert!(c.len() >= (rows - 1) * ldc + p.n, "gemm: output too short");
+    // SAFETY: the asserts cover every row and panel, `c` is exclusively borrowed, and a
+    // widened config reads `wide`, not `a`.
+    unsafe {
+        sweep_panels(
+            std::ptr::null(),
+            0,
+            wide.as_ptr(),
+            c.as_mut_ptr(),
+            ldc,
+            rows,
+            p,
+            0..p.count(),
+        );
+    }
+}
+
+/// Every panel of `panels` over `rows` rows from row 0 at `a` (or, widened, at `wide`).
+///
+/// # Safety
+/// As [`gemm_raw`], for rows `0..rows` at `a` and `c`; for a widened config `wide` readable
+/// for `rows * kp` values holding those rows, and `a` not read (it may be null).
+#[allow(clippy::too_many_arguments)]
+unsafe fn sweep_panels(
+    a: *const i8,
+    lda: usize,
+    wide: *const i16,
+    c: *mut i8,
+    ldc: usize,
+    rows: usize,
+    p: &Panels,
+    panels: Range<usize>,
+) {
+    for b in panels {
+        let (w, bias, rq) = p.panel(b);
+        let sweep = Sweep {
+            a,
+            lda,
+            // SAFETY: channel `b * nr` of row 0, inside the caller's contract.
+            c: unsafe { c.add(b * p.nr) },
+            ldc,
+            rows,
+            k: p.k,
+            wide: if p.cfg.widened { wide } else { std::ptr::null() },
+            w,
+            bias,
+            rq,
+            n: (p.n - b * p.nr).min(p.width(b)),
+        };
+        // SAFETY: `Panels::new` packs only for a path this CPU runs, in the layout of its
+        // config; the sweep's pointers are valid per the caller's contract.
+        unsafe { (p.cfg.sweep)(&sweep) }
     }
 }

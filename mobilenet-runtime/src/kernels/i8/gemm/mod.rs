@@ -9,5 +9,5 @@ mod panels;
 pub(crate) mod scalar;
 pub(crate) mod ukernel;
 
-pub(crate) use driver::gemm_team;
+pub(crate) use driver::{gemm, gemm_team, gemm_widened};
 pub(crate) use panels::Panels;

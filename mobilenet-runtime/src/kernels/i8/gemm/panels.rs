@@ -122,6 +122,16 @@ impl Panels {
         self.isa
     }
 
+    /// Whether the kernels read the rows widened to `i16` ([`super::gemm_widened`]).
+    pub(crate) fn widened(&self) -> bool {
+        self.cfg.widened
+    }
+
+    /// The reduction length rows are padded to when widened.
+    pub(crate) fn kp(&self) -> usize {
+        self.kp
+    }
+
     /// Number of panels.
     pub(crate) fn count(&self) -> usize {
         self.n.div_ceil(self.nr)

@@ -17,6 +17,7 @@ pub(crate) const CONFIG: GemmConfig = GemmConfig {
     lanes: NB,
     kr: 1,
     layout: Layout::KMajor,
+    widened: false,
     sweep,
 };
 

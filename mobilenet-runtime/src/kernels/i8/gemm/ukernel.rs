@@ -35,7 +35,8 @@ pub(crate) struct PanelRequant<'a> {
 
 /// One panel over a block of rows: what every path's `sweep` computes.
 pub(crate) struct Sweep<'a> {
-    /// First row of `a`.
+    /// First row of `a` (not read by a config that reads widened rows, and then possibly
+    /// null).
     pub a: *const i8,
     pub lda: usize,
     /// Row 0, channel 0 of the panel in `c`.
@@ -44,6 +45,12 @@ pub(crate) struct Sweep<'a> {
     pub rows: usize,
     /// Reduction length: `a` is read at `row * lda + 0..k`, never beyond.
     pub k: usize,
+    /// For a config that reads widened inputs ([`GemmConfig::widened`]): the same rows as `a`
+    /// as `i16`, each `kp` values (`k` rounded up to the config's `kr`, zeros past `k`) and
+    /// `kp` apart; null otherwise.
+    // Read only by the SIMD kernels.
+    #[cfg_attr(not(x86_simd), allow(dead_code))]
+    pub wide: *const i16,
     /// The panel in the config's [`Layout`], `kp x width` (`kp` is `k` rounded up to the
     /// config's `kr`).
     pub w: &'a [i16],
@@ -59,7 +66,8 @@ pub(crate) struct Sweep<'a> {
 /// # Safety
 /// The CPU must run the instruction set of the [`GemmConfig`] this came from; `s.a` must be
 /// readable at `r * lda + 0..k` and `s.c` writable at `r * ldc + 0..n` for every row
-/// `r < rows`, nothing else accessing those outputs; the panel, bias and requantisation as
+/// `r < rows`, nothing else accessing those outputs; for a widened config, `s.wide` readable
+/// at `r * kp + 0..kp` holding those rows' inputs; the panel, bias and requantisation as
 /// wide as the config packs.
 pub(crate) type SweepFn = unsafe fn(s: &Sweep);
 
@@ -73,6 +81,9 @@ pub(crate) struct GemmConfig {
     /// The reduction is padded (with zero weights) to a multiple of this.
     pub kr: usize,
     pub layout: Layout,
+    /// Whether the sweep reads the inputs widened to `i16` ([`Sweep::wide`]): the driver
+    /// widens each pass's rows once, instead of every panel's sweep widening them again.
+    pub widened: bool,
     /// The micro-kernel: one panel over a block of rows.
     pub sweep: SweepFn,
 }
