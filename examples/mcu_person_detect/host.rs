@@ -79,8 +79,8 @@ pub fn build_firmware() -> Result<PathBuf, String> {
         .current_dir(root().join("examples/mcu"))
         .args(["build", "--release", "--locked", "--quiet", "--target", TARGET])
         .env("CARGO_TARGET_DIR", &target)
+        .env("CARGO_ENCODED_RUSTFLAGS", remapped_paths().join("\x1f"))
         .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
         .stdin(Stdio::null())
@@ -98,6 +98,21 @@ pub fn build_firmware() -> Result<PathBuf, String> {
         return Err(format!("the firmware (examples/mcu) does not build:\n{stderr}{hint}"));
     }
     Ok(target.join(TARGET).join("release/mobilenet-mcu"))
+}
+
+/// Flags that write the checkout's and cargo's folders into the firmware as fixed names. Panic
+/// messages carry source paths into `.rodata`, so without them the flash figure would depend
+/// on where the repository is cloned (a CI runner's path is not this machine's). The link
+/// arguments come from `examples/mcu/build.rs`, which these flags cannot replace.
+fn remapped_paths() -> Vec<String> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let mut flags = vec![format!("--remap-path-prefix={}=/mobilenet", root().display())];
+    if let Some(home) = cargo_home {
+        flags.push(format!("--remap-path-prefix={}=/cargo", home.display()));
+    }
+    flags
 }
 
 /// An ordinary picture, 96x96: each pixel's gray level p (colour is converted) becomes p - 128.
