@@ -2,7 +2,10 @@
 //! every layer's parameters as `static` data, and a forward pass over an arena the caller
 //! owns. Nothing in it needs `std` or an allocator.
 
-use crate::codegen::{emit_consts, failure_errors, int8_generics, lit, runtime, stub_consts, track_files, STUB_DOC};
+use crate::codegen::{
+    emit_consts, failure_errors, int8_generics, last_buffer, lit, ping_pong, runtime, stub_consts, track_files,
+    STUB_DOC,
+};
 use crate::compile::{Compiled, Failed};
 use crate::numbers::group_digits;
 use crate::shapes::Layer;
@@ -164,16 +167,10 @@ pub fn generate(c: &Compiled, baked: &Baked, weights_file: &std::path::Path, dis
         .map(|(i, (l, q))| param_static(l, i, q));
     // Layer i writes buffer i % 2 and reads the other; the image waits in the second.
     let calls = plan.layers.iter().enumerate().map(|(i, l)| {
-        let out = if i.is_multiple_of(2) {
-            format_ident!("a")
-        } else {
-            format_ident!("b")
-        };
-        let src = if i.is_multiple_of(2) { quote!(&*b) } else { quote!(&*a) };
+        let (out, src) = ping_pong(i, &quote!(&*b));
         kernel_call(l, i, &src, &quote!(&mut *#out))
     });
-    let last = plan.layers.len().saturating_sub(1);
-    let result = if last.is_multiple_of(2) { quote!(a) } else { quote!(b) };
+    let result = last_buffer(plan.layers.len());
     let a_len = lit(t.arena[0]);
     let run = quote! {
         let (a, b) = arena.bytes_mut().split_at_mut(#a_len);

@@ -115,6 +115,21 @@ fn quant_reader_method(l: &Layer) -> proc_macro2::Ident {
     }
 }
 
+/// Layer `i`'s two buffers in the arena: it writes buffer `i % 2` (`a` or `b`) and reads the
+/// other; layer 0 reads `image`. Gives (what it writes, what it reads).
+pub(crate) fn ping_pong(i: usize, image: &TokenStream) -> (proc_macro2::Ident, TokenStream) {
+    match i {
+        0 => (format_ident!("a"), image.clone()),
+        _ if i.is_multiple_of(2) => (format_ident!("a"), quote!(&*b)),
+        _ => (format_ident!("b"), quote!(&*a)),
+    }
+}
+
+/// The buffer the last of `layers` layers writes.
+pub(crate) fn last_buffer(layers: usize) -> proc_macro2::Ident {
+    ping_pong(layers.saturating_sub(1), &TokenStream::new()).0
+}
+
 /// The const generics of layer `l`'s int8 kernel, the same for the packed kernels
 /// (`kernels::i8::*`) and the direct ones (`kernels::i8::direct::*`): `<HW, CIN, COUT>` for
 /// pointwise, `<H, W, CIN, OH, OW, COUT, KH, KW, S, PT, PL>` for conv, and so on.
@@ -535,16 +550,7 @@ pub fn generate(c: &Compiled) -> TokenStream {
     // Layer i writes buffer i % 2 and reads the other; layer 0 reads the image.
     let prefetch = fc_prefetch(&plan.layers, &t.layers);
     let calls = plan.layers.iter().enumerate().map(|(i, l)| {
-        let out = if i.is_multiple_of(2) {
-            format_ident!("a")
-        } else {
-            format_ident!("b")
-        };
-        let src = match i {
-            0 => quote!(input),
-            _ if i.is_multiple_of(2) => quote!(&*b),
-            _ => quote!(&*a),
-        };
+        let (out, src) = ping_pong(i, &quote!(input));
         let call = kernel_call(l, i, act, &src, &quote!(&mut *#out));
         let (ii, len) = (lit(i), lit(l.output.iter().product()));
         let ask = match prefetch {
@@ -556,8 +562,7 @@ pub fn generate(c: &Compiled) -> TokenStream {
         };
         quote!(#ask hook.before(#ii); #call hook.after(#ii, &#out[..#len]);)
     });
-    let last = plan.layers.len().saturating_sub(1);
-    let result = if last.is_multiple_of(2) { quote!(a) } else { quote!(b) };
+    let result = last_buffer(plan.layers.len());
     let out_len = lit(plan.layers.last().map_or(0, |l| l.output.iter().product()));
     let net_consts = net_consts();
     let net = quote! {
@@ -628,22 +633,12 @@ fn quant_net(c: &Compiled) -> TokenStream {
         quote!(#f: reader.#m(#i)?,)
     });
     let calls = plan.layers.iter().enumerate().map(|(i, l)| {
-        let out = if i.is_multiple_of(2) {
-            format_ident!("a")
-        } else {
-            format_ident!("b")
-        };
-        let src = match i {
-            0 => quote!(input),
-            _ if i.is_multiple_of(2) => quote!(&*b),
-            _ => quote!(&*a),
-        };
+        let (out, src) = ping_pong(i, &quote!(input));
         let call = quant_kernel_call(l, i, &src, &quote!(&mut *#out));
         let (ii, len) = (lit(i), lit(l.output.iter().product()));
         quote!(hook.before(#ii); #call hook.after(#ii, &#out[..#len]);)
     });
-    let last = plan.layers.len().saturating_sub(1);
-    let result = if last.is_multiple_of(2) { quote!(a) } else { quote!(b) };
+    let result = last_buffer(plan.layers.len());
     let out_len = lit(plan.layers.last().map_or(0, |l| l.output.iter().product()));
     quote! {
         /// The network `mobilenet!` compiled.

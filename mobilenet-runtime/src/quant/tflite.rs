@@ -402,27 +402,8 @@ impl Types {
         row: &Row<'_>,
         input: Quantization,
     ) -> Result<PoolQuant, WeightsError> {
-        let layer = row.layer;
-        let o = match &at.op.options {
-            Options::Pool2D(o) if at.op.opcode.builtin == BuiltinOp::AVERAGE_POOL_2D => o,
-            _ => return Err(graph.wrong_op(at, row)),
-        };
-        let [kh, kw] = layer.kernel;
-        if o.filter != [kh as i32, kw as i32] {
-            return Err(at.err(
-                None,
-                format!(
-                    "pooling window is {}x{}, but {row} pools {kh}x{kw}",
-                    o.filter[0], o.filter[1]
-                ),
-            ));
-        }
-        let global = layer.output[..2] == [1, 1] && layer.input[..2] == layer.kernel;
-        if !global {
-            check_stride(at, o.stride, layer.stride, row)?;
-        }
-        check_padding(at, o.padding, row)?;
-        graph.advance(at, layer.output, false, row)?;
+        let o = graph.pool_options(at, row)?;
+        graph.advance(at, row.layer.output, false, row)?;
         let output = self.output(at, graph)?;
         if output != input {
             return Err(at.err(

@@ -36,7 +36,8 @@ use std::fmt;
 
 use mobilenet_tflite::generated::tflite as fb;
 use mobilenet_tflite::{
-    BuiltinOp, ElementType, FusedActivation, Operator, Options, Padding as TfPadding, Tensor as TfTensor, TfliteModel,
+    BuiltinOp, ElementType, FusedActivation, Operator, Options, Padding as TfPadding, Pool2DOptions,
+    Tensor as TfTensor, TfliteModel,
 };
 
 use super::{Tensor, TensorReader, TensorSet, WeightsError};
@@ -491,6 +492,20 @@ impl<'m, 'a> Graph<'m, 'a> {
     }
 
     fn pool(&mut self, at: At<'_>, row: &Row<'_>) -> Result<(), WeightsError> {
+        let o = self.pool_options(at, row)?;
+        if o.activation != FusedActivation::None {
+            return Err(at.err(
+                None,
+                format!("fused activation is {}, but {row} has none", o.activation),
+            ));
+        }
+        self.advance(at, row.layer.output, false, row)
+    }
+
+    /// An `avg_pool` row's operator, float or quantized: an `AVERAGE_POOL_2D` with the row's
+    /// window, stride and padding. Gives its options, for the fused activation, which the two
+    /// readers treat differently.
+    pub(crate) fn pool_options<'o>(&self, at: At<'o>, row: &Row<'_>) -> Result<&'o Pool2DOptions, WeightsError> {
         let layer = row.layer;
         let o = match &at.op.options {
             Options::Pool2D(o) if at.op.opcode.builtin == BuiltinOp::AVERAGE_POOL_2D => o,
@@ -512,13 +527,7 @@ impl<'m, 'a> Graph<'m, 'a> {
             check_stride(at, o.stride, layer.stride, row)?;
         }
         check_padding(at, o.padding, row)?;
-        if o.activation != FusedActivation::None {
-            return Err(at.err(
-                None,
-                format!("fused activation is {}, but {row} has none", o.activation),
-            ));
-        }
-        self.advance(at, layer.output, false, row)
+        Ok(o)
     }
 
     /// An `fc` row: a 1x1 `CONV_2D` or a `FULLY_CONNECTED`, then any `RESHAPE`/`SQUEEZE`.
