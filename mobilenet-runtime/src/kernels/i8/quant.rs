@@ -17,7 +17,8 @@ pub struct QuantConv {
     pub input_zero_point: i32,
     /// `-128..=127`.
     pub output_zero_point: i32,
-    /// `[cout]`; per-tensor models repeat one value.
+    /// `[cout]`, `0..=i32::MAX` (TFLite's `QuantizeMultiplier` of a positive scale is in
+    /// `2^30..2^31`, or 0); per-tensor models repeat one value.
     pub multiplier: Vec<i32>,
     /// `[cout]`, TFLite's sign: `> 0` shifts left; `-31..=30`.
     pub shift: Vec<i32>,
@@ -77,6 +78,11 @@ impl QuantConv {
                 "{what}: shift {s} of channel {c} is outside {}..={} (TFLite's kernels assert that range)",
                 SHIFTS.start(),
                 SHIFTS.end()
+            ));
+        }
+        if let Some((c, m)) = self.multiplier.iter().enumerate().find(|(_, m)| **m < 0) {
+            return Err(format!(
+                "{what}: multiplier {m} of channel {c} is negative (TFLite's multipliers come from positive scales)"
             ));
         }
         if self.act_min > self.act_max {
@@ -141,6 +147,9 @@ mod tests {
         let mut bad = sample(6, 2);
         bad.output_zero_point = 200;
         assert!(err(&bad).contains("output_zero_point 200"));
+        let mut bad = sample(6, 2);
+        bad.multiplier = vec![1 << 30, -1];
+        assert!(err(&bad).contains("multiplier -1 of channel 1 is negative"));
         let mut bad = sample(6, 2);
         bad.act_min = 5;
         bad.act_max = 4;

@@ -15,7 +15,7 @@
 
 use super::ukernel::{Filter, Kernels3x3, Packed, RowsFn, Shape};
 use crate::kernels::geometry::taps;
-use crate::kernels::x86::avx2::Requantizer;
+use crate::kernels::x86::avx2::{pack_i8_halves, plain_shifts, Requantizer};
 use std::arch::x86_64::*;
 use std::ops::Range;
 
@@ -82,29 +82,31 @@ fn pack(f: &Filter) -> Packed {
 /// # Safety
 /// As [`RowsFn`], for a shape [`pick`] accepts and a filter packed by [`pack`].
 unsafe fn rows(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, oys: Range<usize>) {
+    let p = f.packed.expect("the AVX2 kernel reads its own packing");
     // SAFETY: forwarded contract; the config holds this kernel only for CPUs with AVX2.
     unsafe {
-        if sh.c == 8 {
-            rows_c8(input, f, output, sh, oys)
-        } else {
-            rows_avx2(input, f, output, sh, oys)
+        match (sh.c == 8, plain_shifts(&p.left, &p.right)) {
+            (true, true) => rows_c8::<true>(input, f, output, sh, oys),
+            (true, false) => rows_c8::<false>(input, f, output, sh, oys),
+            (false, true) => rows_avx2::<true>(input, f, output, sh, oys),
+            (false, false) => rows_avx2::<false>(input, f, output, sh, oys),
         }
     }
 }
 
 /// The per-block constants of the epilogue.
 #[derive(Clone, Copy)]
-struct Epilogue {
+struct Epilogue<const PLAIN: bool> {
     bias: [__m256i; 2],
-    rq: [Requantizer; 2],
+    rq: [Requantizer<PLAIN>; 2],
 }
 
-/// [`rows`] with AVX2 enabled.
+/// [`rows`] with AVX2 enabled, for channels that pass [`plain_shifts`] if `PLAIN`.
 ///
 /// # Safety
 /// As [`rows`].
 #[target_feature(enable = "avx2")]
-unsafe fn rows_avx2(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, oys: Range<usize>) {
+unsafe fn rows_avx2<const PLAIN: bool>(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, oys: Range<usize>) {
     let p = f.packed.expect("the AVX2 kernel reads its own packing");
     let c = sh.c;
     let zp = _mm256_set1_epi32(f.rq.zero_point);
@@ -120,10 +122,10 @@ unsafe fn rows_avx2(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, o
             let half = c - c0 < CB;
             // SAFETY: the packed arrays hold `cp` values, `c0 + 16 <= cp`.
             let load = |v: &[i32], h: usize| unsafe { _mm256_loadu_si256(v.as_ptr().add(c0 + 8 * h).cast()) };
-            let e = Epilogue {
+            let e = Epilogue::<PLAIN> {
                 bias: [load(&p.bias, 0), load(&p.bias, 1)],
                 rq: std::array::from_fn(|h| {
-                    Requantizer::new(load(&p.multiplier, h), load(&p.left, h), load(&p.right, h))
+                    Requantizer::new(load(&p.multiplier, h), load(&p.left, h), load(&p.right, h), zp)
                 }),
             };
             // SAFETY: block `c0 / 16` of the packed weights, `PAIRS * 2 * 16` values.
@@ -139,9 +141,9 @@ unsafe fn rows_avx2(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, o
                 // `xs`), channels `c0..c0 + 16` (or 8 for a half block) of pixels inside it.
                 unsafe {
                     if ys == (0, 3) && xs == (0, 3) {
-                        pixel(input, at, ((0, 3), (0, 3)), c0, half, w, &e, izp, (zp, min, max), out);
+                        pixel(input, at, ((0, 3), (0, 3)), c0, half, w, &e, izp, (min, max), out);
                     } else {
-                        pixel(input, at, (ys, xs), c0, half, w, &e, izp, (zp, min, max), out);
+                        pixel(input, at, (ys, xs), c0, half, w, &e, izp, (min, max), out);
                     }
                 }
             }
@@ -155,62 +157,66 @@ unsafe fn rows_avx2(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, o
 /// # Safety
 /// Every valid tap's pixel `(iy0 + ky, ix0 + kx)` lies inside the input of width `w` and
 /// `c` channels, readable at channels `c0..c0 + 16` (8 if `half`); `wt` points at the block's
-/// packed weights; `out` writable for 16 (8) bytes.
-#[target_feature(enable = "avx2")]
-#[inline]
+/// packed weights; `out` writable for 16 (8) bytes; the CPU runs AVX2.
+///
+/// Not a `target_feature` function, so that it can be `inline(always)`: LLVM stopped inlining
+/// it into [`rows_avx2`] once that became generic, and the call cost a third of the layer's
+/// time. Inlined there, its intrinsics compile with AVX2 like the rest of the loop.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn pixel(
+unsafe fn pixel<const PLAIN: bool>(
     input: *const i8,
     (iy0, ix0, c, w): (isize, isize, usize, usize),
     ((ky0, ky1), (kx0, kx1)): ((usize, usize), (usize, usize)),
     c0: usize,
     half: bool,
     wt: *const i16,
-    e: &Epilogue,
+    e: &Epilogue<PLAIN>,
     izp: __m256i,
-    (zp, min, max): (__m256i, __m128i, __m128i),
+    (min, max): (__m128i, __m128i),
     out: *mut i8,
 ) {
-    let tap = |t: usize| -> __m256i {
-        let (ky, kx) = (t / 3, t % 3);
-        if t >= 9 {
-            return _mm256_setzero_si256();
-        }
-        if !(ky0..ky1).contains(&ky) || !(kx0..kx1).contains(&kx) {
-            return izp;
-        }
-        let offset = (((iy0 + ky as isize) as usize * w) + (ix0 + kx as isize) as usize) * c + c0;
-        // SAFETY: a valid tap's channels `c0..` lie inside the input (the contract).
-        unsafe {
-            let p = input.add(offset);
-            if half {
-                _mm256_cvtepi8_epi16(_mm_loadl_epi64(p.cast()))
-            } else {
-                _mm256_cvtepi8_epi16(_mm_loadu_si128(p.cast()))
+    // SAFETY: the caller runs AVX2 (the contract); the memory accesses below carry their own.
+    unsafe {
+        let tap = |t: usize| -> __m256i {
+            let (ky, kx) = (t / 3, t % 3);
+            if t >= 9 {
+                return _mm256_setzero_si256();
+            }
+            if !(ky0..ky1).contains(&ky) || !(kx0..kx1).contains(&kx) {
+                return izp;
+            }
+            let offset = (((iy0 + ky as isize) as usize * w) + (ix0 + kx as isize) as usize) * c + c0;
+            // SAFETY: a valid tap's channels `c0..` lie inside the input (the contract).
+            {
+                let p = input.add(offset);
+                if half {
+                    _mm256_cvtepi8_epi16(_mm_loadl_epi64(p.cast()))
+                } else {
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(p.cast()))
+                }
+            }
+        };
+        let mut acc = e.bias;
+        for pair in 0..PAIRS {
+            let (a, b) = (tap(2 * pair), tap(2 * pair + 1));
+            let x = [_mm256_unpacklo_epi16(a, b), _mm256_unpackhi_epi16(a, b)];
+            for h in 0..2 {
+                // SAFETY: pair `pair`, half `h` of the block's weights: 16 values.
+                let wv = _mm256_loadu_si256(wt.add((pair * 2 + h) * 16).cast());
+                acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(x[h], wv));
             }
         }
-    };
-    let mut acc = e.bias;
-    for pair in 0..PAIRS {
-        let (a, b) = (tap(2 * pair), tap(2 * pair + 1));
-        let x = [_mm256_unpacklo_epi16(a, b), _mm256_unpackhi_epi16(a, b)];
-        for h in 0..2 {
-            // SAFETY: pair `pair`, half `h` of the block's weights: 16 values.
-            let wv = unsafe { _mm256_loadu_si256(wt.add((pair * 2 + h) * 16).cast()) };
-            acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(x[h], wv));
-        }
-    }
-    let q: [__m256i; 2] = std::array::from_fn(|h| _mm256_add_epi32(e.rq[h].apply(acc[h]), zp));
-    // Channels 0-3 | 8-11 and 4-7 | 12-15: packing per 128-bit half restores 0-7 | 8-15.
-    let p16 = _mm256_packs_epi32(q[0], q[1]);
-    let bytes = _mm_packs_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256::<1>(p16));
-    let bytes = _mm_min_epi8(_mm_max_epi8(bytes, min), max);
-    // SAFETY: 16 (8) writable bytes (the contract).
-    unsafe {
-        if half {
-            _mm_storel_epi64(out.cast(), bytes);
-        } else {
-            _mm_storeu_si128(out.cast(), bytes);
+        let q: [__m256i; 2] = std::array::from_fn(|h| e.rq[h].apply(acc[h]));
+        // Channels 0-3 | 8-11 and 4-7 | 12-15: packing per 128-bit half restores 0-7 | 8-15.
+        let bytes = pack_i8_halves(q[0], q[1], min, max);
+        // SAFETY: 16 (8) writable bytes (the contract).
+        {
+            if half {
+                _mm_storel_epi64(out.cast(), bytes);
+            } else {
+                _mm_storeu_si128(out.cast(), bytes);
+            }
         }
     }
 }
@@ -223,16 +229,17 @@ unsafe fn pixel(
 /// the packing back to back, which is how NHWC stores neighbours of 8 channels.
 ///
 /// # Safety
-/// As [`rows`], with `sh.c == 8`.
+/// As [`rows`], with `sh.c == 8`, for channels that pass [`plain_shifts`] if `PLAIN`.
 #[target_feature(enable = "avx2")]
-unsafe fn rows_c8(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, oys: Range<usize>) {
+unsafe fn rows_c8<const PLAIN: bool>(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, oys: Range<usize>) {
     let p = f.packed.expect("the AVX2 kernel reads its own packing");
     let both = |v: __m256i| _mm256_permute2x128_si256::<0x00>(v, v);
     // SAFETY: the packed arrays hold at least 16 values.
     let load = |v: &[i32], h: usize| both(unsafe { _mm256_loadu_si256(v.as_ptr().add(8 * h).cast()) });
     let bias = [load(&p.bias, 0), load(&p.bias, 1)];
-    let rq: [Requantizer; 2] =
-        std::array::from_fn(|h| Requantizer::new(load(&p.multiplier, h), load(&p.left, h), load(&p.right, h)));
+    let zp = _mm256_set1_epi32(f.rq.zero_point);
+    let rq: [Requantizer<PLAIN>; 2] =
+        std::array::from_fn(|h| Requantizer::new(load(&p.multiplier, h), load(&p.left, h), load(&p.right, h), zp));
     let weights: [[__m256i; 2]; PAIRS] = std::array::from_fn(|pair| {
         std::array::from_fn(|h| {
             // SAFETY: block 0 of the packed weights: `PAIRS * 2` vectors of 16 values.
@@ -240,11 +247,7 @@ unsafe fn rows_c8(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, oys
         })
     });
     let consts = (bias, rq, weights);
-    let ends = (
-        _mm256_set1_epi32(f.rq.zero_point),
-        _mm_set1_epi8(f.rq.min),
-        _mm_set1_epi8(f.rq.max),
-    );
+    let ends = (_mm_set1_epi8(f.rq.min), _mm_set1_epi8(f.rq.max));
     let izp = _mm_set1_epi8(f.input_zero_point as i8);
     for oy in oys {
         let ys = taps(oy, sh.h, 3, sh.s, sh.pt);
@@ -272,9 +275,9 @@ unsafe fn rows_c8(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, oys
             // 8 channels of pixels inside it; `out` holds 16 bytes if `two`, else 8.
             unsafe {
                 if two && ys == (0, 3) && xs == [(0, 3); 2] {
-                    pixel_pair::<true>(input, (iy0, ix0, sh.w), (ys, xs), &consts, izp, ends, true, out);
+                    pixel_pair::<true, PLAIN>(input, (iy0, ix0, sh.w), (ys, xs), &consts, izp, ends, true, out);
                 } else {
-                    pixel_pair::<false>(input, (iy0, ix0, sh.w), (ys, xs), &consts, izp, ends, two, out);
+                    pixel_pair::<false, PLAIN>(input, (iy0, ix0, sh.w), (ys, xs), &consts, izp, ends, two, out);
                 }
             }
             ox += 2;
@@ -293,13 +296,13 @@ unsafe fn rows_c8(input: *const i8, f: &Filter, output: *mut i8, sh: &Shape, oys
 #[target_feature(enable = "avx2")]
 #[inline]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-unsafe fn pixel_pair<const INTERIOR: bool>(
+unsafe fn pixel_pair<const INTERIOR: bool, const PLAIN: bool>(
     input: *const i8,
     (iy0, ix0, w): (isize, [isize; 2], usize),
     ((ky0, ky1), xs): ((usize, usize), [(usize, usize); 2]),
-    (bias, rq, weights): &([__m256i; 2], [Requantizer; 2], [[__m256i; 2]; PAIRS]),
+    (bias, rq, weights): &([__m256i; 2], [Requantizer<PLAIN>; 2], [[__m256i; 2]; PAIRS]),
     izp: __m128i,
-    (zp, min, max): (__m256i, __m128i, __m128i),
+    (min, max): (__m128i, __m128i),
     two: bool,
     out: *mut i8,
 ) {
@@ -326,12 +329,10 @@ unsafe fn pixel_pair<const INTERIOR: bool>(
             acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(x[h], w[h]));
         }
     }
-    let q: [__m256i; 2] = std::array::from_fn(|h| _mm256_add_epi32(rq[h].apply(acc[h]), zp));
+    let q: [__m256i; 2] = std::array::from_fn(|h| rq[h].apply(acc[h]));
     // Per 128-bit half, channels 0-3 and 4-7 of one pixel: the left pixel's 8 bytes, then the
     // right one's.
-    let p16 = _mm256_packs_epi32(q[0], q[1]);
-    let bytes = _mm_packs_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256::<1>(p16));
-    let bytes = _mm_min_epi8(_mm_max_epi8(bytes, min), max);
+    let bytes = pack_i8_halves(q[0], q[1], min, max);
     // SAFETY: 16 (8) writable bytes (the contract).
     unsafe {
         if two {

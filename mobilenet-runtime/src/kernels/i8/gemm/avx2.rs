@@ -9,12 +9,15 @@
 //! `-128..=127`, weights `-255..=255`: no product pair comes near `vpmaddwd`'s one overflow,
 //! `-32768 * -32768` twice). `vpmaddubsw`, which saturates to `i16`, is not used. So the
 //! loop is loads, `vpmaddwd` and `vpaddd` only, and its bound is `vpmaddwd`'s throughput. The
-//! epilogue is an `x86::avx2::Requantizer`, bit for bit the scalar one, prepared once per tile.
+//! epilogue is an `x86::avx2::Requantizer`, bit for bit the scalar one, prepared once per sweep
+//! (13 instructions per 8 outputs for the usual right-shift-only layers), and a packing with no
+//! fix-up shuffle: a 16-wide panel's channels are laid out in the order `vpackssdw` packs them
+//! (`Layout::Pairs`).
 //!
 //! 12 accumulators, 2 weights, a broadcast and a product: 16 of 16 `ymm`.
 
 use super::ukernel::{GemmConfig, Layout, Sweep};
-use crate::kernels::x86::avx2::{pack_i8, Requantizer};
+use crate::kernels::x86::avx2::{pack_i8, pack_i8_halves, plain_shifts, Requantizer};
 use std::arch::x86_64::*;
 
 /// Rows per tile.
@@ -39,10 +42,12 @@ pub(crate) const CONFIG: GemmConfig = GemmConfig {
 unsafe fn sweep(s: &Sweep) {
     // SAFETY: forwarded contract.
     unsafe {
-        match s.bias.len() {
-            16 => rows::<2>(s),
-            8 => rows::<1>(s),
-            w => unreachable!("AVX2 int8 panels are 8 or 16 wide, not {w}"),
+        match (s.bias.len(), plain_shifts(s.rq.left, s.rq.right)) {
+            (16, true) => rows::<2, true>(s),
+            (16, false) => rows::<2, false>(s),
+            (8, true) => rows::<1, true>(s),
+            (8, false) => rows::<1, false>(s),
+            (w, _) => unreachable!("AVX2 int8 panels are 8 or 16 wide, not {w}"),
         }
     }
 }
@@ -50,24 +55,53 @@ unsafe fn sweep(s: &Sweep) {
 /// All rows of the sweep, `MR` at a time, then the 1-5 left.
 ///
 /// # Safety
-/// As [`sweep`], with `NV` vectors of 8 channels per panel.
+/// As [`sweep`], with `NV` vectors of 8 channels per panel, and channels that pass
+/// [`plain_shifts`] if `PLAIN`.
 #[target_feature(enable = "avx2")]
-unsafe fn rows<const NV: usize>(s: &Sweep) {
+unsafe fn rows<const NV: usize, const PLAIN: bool>(s: &Sweep) {
+    // The requantisation constants, once per sweep rather than per tile: kept in memory, they
+    // are operands of the epilogue's instructions, not work.
+    let zp = _mm256_set1_epi32(s.rq.zero_point);
+    // SAFETY: the per-channel arrays hold `8 * NV` values each (the contract).
+    let rq: [Requantizer<PLAIN>; NV] = std::array::from_fn(|v| unsafe {
+        let lanes = |p: &[i32]| lanes::<NV>(p, v);
+        Requantizer::new(lanes(s.rq.multiplier), lanes(s.rq.left), lanes(s.rq.right), zp)
+    });
     let mut r = 0;
     // SAFETY: for every call, rows `r..r + R` lie below `s.rows`; the rest is the caller's
     // contract.
     unsafe {
         while r + MR <= s.rows {
-            tile::<MR, NV>(s, r);
+            tile::<MR, NV, PLAIN>(s, &rq, r);
             r += MR;
         }
         match s.rows - r {
-            5 => tile::<5, NV>(s, r),
-            4 => tile::<4, NV>(s, r),
-            3 => tile::<3, NV>(s, r),
-            2 => tile::<2, NV>(s, r),
-            1 => tile::<1, NV>(s, r),
+            5 => tile::<5, NV, PLAIN>(s, &rq, r),
+            4 => tile::<4, NV, PLAIN>(s, &rq, r),
+            3 => tile::<3, NV, PLAIN>(s, &rq, r),
+            2 => tile::<2, NV, PLAIN>(s, &rq, r),
+            1 => tile::<1, NV, PLAIN>(s, &rq, r),
             _ => {}
+        }
+    }
+}
+
+/// Vector `v` of a panel's per-channel values `p` (`8 * NV` of them) in its lanes' order (see
+/// `Layout::Pairs`): for a 16-wide panel, channels 0-3 and 8-11, or 4-7 and 12-15.
+///
+/// # Safety
+/// `p` holds at least `8 * NV` values.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn lanes<const NV: usize>(p: &[i32], v: usize) -> __m256i {
+    debug_assert!(p.len() >= 8 * NV);
+    // SAFETY: `8 * NV` values (the contract).
+    unsafe {
+        if NV == 2 {
+            let half = |i: usize| _mm_loadu_si128(p.as_ptr().add(i).cast());
+            _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(half(4 * v)), half(8 + 4 * v))
+        } else {
+            _mm256_loadu_si256(p.as_ptr().cast())
         }
     }
 }
@@ -75,14 +109,17 @@ unsafe fn rows<const NV: usize>(s: &Sweep) {
 /// Rows `r0..r0 + R` of the panel: the whole reduction in registers, then the epilogue.
 ///
 /// # Safety
-/// As [`sweep`], with `r0 + R <= s.rows` and a panel `8 * NV` wide.
+/// As [`rows`], with `r0 + R <= s.rows`.
 #[target_feature(enable = "avx2")]
-unsafe fn tile<const R: usize, const NV: usize>(s: &Sweep, r0: usize) {
+unsafe fn tile<const R: usize, const NV: usize, const PLAIN: bool>(
+    s: &Sweep,
+    rq: &[Requantizer<PLAIN>; NV],
+    r0: usize,
+) {
     let width = 8 * NV;
     debug_assert_eq!(s.w.len(), s.k.next_multiple_of(8) * width);
-    // SAFETY: `bias` holds `width` values (the contract).
-    let bias: [__m256i; NV] = std::array::from_fn(|v| unsafe { _mm256_loadu_si256(s.bias.as_ptr().add(8 * v).cast()) });
-    let mut acc = [bias; R];
+    // SAFETY: `bias` holds `8 * NV` values (the contract).
+    let mut acc = [std::array::from_fn::<_, NV, _>(|v| unsafe { lanes::<NV>(s.bias, v) }); R];
     let kp = s.k.next_multiple_of(8);
     // SAFETY: rows `r0..r0 + R` of `wide` hold `kp` values each (the contract).
     let row: [*const i16; R] = std::array::from_fn(|r| unsafe { s.wide.add((r0 + r) * kp) });
@@ -100,16 +137,14 @@ unsafe fn tile<const R: usize, const NV: usize>(s: &Sweep, r0: usize) {
             }
         }
     }
-    // SAFETY: the requantisation arrays hold `width` values each (the contract).
-    let rq: [Requantizer; NV] = std::array::from_fn(|v| unsafe {
-        let load = |p: &[i32]| _mm256_loadu_si256(p.as_ptr().add(8 * v).cast());
-        Requantizer::new(load(s.rq.multiplier), load(s.rq.left), load(s.rq.right))
-    });
-    let zp = _mm256_set1_epi32(s.rq.zero_point);
     let (min, max) = (_mm_set1_epi8(s.rq.min), _mm_set1_epi8(s.rq.max));
     for (r, acc) in acc.iter().enumerate() {
         let q: [__m256i; NV] = std::array::from_fn(|v| rq[v].apply(acc[v]));
-        let bytes = pack_i8(q[0], q[NV - 1], zp, min, max);
+        let bytes = if NV == 2 {
+            pack_i8_halves(q[0], q[1], min, max)
+        } else {
+            pack_i8(q[0], q[0], min, max)
+        };
         // SAFETY: row `r0 + r` of `c` has `n <= width` writable bytes (the contract).
         let out = unsafe { s.c.add((r0 + r) * s.ldc) };
         if s.n == 16 {

@@ -4,7 +4,7 @@
 //! names ([`Layout`]); the bias with the input zero point folded in, and the requantisation,
 //! padded to whole panels.
 
-use super::ukernel::{GemmConfig, Layout, PanelRequant};
+use super::ukernel::{pairs_position, GemmConfig, Layout, PanelRequant};
 use crate::kernels::i8::config;
 use crate::kernels::i8::quant::QuantConv;
 use crate::kernels::i8::requant::ChannelRequant;
@@ -113,7 +113,7 @@ impl Panels {
         self.offset(b)
             + match self.cfg.layout {
                 Layout::KMajor => ki * width + j,
-                Layout::Pairs => (ki / 2 * width + j) * 2 + ki % 2,
+                Layout::Pairs => (ki / 2 * width + pairs_position(j, width)) * 2 + ki % 2,
             }
     }
 

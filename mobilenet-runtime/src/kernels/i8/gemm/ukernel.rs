@@ -17,9 +17,21 @@ pub(crate) enum Layout {
     KMajor,
     /// `[k / 2][width][2]`: the weights of two consecutive reduction steps side by side per
     /// channel, as `vpmaddwd` multiplies pairs (the reduction padded to [`GemmConfig::kr`] with
-    /// zero weights).
+    /// zero weights). A 16-wide panel holds its channels in the order 0-3, 8-11, 4-7, 12-15
+    /// ([`pairs_position`]), the order in which `vpackssdw`, which packs within 128-bit halves,
+    /// takes its two vectors: so the packing gives 16 bytes in channel order with no shuffle.
     #[cfg_attr(not(x86_simd), allow(dead_code))]
     Pairs,
+}
+
+/// Where channel `j` of a panel `width` wide sits in a [`Layout::Pairs`] panel.
+#[cfg_attr(not(x86_simd), allow(dead_code))]
+pub(crate) fn pairs_position(j: usize, width: usize) -> usize {
+    if width == 16 {
+        (j % 8 / 4) * 8 + (j / 8) * 4 + j % 4
+    } else {
+        j
+    }
 }
 
 /// A panel's requantisation, `width` values per array (see `requant::ChannelRequant`).
