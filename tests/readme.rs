@@ -110,6 +110,55 @@ fn speed_summary() -> String {
     out
 }
 
+/// One engine's row of a results file's int8 table: (engine, threads, batch, median ms, ours
+/// int8 ÷ this, this ÷ ours f32).
+fn int8_rows(results: &str) -> Vec<[String; 6]> {
+    let table = results.split("### int8").nth(1).unwrap_or_default();
+    table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| engine") && !l.starts_with("| ---"))
+        .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>())
+        .filter(|c| c.len() == 13)
+        .map(|c| [c[1], c[2], c[3], c[4], c[10], c[11]].map(str::to_owned))
+        .take_while(|r| r[1].parse::<u32>().is_ok())
+        .collect()
+}
+
+/// The README's int8 speed table, made from the int8 tables of the recorded runs.
+fn int8_speed_summary() -> String {
+    let mut out = String::from(
+        "| spec | ours int8, 1 thread | ÷ LiteRT int8: 1 thread | 2 threads | ÷ ONNX Runtime int8: 1 thread | 2 threads | ÷ ours float32, 1 thread |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for spec in ["1.0-224", "0.5-160", "0.25-128"] {
+        let path = format!("{}/bench/results/{spec}.md", env!("CARGO_MANIFEST_DIR"));
+        let results = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let rows = int8_rows(&results);
+        let find = |engine: &str, threads: &str| {
+            rows.iter()
+                .find(|r| r[0].starts_with(engine) && r[1] == threads && r[2] == "1")
+                .unwrap_or_else(|| panic!("{path} has no int8 {engine} row at {threads} threads"))
+        };
+        let ours = find("**ours**", "1");
+        out.push_str(&format!(
+            "| {spec} | {} ms | {} | {} | {} | {} | {} |\n",
+            ours[3],
+            find("LiteRT", "1")[4],
+            find("LiteRT", "2")[4],
+            find("ONNX Runtime", "1")[4],
+            find("ONNX Runtime", "2")[4],
+            ours[5],
+        ));
+    }
+    out
+}
+
+#[test]
+fn readme_int8_speed_table_is_the_recorded_runs() {
+    let want = int8_speed_summary();
+    expect_block("README.md", "speed-int8", &want);
+}
+
 #[test]
 fn readme_speed_table_is_the_recorded_runs() {
     let want = speed_summary();
