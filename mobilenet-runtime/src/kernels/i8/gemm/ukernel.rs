@@ -25,7 +25,6 @@ pub(crate) enum Layout {
 }
 
 /// Where channel `j` of a panel `width` wide sits in a [`Layout::Pairs`] panel.
-#[cfg_attr(not(x86_simd), allow(dead_code))]
 pub(crate) fn pairs_position(j: usize, width: usize) -> usize {
     if width == 16 {
         (j % 8 / 4) * 8 + (j / 8) * 4 + j % 4
