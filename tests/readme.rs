@@ -47,24 +47,15 @@ fn readme_summary_is_current() {
     expect_block("docs/costs.md", "summary", &want);
 }
 
-/// One engine's row of a `bench/results/<spec>.md` table: (engine, threads, batch, median ms,
-/// ours ÷ this).
-fn bench_rows(results: &str) -> Vec<(String, String, String, String, String)> {
-    results
-        .lines()
+/// The engine rows of the first table in `text` whose rows have `cells` cells (the empty ones
+/// outside the outer bars included), trimmed; up to the first row whose threads column is not
+/// a number.
+fn table_rows(text: &str, cells: usize) -> Vec<Vec<String>> {
+    text.lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| engine") && !l.starts_with("| ---"))
-        .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>())
-        .filter(|c| c.len() == 12)
-        .map(|c| {
-            (
-                c[1].to_owned(),
-                c[2].to_owned(),
-                c[3].to_owned(),
-                c[4].to_owned(),
-                c[10].to_owned(),
-            )
-        })
-        .take_while(|r| r.1.parse::<u32>().is_ok())
+        .map(|l| l.split('|').map(|c| c.trim().to_owned()).collect::<Vec<_>>())
+        .filter(|c| c.len() == cells)
+        .take_while(|c| c[2].parse::<u32>().is_ok())
         .collect()
 }
 
@@ -78,23 +69,26 @@ fn speed_summary() -> String {
     for spec in ["1.0-224", "0.5-160", "0.25-128"] {
         let path = format!("{}/bench/results/{spec}.md", env!("CARGO_MANIFEST_DIR"));
         let results = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let rows = bench_rows(&results);
+        // engine, threads, batch, median ms, ..., ours ÷ this
+        let rows = table_rows(&results, 12);
         let find = |engine: &str, threads: &str, batch: &str| {
-            rows.iter()
-                .find(|r| r.0.starts_with(engine) && r.1 == threads && r.2 == batch)
-                .unwrap_or_else(|| panic!("{path} has no {engine} row at {threads} threads, batch {batch}"))
+            let row = rows
+                .iter()
+                .find(|r| r[1].starts_with(engine) && r[2] == threads && r[3] == batch)
+                .unwrap_or_else(|| panic!("{path} has no {engine} row at {threads} threads, batch {batch}"));
+            (&row[4], &row[10])
         };
         let ours = find("**ours**", "1", "1");
         out.push_str(&format!(
             "| {spec} | {} ms | {} | {} | {} | {} | {} | {} | {} |\n",
-            ours.3,
-            find("LiteRT", "1", "1").4,
-            find("LiteRT", "2", "1").4,
-            find("ONNX Runtime", "1", "1").4,
-            find("ONNX Runtime", "2", "1").4,
-            find("ONNX Runtime", "2", "8").4,
-            find("tract", "1", "1").4,
-            find("tract", "2", "1").4,
+            ours.0,
+            find("LiteRT", "1", "1").1,
+            find("LiteRT", "2", "1").1,
+            find("ONNX Runtime", "1", "1").1,
+            find("ONNX Runtime", "2", "1").1,
+            find("ONNX Runtime", "2", "8").1,
+            find("tract", "1", "1").1,
+            find("tract", "2", "1").1,
         ));
         // The header's second field is the machine, its fourth the commit measured.
         let header = results.lines().find(|l| l.contains(" · commit ")).unwrap_or_default();
@@ -110,20 +104,6 @@ fn speed_summary() -> String {
     out
 }
 
-/// One engine's row of a results file's int8 table: (engine, threads, batch, median ms, ours
-/// int8 ÷ this, this ÷ ours f32).
-fn int8_rows(results: &str) -> Vec<[String; 6]> {
-    let table = results.split("### int8").nth(1).unwrap_or_default();
-    table
-        .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| engine") && !l.starts_with("| ---"))
-        .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>())
-        .filter(|c| c.len() == 13)
-        .map(|c| [c[1], c[2], c[3], c[4], c[10], c[11]].map(str::to_owned))
-        .take_while(|r| r[1].parse::<u32>().is_ok())
-        .collect()
-}
-
 /// The README's int8 speed table, made from the int8 tables of the recorded runs.
 fn int8_speed_summary() -> String {
     let mut out = String::from(
@@ -133,21 +113,25 @@ fn int8_speed_summary() -> String {
     for spec in ["1.0-224", "0.5-160", "0.25-128"] {
         let path = format!("{}/bench/results/{spec}.md", env!("CARGO_MANIFEST_DIR"));
         let results = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let rows = int8_rows(&results);
+        // engine, threads, batch, median ms, ..., ours int8 ÷ this, this ÷ ours f32
+        let int8 = results.split("### int8").nth(1).unwrap_or_default();
+        let rows = table_rows(int8, 13);
         let find = |engine: &str, threads: &str| {
-            rows.iter()
-                .find(|r| r[0].starts_with(engine) && r[1] == threads && r[2] == "1")
-                .unwrap_or_else(|| panic!("{path} has no int8 {engine} row at {threads} threads"))
+            let row = rows
+                .iter()
+                .find(|r| r[1].starts_with(engine) && r[2] == threads && r[3] == "1")
+                .unwrap_or_else(|| panic!("{path} has no int8 {engine} row at {threads} threads"));
+            (&row[4], &row[10], &row[11])
         };
         let ours = find("**ours**", "1");
         out.push_str(&format!(
             "| {spec} | {} ms | {} | {} | {} | {} | {} |\n",
-            ours[3],
-            find("LiteRT", "1")[4],
-            find("LiteRT", "2")[4],
-            find("ONNX Runtime", "1")[4],
-            find("ONNX Runtime", "2")[4],
-            ours[5],
+            ours.0,
+            find("LiteRT", "1").1,
+            find("LiteRT", "2").1,
+            find("ONNX Runtime", "1").1,
+            find("ONNX Runtime", "2").1,
+            ours.2,
         ));
     }
     out

@@ -14,6 +14,7 @@ pub(crate) fn taps(o: usize, n: usize, k: usize, s: usize, p: usize) -> (usize, 
 
 /// Output positions `[lo, hi)` (out of `n_out`) whose whole window lies inside the input, so
 /// that they need no clamping; everything else is border.
+#[cfg(feature = "std")]
 #[inline(always)]
 pub(crate) fn interior(n: usize, n_out: usize, k: usize, s: usize, p: usize) -> (usize, usize) {
     let lo = p.div_ceil(s).min(n_out);

@@ -32,7 +32,6 @@
 mod activation;
 #[cfg(feature = "std")]
 pub mod f32;
-#[cfg(feature = "std")]
 mod geometry;
 pub mod i8;
 #[cfg(feature = "std")]

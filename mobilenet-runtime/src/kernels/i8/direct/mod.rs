@@ -22,6 +22,7 @@
 mod dsp;
 
 use super::requant::Requant;
+use crate::kernels::geometry::taps;
 
 /// A convolution's parameters in TFLite's layouts, borrowed: standard convolution weights are
 /// `[COUT][KH][KW][CIN]`, depthwise `[KH][KW][C]`, pointwise and fully connected `[COUT][CIN]`.
@@ -169,14 +170,11 @@ fn for_each_tap(
     [kh, kw, s, pt, pl]: [usize; 5],
     mut f: impl FnMut(usize, usize),
 ) {
-    for ky in 0..kh {
-        let Some(iy) = (oy * s + ky).checked_sub(pt).filter(|&y| y < h) else {
-            continue;
-        };
-        for kx in 0..kw {
-            if let Some(ix) = (ox * s + kx).checked_sub(pl).filter(|&x| x < w) {
-                f(ky * kw + kx, iy * w + ix);
-            }
+    let ((ky0, ky1), (kx0, kx1)) = (taps(oy, h, kh, s, pt), taps(ox, w, kw, s, pl));
+    for ky in ky0..ky1 {
+        let iy = oy * s + ky - pt;
+        for kx in kx0..kx1 {
+            f(ky * kw + kx, iy * w + ox * s + kx - pl);
         }
     }
 }
