@@ -665,8 +665,21 @@ fn build(l: &Layered, files: Vec<PathBuf>, ds: &mut Diagnostics) -> Option<Spec>
     let bn_eps = match l.get(top::BN_EPS) {
         None => Some(1e-3),
         Some((n, loc)) => real(n, loc, "`bn_eps`", ds).and_then(|e| {
-            if e > 0.0 {
+            // The forward pass folds batch norm in f32, so the epsilon has to survive the cast:
+            // 1e300 would become infinity there, 1e-50 zero.
+            if e > 0.0 && (e as f32).is_normal() {
                 Some(e)
+            } else if e > 0.0 {
+                ds.push(Diagnostic::at(
+                    loc,
+                    format!(
+                        "`bn_eps` {e} is not representable as an f32, which the batch norm is folded in: \
+                         use a value between {:e} and {:e}",
+                        f32::MIN_POSITIVE,
+                        f32::MAX
+                    ),
+                ));
+                None
             } else {
                 ds.push(Diagnostic::at(loc, format!("`bn_eps` must be positive, found {e}")));
                 None
@@ -1251,6 +1264,26 @@ layers:
         assert!(e
             .iter()
             .any(|m| m.contains("unknown key `pading`") && m.contains("did you mean `padding`")));
+    }
+
+    /// The CI fuzz run found `bn_eps: 1e300` reaching the code generator, where it became an
+    /// infinite f32 and panicked the macro.
+    #[test]
+    fn bn_eps_must_be_a_positive_normal_f32() {
+        for (eps, wanted) in [
+            ("1e300", "not representable as an f32"),
+            ("1e-50", "not representable as an f32"),
+            ("0", "must be positive"),
+            ("-1e-3", "must be positive"),
+        ] {
+            let e = errors(&[("s.yaml", &format!("{SMALL}bn_eps: {eps}\n"))]);
+            assert!(
+                e.iter().any(|m| m.contains(wanted) && m.starts_with("s.yaml:")),
+                "{eps}: {e:?}"
+            );
+        }
+        let good = format!("{SMALL}bn_eps: 1e-5\n");
+        assert!(load(Path::new("s.yaml"), "s.yaml", &mem(&[("s.yaml", &good)])).is_ok());
     }
 
     #[test]
