@@ -456,7 +456,9 @@ pub(crate) mod q {
             }
         };
         let input_zero_point = zp(case % 8, rng);
-        let weight_zero_point = if case.is_multiple_of(3) {
+        // Weight zero point 0 (every int8 model's: the weights fit the byte products of
+        // `Kernels::gemm_bytes`) in every third case, and in half the realistic-only ones.
+        let weight_zero_point = if case.is_multiple_of(3) || case % 6 == 5 {
             0
         } else {
             zp((case / 3) % 8, rng)

@@ -3,9 +3,9 @@
 //! Parameter packs look their table up once, when they are built (`from_quant_for`), and keep
 //! what they need; a layer call never asks which path it is on.
 //!
-//! Paths: the portable kernels everywhere, AVX2 on x86-64; AVX-512 has no int8 kernels of its
-//! own yet and runs the AVX2 table (its slot is the `Isa::Avx512` arm of [`for_isa`]: an
-//! `AVX512` table of `gemm/avx512.rs`, ... goes there, VNNI's `vpdpwssd` included).
+//! Paths: the portable kernels everywhere, AVX2 on x86-64, and on AVX-512 CPUs with VNNI the
+//! `vpdpbusd` matrix product for the layers whose weights fit in bytes (the rest, and the
+//! depthwise layers, on the AVX2 kernels). An AVX-512 CPU without VNNI runs the AVX2 table.
 
 use super::depthwise::ukernel::Kernels3x3;
 use super::gemm::ukernel::GemmConfig;
@@ -13,8 +13,12 @@ use crate::kernels::isa::Isa;
 
 /// Every int8 operator's kernels on one instruction set.
 pub(crate) struct Kernels {
-    /// The matrix product's micro-kernel and panel layout (pointwise, fc).
+    /// The matrix product's micro-kernel and panel layout (pointwise, fc, standard
+    /// convolution).
     pub gemm: &'static GemmConfig,
+    /// A faster matrix product for layers whose weights minus their zero point all fit in
+    /// `i8`, if the path has one; the others take [`Kernels::gemm`].
+    pub gemm_bytes: Option<&'static GemmConfig>,
     /// The depthwise 3x3 kernels, if the path has any; other layers run the portable one.
     pub depthwise_3x3: Option<&'static Kernels3x3>,
 }
@@ -22,6 +26,7 @@ pub(crate) struct Kernels {
 /// The portable kernels, which every architecture compiles.
 static SCALAR: Kernels = Kernels {
     gemm: &super::gemm::scalar::CONFIG,
+    gemm_bytes: None,
     depthwise_3x3: None,
 };
 
@@ -30,8 +35,24 @@ static SCALAR: Kernels = Kernels {
 #[cfg(x86_simd)]
 static AVX2: Kernels = Kernels {
     gemm: &super::gemm::avx2::CONFIG,
+    gemm_bytes: None,
     depthwise_3x3: Some(&super::depthwise::avx2::KERNELS),
 };
+
+/// AVX-512 with VNNI: the 8 x 32 `vpdpbusd` product for byte weights, AVX2 for the rest.
+#[cfg(x86_simd)]
+static AVX512_VNNI: Kernels = Kernels {
+    gemm: &super::gemm::avx2::CONFIG,
+    gemm_bytes: Some(&super::gemm::avx512_vnni::CONFIG),
+    depthwise_3x3: Some(&super::depthwise::avx2::KERNELS),
+};
+
+/// Whether this CPU runs the `vpdpbusd` kernels, asked once.
+#[cfg(x86_simd)]
+fn has_vnni() -> bool {
+    static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *VNNI.get_or_init(|| std::arch::is_x86_feature_detected!("avx512vnni"))
+}
 
 /// The kernels of `isa`.
 ///
@@ -44,8 +65,9 @@ pub(crate) fn for_isa(isa: Isa) -> &'static Kernels {
         Isa::Portable => &SCALAR,
         #[cfg(x86_simd)]
         Isa::Avx2 => &AVX2,
-        // The slot of AVX-512 (and VNNI) int8 kernels: until they exist, AVX-512 CPUs (which
-        // all have AVX2) run the AVX2 table.
+        // Every AVX-512 CPU has AVX2; AVX-512F alone brings int8 nothing over it.
+        #[cfg(x86_simd)]
+        Isa::Avx512 if has_vnni() => &AVX512_VNNI,
         #[cfg(x86_simd)]
         Isa::Avx512 => &AVX2,
         #[cfg(not(x86_simd))]
@@ -60,21 +82,70 @@ mod tests {
     /// Every table this build has: what the drivers and the packing assume of a config.
     #[test]
     fn every_table_is_consistent() {
+        use crate::kernels::i8::gemm::ukernel::{Layout, Rows};
         let tables: &[(&str, &Kernels)] = &[
             ("scalar", &SCALAR),
             #[cfg(x86_simd)]
             ("avx2", &AVX2),
+            #[cfg(x86_simd)]
+            ("avx512-vnni", &AVX512_VNNI),
         ];
         for &(name, k) in tables {
-            let g = k.gemm;
+            for g in [Some(k.gemm), k.gemm_bytes].into_iter().flatten() {
+                assert!(
+                    g.lanes >= 1 && g.nr.is_multiple_of(g.lanes),
+                    "{name}: panels of whole vectors"
+                );
+                assert!(g.kr >= 1, "{name}: reduction padding");
+                let quads = g.layout == Layout::Quads;
+                assert_eq!(quads, g.rows == Rows::Flipped, "{name}: byte panels read flipped rows");
+                assert!(
+                    !quads || (g.kr % 4 == 0 && g.lanes % 16 == 0),
+                    "{name}: whole quads and groups"
+                );
+            }
             assert!(
-                g.lanes >= 1 && g.nr.is_multiple_of(g.lanes),
-                "{name}: panels of whole vectors"
+                k.gemm.layout != Layout::Quads,
+                "{name}: the general product takes any weights"
             );
-            assert!(g.kr >= 1, "{name}: reduction padding");
         }
         for isa in Isa::supported() {
             for_isa(isa);
+        }
+    }
+
+    /// The byte product takes exactly the layers whose weights fit in bytes, and only on a
+    /// CPU that runs it: so that the kernel tests, which run every supported path, run it
+    /// wherever it can run.
+    #[test]
+    fn byte_weights_choose_the_byte_product() {
+        use crate::kernels::i8::gemm::Panels;
+        use crate::kernels::i8::requant::ChannelRequant;
+        let (k, n) = (9, 5);
+        let rq = ChannelRequant::new(&[1 << 30; 5], &[-3; 5], 0, (-128, 127), n);
+        let kernel = |isa, weight_zero_point| {
+            let p = Panels::new(
+                isa,
+                (k, n),
+                &|co, ki| (co * 50 + ki) as i8,
+                (weight_zero_point, 3),
+                &[0; 5],
+                &rq,
+            );
+            p.kernel()
+        };
+        for isa in Isa::supported() {
+            let t = for_isa(isa);
+            // Weights up to 209 as i8 (-47): minus -100, up to 147, past i8.
+            assert_eq!(kernel(isa, -100), t.gemm.name, "{isa:?}");
+            let fitting = t.gemm_bytes.unwrap_or(t.gemm).name;
+            assert_eq!(kernel(isa, 0), fitting, "{isa:?}");
+            #[cfg(x86_simd)]
+            assert_eq!(
+                fitting == "avx512-vnni",
+                isa == Isa::Avx512 && std::arch::is_x86_feature_detected!("avx512vnni"),
+                "{isa:?}"
+            );
         }
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Panels are `[k / 2][16][2]` `i16` ([`Layout::Pairs`]): one vector holds 8 channels'
 //! weights for steps `2p` and `2p + 1`. The inputs come widened to `i16` by the driver
-//! ([`GemmConfig::widened`]), so a pair of steps of one row is one `i32`, broadcast straight
+//! ([`Rows::Widened`]), so a pair of steps of one row is one `i32`, broadcast straight
 //! from memory (`vpbroadcastd`, a load with no shuffle), and `vpmaddwd` against a weight
 //! vector gives 8 channels' `x[2p] * w[2p] + x[2p+1] * w[2p+1]`, exact in `i32` (inputs
 //! `-128..=127`, weights `-255..=255`: no product pair comes near `vpmaddwd`'s one overflow,
@@ -16,7 +16,7 @@
 //!
 //! 12 accumulators, 2 weights, a broadcast and a product: 16 of 16 `ymm`.
 
-use super::ukernel::{GemmConfig, Layout, Sweep};
+use super::ukernel::{GemmConfig, Layout, Rows, Sweep};
 use crate::kernels::x86::avx2::{pack_i8, pack_i8_halves, plain_shifts, Requantizer};
 use std::arch::x86_64::*;
 
@@ -26,11 +26,12 @@ const MR: usize = 6;
 /// The AVX2 kernels: 16-wide pair panels (the last one 8 wide if it has 8 channels or
 /// fewer), the reduction padded to blocks of 8.
 pub(crate) const CONFIG: GemmConfig = GemmConfig {
+    name: "avx2",
     nr: 16,
     lanes: 8,
     kr: 8,
     layout: Layout::Pairs,
-    widened: true,
+    rows: Rows::Widened,
     sweep,
 };
 
@@ -93,7 +94,7 @@ unsafe fn rows<const NV: usize, const PLAIN: bool>(s: &Sweep) {
 /// `p` holds at least `8 * NV` values.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn lanes<const NV: usize>(p: &[i32], v: usize) -> __m256i {
+pub(super) unsafe fn lanes<const NV: usize>(p: &[i32], v: usize) -> __m256i {
     debug_assert!(p.len() >= 8 * NV);
     // SAFETY: `8 * NV` values (the contract).
     unsafe {
@@ -117,13 +118,13 @@ unsafe fn tile<const R: usize, const NV: usize, const PLAIN: bool>(
     r0: usize,
 ) {
     let width = 8 * NV;
-    debug_assert_eq!(s.w.len(), s.k.next_multiple_of(8) * width);
+    debug_assert_eq!(s.w.wide().len(), s.k.next_multiple_of(8) * width);
     // SAFETY: `bias` holds `8 * NV` values (the contract).
     let mut acc = [std::array::from_fn::<_, NV, _>(|v| unsafe { lanes::<NV>(s.bias, v) }); R];
     let kp = s.k.next_multiple_of(8);
     // SAFETY: rows `r0..r0 + R` of `wide` hold `kp` values each (the contract).
     let row: [*const i16; R] = std::array::from_fn(|r| unsafe { s.wide.add((r0 + r) * kp) });
-    let w = s.w.as_ptr();
+    let w = s.w.wide().as_ptr();
     for pair in 0..kp / 2 {
         // SAFETY: pair `pair` of the panel: `width * 2` weights at `pair * width * 2`, inside
         // the padded panel.

@@ -13,7 +13,7 @@
 //! | portable (`scalar.rs`) | 8 | 4 x 8 |
 
 use super::panels::Panels;
-use super::ukernel::Sweep;
+use super::ukernel::{Rows, Sweep};
 use crate::kernels::shared_ptr::SharedPtr;
 use crate::parallel::Team;
 use std::ops::Range;
@@ -34,13 +34,13 @@ const PANEL_SPLIT_RATIO: usize = 8;
 const ROW_UNIT: usize = 12;
 
 /// Rows per pass over the panels for a product of `rows` rows and reduction `k`, read as
-/// bytes or (`widened`) as `i16`.
-fn pass_rows(rows: usize, k: usize, widened: bool) -> usize {
-    let bytes = k.max(1) << usize::from(widened);
-    if rows * bytes <= 2 * TILE_BYTES {
+/// `bytes` bytes per value.
+fn pass_rows(rows: usize, k: usize, bytes: usize) -> usize {
+    let row = k.max(1) * bytes;
+    if rows * row <= 2 * TILE_BYTES {
         rows
     } else {
-        (TILE_BYTES / bytes).max(16)
+        (TILE_BYTES / row).max(16)
     }
 }
 
@@ -105,45 +105,65 @@ pub(crate) unsafe fn gemm_raw(
     p: &Panels,
     panels: Range<usize>,
 ) {
-    let pass = pass_rows(rows.len(), p.k, p.cfg.widened);
-    // The pass's rows widened to `i16` and padded to `kp`, for a config that reads them so:
-    // widened once here, then read by every panel's sweep.
-    let mut wide = vec![0i16; if p.cfg.widened { pass * p.kp } else { 0 }];
+    let pass = pass_rows(rows.len(), p.k, if p.cfg.rows == Rows::Widened { 2 } else { 1 });
+    // The pass's rows as the config reads them, prepared once here and then read by every
+    // panel's sweep: widened to `i16`, or flipped to `x + 128`, and padded to `kp` with zeros.
+    // Only the first `k` values of a row are ever written, so the padding stays zero.
+    let mut wide = vec![0i16; if p.cfg.rows == Rows::Widened { pass * p.kp } else { 0 }];
+    let mut flipped = vec![0i8; if p.cfg.rows == Rows::Flipped { pass * p.kp } else { 0 }];
     let mut r0 = rows.start;
     while r0 < rows.end {
         let r1 = (r0 + pass).min(rows.end);
-        if p.cfg.widened && lda == p.k && p.kp == p.k {
-            // Rows back to back and no padding (a pointwise layer of whole vectors): one run.
-            let n = (r1 - r0) * p.k;
-            // SAFETY: rows r0..r1 lie in `rows`, contiguous since `lda == k`.
-            let src = unsafe { std::slice::from_raw_parts(a.add(r0 * lda), n) };
-            for (d, &x) in wide[..n].iter_mut().zip(src) {
-                *d = x as i16;
-            }
-        } else if p.cfg.widened {
-            for (r, dst) in (r0..r1).zip(wide.chunks_exact_mut(p.kp)) {
-                // SAFETY: row `r` lies in `rows`, readable for `k` bytes per the contract.
-                let src = unsafe { std::slice::from_raw_parts(a.add(r * lda), p.k) };
-                for (d, &x) in dst.iter_mut().zip(src) {
-                    *d = x as i16;
-                }
+        // SAFETY: rows r0..r1 lie in `rows` (the caller's contract); each buffer holds `pass`
+        // rows of `kp`.
+        unsafe {
+            match p.cfg.rows {
+                Rows::Bytes => {}
+                Rows::Widened => prepare(a, lda, r0..r1, p, &mut wide, |x| x as i16),
+                Rows::Flipped => prepare(a, lda, r0..r1, p, &mut flipped, |x| x ^ i8::MIN),
             }
         }
-        // SAFETY: the caller's contract, for rows r0..r1 of `rows`; `wide` holds them widened
-        // when the config reads them so.
-        unsafe {
-            sweep_panels(
-                a.add(r0 * lda),
-                lda,
-                wide.as_ptr(),
-                c.add(r0 * ldc),
-                ldc,
-                r1 - r0,
-                p,
-                panels.clone(),
-            )
+        let (a, lda) = if p.cfg.rows == Rows::Flipped {
+            (flipped.as_ptr(), p.kp)
+        } else {
+            // SAFETY: row r0 lies in `rows`.
+            (unsafe { a.add(r0 * lda) }, lda)
         };
+        // SAFETY: the caller's contract, for rows r0..r1 of `rows`; `wide` or `flipped` holds
+        // them as the config reads them.
+        unsafe { sweep_panels(a, lda, wide.as_ptr(), c.add(r0 * ldc), ldc, r1 - r0, p, panels.clone()) };
         r0 = r1;
+    }
+}
+
+/// Rows `rows` of `a` converted by `f` into `dst`, `kp` apart (the padding left as it is).
+///
+/// # Safety
+/// As [`gemm_raw`] for `a`; `dst` holds at least `rows.len() * kp` values.
+unsafe fn prepare<T: Copy>(
+    a: *const i8,
+    lda: usize,
+    rows: Range<usize>,
+    p: &Panels,
+    dst: &mut [T],
+    f: impl Fn(i8) -> T,
+) {
+    if lda == p.k && p.kp == p.k {
+        // Rows back to back and no padding (a pointwise layer of whole vectors): one run.
+        let n = rows.len() * p.k;
+        // SAFETY: the rows lie in the caller's `rows`, contiguous since `lda == k`.
+        let src = unsafe { std::slice::from_raw_parts(a.add(rows.start * lda), n) };
+        for (d, &x) in dst[..n].iter_mut().zip(src) {
+            *d = f(x);
+        }
+    } else {
+        for (r, dst) in rows.zip(dst.chunks_exact_mut(p.kp)) {
+            // SAFETY: row `r` lies in the caller's `rows`, readable for `k` bytes.
+            let src = unsafe { std::slice::from_raw_parts(a.add(r * lda), p.k) };
+            for (d, &x) in dst.iter_mut().zip(src) {
+                *d = f(x);
+            }
+        }
     }
 }
 
@@ -153,7 +173,7 @@ pub(crate) unsafe fn gemm_raw(
 /// # Panics
 /// If the config reads bytes, or `wide` or `c` is too short for the last row.
 pub(crate) fn gemm_widened(wide: &[i16], c: &mut [i8], ldc: usize, rows: usize, p: &Panels) {
-    assert!(p.cfg.widened && ldc >= p.n);
+    assert!(p.cfg.rows == Rows::Widened && ldc >= p.n);
     if rows == 0 {
         return;
     }
@@ -201,7 +221,11 @@ unsafe fn sweep_panels(
             ldc,
             rows,
             k: p.k,
-            wide: if p.cfg.widened { wide } else { std::ptr::null() },
+            wide: if p.cfg.rows == Rows::Widened {
+                wide
+            } else {
+                std::ptr::null()
+            },
             w,
             bias,
             rq,

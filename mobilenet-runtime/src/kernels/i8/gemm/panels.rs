@@ -1,10 +1,11 @@
 //! Int8 weights packed into column panels for one instruction set's micro-kernels: panel `b`
 //! holds output channels `b * nr ..` (the last panel only as wide as its channels rounded up
-//! to one vector), each weight minus the weight zero point as `i16`, in the layout the config
-//! names ([`Layout`]); the bias with the input zero point folded in, and the requantisation,
-//! padded to whole panels.
+//! to one vector), each weight minus the weight zero point (as `i16`, or as `i8` for a config
+//! of [`Layout::Quads`] where every such difference fits), in the layout the config names
+//! ([`Layout`]); the bias with the input zero point folded in, and the requantisation, padded
+//! to whole panels.
 
-use super::ukernel::{pairs_position, GemmConfig, Layout, PanelRequant};
+use super::ukernel::{pairs_position, quads_position, GemmConfig, Layout, PanelRequant, PanelWeights, Rows};
 use crate::kernels::i8::config;
 use crate::kernels::i8::quant::QuantConv;
 use crate::kernels::i8::requant::ChannelRequant;
@@ -25,13 +26,22 @@ pub(crate) struct Panels {
     /// Width of every panel but the last.
     pub(super) nr: usize,
     /// The panels back to back.
-    pub(super) data: Vec<i16>,
-    /// `bias - input_zero_point * sum_k (w - weight_zero_point)`, padded to `count() * nr`.
+    data: Data,
+    /// `bias - (input_zero_point + flip) * sum_k (w - weight_zero_point)`, padded to
+    /// `count() * nr`; `flip` is 128 for a config that reads its rows [`Rows::Flipped`], else
+    /// 0.
     pub(super) bias: Vec<i32>,
     /// Padded to `count() * nr`.
     pub(super) rq: ChannelRequant,
     weight_zero_point: i32,
     input_zero_point: i32,
+}
+
+/// The panels' weights, of the element type of the config's layout.
+#[derive(Clone)]
+enum Data {
+    Wide(Vec<i16>),
+    Bytes(Vec<i8>),
 }
 
 impl Panels {
@@ -68,10 +78,33 @@ impl Panels {
         bias: &[i32],
         rq: &ChannelRequant,
     ) -> Self {
-        let cfg = config::for_isa(isa).gemm;
+        let kernels = config::for_isa(isa);
+        // The byte product, where the path has one, takes the layers whose weights fit it: all
+        // of an int8 model's (symmetric, zero point 0), and few of a uint8 one's.
+        let fits = || (0..n).all(|co| (0..k).all(|ki| i8::try_from(at(co, ki) as i32 - weight_zero_point).is_ok()));
+        let cfg = match kernels.gemm_bytes {
+            Some(bytes) if fits() => bytes,
+            _ => kernels.gemm,
+        };
+        Self::pack(isa, cfg, (k, n), at, (weight_zero_point, input_zero_point), bias, rq)
+    }
+
+    /// [`Panels::new`] for the kernels `cfg` (of `isa`), which must take these weights.
+    fn pack(
+        isa: Isa,
+        cfg: &'static GemmConfig,
+        (k, n): (usize, usize),
+        at: &dyn Fn(usize, usize) -> i8,
+        (weight_zero_point, input_zero_point): (i32, i32),
+        bias: &[i32],
+        rq: &ChannelRequant,
+    ) -> Self {
         let nr = cfg.nr;
         let kp = k.next_multiple_of(cfg.kr);
         let count = n.div_ceil(nr);
+        let len = (0..count)
+            .map(|b| (n - b * nr).next_multiple_of(cfg.lanes).min(nr) * kp)
+            .sum::<usize>();
         let mut p = Panels {
             isa,
             cfg,
@@ -79,7 +112,10 @@ impl Panels {
             kp,
             n,
             nr,
-            data: Vec::new(),
+            data: match cfg.layout {
+                Layout::Quads => Data::Bytes(vec![0; len]),
+                Layout::KMajor | Layout::Pairs => Data::Wide(vec![0; len]),
+            },
             bias: vec![0; count * nr],
             rq: ChannelRequant::new(
                 &rq.multiplier[..n],
@@ -91,19 +127,38 @@ impl Panels {
             weight_zero_point,
             input_zero_point,
         };
-        let len = (0..count).map(|b| p.width(b) * kp).sum::<usize>();
-        p.data = vec![0; len];
+        let offset = p.input_offset();
         for (co, &b) in bias.iter().enumerate().take(n) {
             let mut sum = 0i32;
             for ki in 0..k {
                 let w = at(co, ki) as i32 - weight_zero_point;
                 sum = sum.wrapping_add(w);
                 let i = p.index(co, ki);
-                p.data[i] = w as i16;
+                // `fits` chose a byte layout only if every difference fits in `i8`.
+                match &mut p.data {
+                    Data::Wide(d) => d[i] = w as i16,
+                    Data::Bytes(d) => d[i] = w as i8,
+                }
             }
-            p.bias[co] = b.wrapping_sub(input_zero_point.wrapping_mul(sum));
+            p.bias[co] = b.wrapping_sub(offset.wrapping_mul(sum));
         }
         p
+    }
+
+    /// What the kernels' rows differ from the raw inputs by, which the bias makes up for:
+    /// minus the input zero point, and plus 128 for flipped rows.
+    fn input_offset(&self) -> i32 {
+        let flip = if self.cfg.rows == Rows::Flipped { 128 } else { 0 };
+        self.input_zero_point.wrapping_add(flip)
+    }
+
+    /// Weight `(co, ki)` minus the weight zero point, as stored.
+    fn stored(&self, co: usize, ki: usize) -> i32 {
+        let i = self.index(co, ki);
+        match &self.data {
+            Data::Wide(d) => d[i] as i32,
+            Data::Bytes(d) => d[i] as i32,
+        }
     }
 
     /// Index in `data` of weight `(co, ki)`.
@@ -114,6 +169,7 @@ impl Panels {
             + match self.cfg.layout {
                 Layout::KMajor => ki * width + j,
                 Layout::Pairs => (ki / 2 * width + pairs_position(j, width)) * 2 + ki % 2,
+                Layout::Quads => (ki / 4 * width + quads_position(j)) * 4 + ki % 4,
             }
     }
 
@@ -124,7 +180,13 @@ impl Panels {
 
     /// Whether the kernels read the rows widened to `i16` ([`super::gemm_widened`]).
     pub(crate) fn widened(&self) -> bool {
-        self.cfg.widened
+        self.cfg.rows == Rows::Widened
+    }
+
+    /// The name of the micro-kernel these panels were packed for (for tests and profiles).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn kernel(&self) -> &'static str {
+        self.cfg.name
     }
 
     /// The reduction length rows are padded to when widened.
@@ -148,11 +210,15 @@ impl Panels {
     }
 
     /// Panel `b`'s weights, bias and requantisation.
-    pub(super) fn panel(&self, b: usize) -> (&[i16], &[i32], PanelRequant<'_>) {
+    pub(super) fn panel(&self, b: usize) -> (PanelWeights<'_>, &[i32], PanelRequant<'_>) {
         let (off, width) = (self.offset(b), self.width(b));
         let ch = b * self.nr..b * self.nr + width;
+        let w = off..off + width * self.kp;
         (
-            &self.data[off..off + width * self.kp],
+            match &self.data {
+                Data::Wide(d) => PanelWeights::Wide(&d[w]),
+                Data::Bytes(d) => PanelWeights::Bytes(&d[w]),
+            },
             &self.bias[ch.clone()],
             PanelRequant {
                 multiplier: &self.rq.multiplier[ch.clone()],
@@ -167,15 +233,15 @@ impl Panels {
 
     /// Weight `(co, ki)`, as given to [`Panels::new`].
     pub(crate) fn weight(&self, co: usize, ki: usize) -> i8 {
-        (self.data[self.index(co, ki)] as i32 + self.weight_zero_point) as i8
+        (self.stored(co, ki) + self.weight_zero_point) as i8
     }
 
     /// The bias as given to [`Panels::new`] (the zero point's fold undone).
     pub(crate) fn bias(&self) -> Vec<i32> {
         (0..self.n)
             .map(|co| {
-                let sum = (0..self.k).fold(0i32, |s, ki| s.wrapping_add(self.data[self.index(co, ki)] as i32));
-                self.bias[co].wrapping_add(self.input_zero_point.wrapping_mul(sum))
+                let sum = (0..self.k).fold(0i32, |s, ki| s.wrapping_add(self.stored(co, ki)));
+                self.bias[co].wrapping_add(self.input_offset().wrapping_mul(sum))
             })
             .collect()
     }
@@ -215,6 +281,64 @@ impl Panels {
             shift: rq.shifts(n),
             act_min: rq.min,
             act_max: rq.max,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // The only layout with a check of its own is the x86 byte one.
+    #![cfg(x86_simd)]
+    use super::*;
+    use crate::kernels::testkit::{q, Rng};
+
+    /// The `vpdpbusd` panels read back the way its kernel reads them, in scalar code: rows
+    /// flipped to `x + 128` and padded, quads of bytes per lane, 16 lanes per vector in
+    /// `quads_position` order, the bias with `128 * sum w` folded out. Equal to the reference
+    /// product, so the layout and the fold are right on any CPU, whether or not it can run the
+    /// kernel itself.
+    #[test]
+    fn quad_panels_give_the_reference_product() {
+        let cfg = &super::super::avx512_vnni::CONFIG;
+        for (case, (rows, k, n)) in [(3, 27, 8), (2, 64, 32), (4, 33, 40), (1, 5, 17), (2, 100, 70)]
+            .into_iter()
+            .enumerate()
+        {
+            let mut rng = Rng::new(case as u64 + 40);
+            // Case multiples of 3 have weight zero point 0: weights that fit the quads.
+            let layer = q::layer(&mut rng, n * k, n, k, 3 * case);
+            assert_eq!(layer.weight_zero_point, 0);
+            let input = rng.bytes(rows * k);
+            let rq = layer.check("t", n * k, n, n).unwrap();
+            let at = |co: usize, ki: usize| layer.weights[co * k + ki];
+            let zps = (layer.weight_zero_point, layer.input_zero_point);
+            let p = Panels::pack(Isa::Portable, cfg, (k, n), &at, zps, &layer.bias, &rq);
+            assert_eq!(p.to_quant(), layer, "case {case}: to_quant");
+            let kp = k.next_multiple_of(4);
+            let mut got = vec![0i8; rows * n];
+            for r in 0..rows {
+                let mut flipped = vec![0u8; kp];
+                for (f, &x) in flipped.iter_mut().zip(&input[r * k..(r + 1) * k]) {
+                    *f = (x as i32 + 128) as u8;
+                }
+                for b in 0..p.count() {
+                    let (w, bias, _) = p.panel(b);
+                    let (w, width) = (w.bytes(), p.width(b));
+                    for j in (0..width).filter(|j| b * p.nr + j < n) {
+                        let lane = quads_position(j);
+                        let mut acc = bias[j];
+                        for (quad, xs) in flipped.chunks_exact(4).enumerate() {
+                            for (t, &x) in xs.iter().enumerate() {
+                                let wt = w[(quad * width + lane) * 4 + t] as i32;
+                                acc = acc.wrapping_add(x as i32 * wt);
+                            }
+                        }
+                        let co = b * p.nr + j;
+                        got[r * n + co] = p.requant().at(co).apply(acc);
+                    }
+                }
+            }
+            assert_eq!(got, q::matmul(rows, k, n, &layer, &input), "case {case}");
         }
     }
 }

@@ -2,7 +2,7 @@
 //! baseline target: a `PB x NB` block of `i32` accumulators over `[k][NB]` panels of `i16`
 //! weights, then the scalar requantisation.
 
-use super::ukernel::{GemmConfig, Layout, Sweep};
+use super::ukernel::{GemmConfig, Layout, Rows, Sweep};
 use crate::kernels::i8::requant::Requant;
 
 /// Output channels computed together: the width of every portable panel.
@@ -13,11 +13,12 @@ const PB: usize = 4;
 
 /// The portable kernels: `NB`-wide `[k][NB]` panels.
 pub(crate) const CONFIG: GemmConfig = GemmConfig {
+    name: "scalar",
     nr: NB,
     lanes: NB,
     kr: 1,
     layout: Layout::KMajor,
-    widened: false,
+    rows: Rows::Bytes,
     sweep,
 };
 
@@ -43,7 +44,7 @@ fn accumulate<const P: usize>(acc: &mut [[i32; NB]; P], rows: [&[i8]; P], panel:
 /// `s.a` readable for `s.rows` rows of `s.k`, `s.c` writable for `s.rows` rows of `s.n`,
 /// nothing else accessing them.
 unsafe fn sweep(s: &Sweep) {
-    let (panel, _) = s.w.as_chunks::<NB>();
+    let (panel, _) = s.w.wide().as_chunks::<NB>();
     let panel = &panel[..s.k];
     let bias: [i32; NB] = s.bias.try_into().expect("portable panels are NB wide");
     let rq = |j: usize| Requant {
