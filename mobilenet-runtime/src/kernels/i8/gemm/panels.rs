@@ -287,18 +287,17 @@ impl Panels {
 
 #[cfg(test)]
 mod tests {
-    // The only layout with a check of its own is the x86 byte one.
-    #![cfg(x86_simd)]
-    use super::*;
-    use crate::kernels::testkit::{q, Rng};
 
     /// The `vpdpbusd` panels read back the way its kernel reads them, in scalar code: rows
     /// flipped to `x + 128` and padded, quads of bytes per lane, 16 lanes per vector in
     /// `quads_position` order, the bias with `128 * sum w` folded out. Equal to the reference
     /// product, so the layout and the fold are right on any CPU, whether or not it can run the
     /// kernel itself.
+    #[cfg(x86_simd)]
     #[test]
     fn quad_panels_give_the_reference_product() {
+        use super::*;
+        use crate::kernels::testkit::{q, Rng};
         let cfg = &super::super::avx512_vnni::CONFIG;
         for (case, (rows, k, n)) in [(3, 27, 8), (2, 64, 32), (4, 33, 40), (1, 5, 17), (2, 100, 70)]
             .into_iter()
