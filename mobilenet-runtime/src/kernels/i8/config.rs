@@ -3,9 +3,10 @@
 //! Parameter packs look their table up once, when they are built (`from_quant_for`), and keep
 //! what they need; a layer call never asks which path it is on.
 //!
-//! Paths: the portable kernels everywhere, AVX2 on x86-64, and on AVX-512 CPUs with VNNI the
-//! `vpdpbusd` matrix product for the layers whose weights fit in bytes (the rest, and the
-//! depthwise layers, on the AVX2 kernels). An AVX-512 CPU without VNNI runs the AVX2 table.
+//! Paths: the portable kernels everywhere, AVX2 on x86-64, and on CPUs with VNNI a `vpdpbusd`
+//! matrix product for the layers whose weights fit in bytes (the rest, and the depthwise
+//! layers, on the AVX2 kernels): 512-bit on AVX-512 VNNI, 256-bit on AVX-VNNI. An AVX-512 CPU
+//! without either runs the AVX2 table.
 
 use super::depthwise::ukernel::Kernels3x3;
 use super::gemm::ukernel::GemmConfig;
@@ -47,11 +48,24 @@ static AVX512_VNNI: Kernels = Kernels {
     depthwise_3x3: Some(&super::depthwise::avx2::KERNELS),
 };
 
-/// Whether this CPU runs the `vpdpbusd` kernels, asked once.
+/// AVX2 with AVX-VNNI: the 6 x 16 `vpdpbusd` product for byte weights, AVX2 for the rest.
 #[cfg(x86_simd)]
-fn has_vnni() -> bool {
-    static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *VNNI.get_or_init(|| std::arch::is_x86_feature_detected!("avx512vnni"))
+static AVX_VNNI: Kernels = Kernels {
+    gemm: &super::gemm::avx2::CONFIG,
+    gemm_bytes: Some(&super::gemm::avx_vnni::VEX),
+    depthwise_3x3: Some(&super::depthwise::avx2::KERNELS),
+};
+
+/// Which `vpdpbusd` this CPU runs, `(AVX-512 VNNI, AVX-VNNI)`, asked once.
+#[cfg(x86_simd)]
+fn vnni() -> (bool, bool) {
+    static VNNI: std::sync::OnceLock<(bool, bool)> = std::sync::OnceLock::new();
+    *VNNI.get_or_init(|| {
+        (
+            std::arch::is_x86_feature_detected!("avx512vnni"),
+            std::arch::is_x86_feature_detected!("avxvnni"),
+        )
+    })
 }
 
 /// The kernels of `isa`.
@@ -64,12 +78,12 @@ pub(crate) fn for_isa(isa: Isa) -> &'static Kernels {
     match isa {
         Isa::Portable => &SCALAR,
         #[cfg(x86_simd)]
-        Isa::Avx2 => &AVX2,
+        Isa::Avx512 if vnni().0 => &AVX512_VNNI,
+        #[cfg(x86_simd)]
+        Isa::Avx512 | Isa::Avx2 if vnni().1 => &AVX_VNNI,
         // Every AVX-512 CPU has AVX2; AVX-512F alone brings int8 nothing over it.
         #[cfg(x86_simd)]
-        Isa::Avx512 if has_vnni() => &AVX512_VNNI,
-        #[cfg(x86_simd)]
-        Isa::Avx512 => &AVX2,
+        Isa::Avx512 | Isa::Avx2 => &AVX2,
         #[cfg(not(x86_simd))]
         _ => unreachable!("{isa:?} is supported only where x86_simd is set"),
     }
@@ -89,6 +103,8 @@ mod tests {
             ("avx2", &AVX2),
             #[cfg(x86_simd)]
             ("avx512-vnni", &AVX512_VNNI),
+            #[cfg(x86_simd)]
+            ("avx-vnni", &AVX_VNNI),
         ];
         for &(name, k) in tables {
             for g in [Some(k.gemm), k.gemm_bytes].into_iter().flatten() {
@@ -141,11 +157,16 @@ mod tests {
             let fitting = t.gemm_bytes.unwrap_or(t.gemm).name;
             assert_eq!(kernel(isa, 0), fitting, "{isa:?}");
             #[cfg(x86_simd)]
-            assert_eq!(
-                fitting == "avx512-vnni",
-                isa == Isa::Avx512 && std::arch::is_x86_feature_detected!("avx512vnni"),
-                "{isa:?}"
-            );
+            {
+                let (wide, vex) = vnni();
+                let want = match isa {
+                    Isa::Avx512 if wide => "avx512-vnni",
+                    Isa::Avx512 | Isa::Avx2 if vex => "avx-vnni",
+                    Isa::Avx512 | Isa::Avx2 => "avx2",
+                    Isa::Portable => "scalar",
+                };
+                assert_eq!(fitting, want, "{isa:?}");
+            }
         }
     }
 }

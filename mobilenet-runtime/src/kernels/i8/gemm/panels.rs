@@ -340,4 +340,58 @@ mod tests {
             assert_eq!(got, q::matmul(rows, k, n, &layer, &input), "case {case}");
         }
     }
+
+    /// Every byte kernel this CPU runs, whichever table would choose it, through the driver
+    /// (one thread and a team), against the reference product: shapes with partial tiles,
+    /// partial panels and reductions that are not whole quads. Prints which kernels ran, so
+    /// that a run on an emulator shows it tested them.
+    #[cfg(x86_simd)]
+    #[test]
+    fn every_byte_kernel_this_cpu_runs_gives_the_reference_product() {
+        use super::super::{avx512_vnni, avx_vnni, gemm, gemm_team};
+        use super::*;
+        use crate::kernels::testkit::{q, Rng};
+        use crate::parallel::Team;
+        use std::arch::is_x86_feature_detected as has;
+        let kernels = [
+            (&avx512_vnni::CONFIG, has!("avx512f") && has!("avx512vnni")),
+            (&avx_vnni::EVEX, has!("avx512vl") && has!("avx512vnni")),
+            (&avx_vnni::VEX, has!("avxvnni")),
+        ];
+        let team = Team::new(2).unwrap();
+        for (cfg, runs) in kernels {
+            if !runs {
+                eprintln!("{}: this CPU cannot run it", cfg.name);
+                continue;
+            }
+            let shapes = [
+                (1, 1, 1),
+                (9, 27, 8),
+                (17, 64, 32),
+                (13, 33, 40),
+                (8, 5, 17),
+                (50, 100, 70),
+                (300, 256, 48),
+            ];
+            for (i, &(rows, k, n)) in shapes.iter().enumerate() {
+                for case in [0, 3, 5, 6] {
+                    let mut rng = Rng::new((i * 10 + case) as u64);
+                    let layer = q::layer(&mut rng, n * k, n, k, case);
+                    let input = rng.bytes(rows * k);
+                    let rq = layer.check("t", n * k, n, n).unwrap();
+                    let at = |co: usize, ki: usize| layer.weights[co * k + ki];
+                    let zps = (layer.weight_zero_point, layer.input_zero_point);
+                    let p = Panels::pack(Isa::Portable, cfg, (k, n), &at, zps, &layer.bias, &rq);
+                    let want = q::matmul(rows, k, n, &layer, &input);
+                    let mut got = vec![0i8; rows * n];
+                    gemm(&input, k, &mut got, n, rows, &p);
+                    assert_eq!(got, want, "{} rows={rows} k={k} n={n} case {case}", cfg.name);
+                    got.fill(0);
+                    gemm_team(&input, k, &mut got, n, rows, &p, &team);
+                    assert_eq!(got, want, "{} (team) rows={rows} k={k} n={n} case {case}", cfg.name);
+                }
+            }
+            eprintln!("{}: ran and matched", cfg.name);
+        }
+    }
 }
