@@ -211,7 +211,13 @@ impl Machine {
             date: utc_date(),
             cpu,
             // `MOBILENET_ISA` in the environment caps this choice; the header records the result.
-            ours_isa: format!("{:?}", mobilenet::runtime::kernels::Isa::detect()),
+            ours_isa: {
+                let isa = mobilenet::runtime::kernels::Isa::detect();
+                format!(
+                    "{isa:?} (int8 products: {})",
+                    mobilenet::runtime::kernels::i8::product_kernels(isa)
+                )
+            },
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             commit,
             target_features: if features == ["sse2"] {

@@ -59,3 +59,17 @@ pub use requant::multiply_by_quantized_multiplier;
 #[cfg(feature = "std")]
 pub use requant::quantize_multiplier;
 pub use softmax::{softmax, SoftmaxQuant};
+
+/// The int8 matrix products (pointwise, standard convolution, fc) that `isa` runs, for reports:
+/// `"avx2"`, or with a VNNI product `"avx512-vnni for byte weights, avx2 otherwise"`.
+///
+/// # Panics
+/// If this CPU cannot run `isa`.
+#[cfg(feature = "std")]
+pub fn product_kernels(isa: crate::kernels::Isa) -> String {
+    let k = config::for_isa(isa);
+    match k.gemm_bytes {
+        Some(bytes) => format!("{} for byte weights, {} otherwise", bytes.name, k.gemm.name),
+        None => k.gemm.name.to_string(),
+    }
+}

@@ -9,6 +9,8 @@
 //!
 //! | path | panel `nr` | tile (pixels x channels) |
 //! | --- | --- | --- |
+//! | AVX-512 VNNI (`avx512_vnni.rs`), byte weights | 32 | 8 x 32 (16 zmm accumulators), quads of steps per `vpdpbusd` |
+//! | AVX-VNNI (`avx_vnni.rs`), byte weights | 16 | 6 x 16 (12 ymm accumulators), quads of steps per `vpdpbusd` |
 //! | AVX2 (`avx2.rs`) | 16 | 6 x 16 (12 ymm accumulators), pairs of steps per `vpmaddwd` |
 //! | portable (`scalar.rs`) | 8 | 4 x 8 |
 
