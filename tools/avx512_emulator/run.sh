@@ -97,8 +97,14 @@ if [[ ! -x $bochs ]]; then
         # A Bochs checkout or unpacked release (the folder holding bochs/configure).
         cp -r "$AVX512_EMU_BOCHS_SRC"/. "$src/"
     else
-        curl -fsSL "https://github.com/bochs-emu/Bochs/archive/refs/tags/$bochs_tag.tar.gz" |
-            tar -xz -C "$src" --strip-components=1
+        url="https://github.com/bochs-emu/Bochs/archive/refs/tags/$bochs_tag.tar.gz"
+        curl -fsSL "$url" -o "$src/bochs.tar.gz" || {
+            log "cannot download $url: set AVX512_EMU_BOCHS_SRC to a Bochs source tree, or use" \
+                "--debian-bochs (Debian's package: AVX-512 VNNI, no AVX-VNNI)"
+            rm -rf "$src"
+            exit 2
+        }
+        tar -xzf "$src/bochs.tar.gz" -C "$src" --strip-components=1
     fi
     (
         cd "$src/bochs"
