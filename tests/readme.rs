@@ -47,6 +47,13 @@ fn readme_summary_is_current() {
     expect_block("docs/costs.md", "summary", &want);
 }
 
+/// The path and text of `bench/results/<spec>.md`, the recorded run of `spec`.
+fn recorded_run(spec: &str) -> (String, String) {
+    let path = format!("{}/bench/results/{spec}.md", env!("CARGO_MANIFEST_DIR"));
+    let results = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    (path, results)
+}
+
 /// The engine rows of the first table in `text` whose rows have `cells` cells (the empty ones
 /// outside the outer bars included), trimmed; up to the first row whose threads column is not
 /// a number.
@@ -67,8 +74,7 @@ fn speed_summary() -> String {
     );
     let mut machines = Vec::new();
     for spec in ["1.0-224", "0.5-160", "0.25-128"] {
-        let path = format!("{}/bench/results/{spec}.md", env!("CARGO_MANIFEST_DIR"));
-        let results = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let (path, results) = recorded_run(spec);
         // engine, threads, batch, median ms, ..., ours ÷ this
         let rows = table_rows(&results, 12);
         let find = |engine: &str, threads: &str, batch: &str| {
@@ -111,8 +117,7 @@ fn int8_speed_summary() -> String {
          | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for spec in ["1.0-224", "0.5-160", "0.25-128"] {
-        let path = format!("{}/bench/results/{spec}.md", env!("CARGO_MANIFEST_DIR"));
-        let results = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let (path, results) = recorded_run(spec);
         // engine, threads, batch, median ms, ..., ours int8 ÷ this, this ÷ ours f32
         let int8 = results.split("### int8").nth(1).unwrap_or_default();
         let rows = table_rows(int8, 13);

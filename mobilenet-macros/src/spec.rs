@@ -667,9 +667,10 @@ fn build(l: &Layered, files: Vec<PathBuf>, ds: &mut Diagnostics) -> Option<Spec>
         Some((n, loc)) => real(n, loc, "`bn_eps`", ds).and_then(|e| {
             // The forward pass folds batch norm in f32, so the epsilon has to survive the cast:
             // 1e300 would become infinity there, 1e-50 zero.
-            if e > 0.0 && (e as f32).is_normal() {
-                Some(e)
-            } else if e > 0.0 {
+            if e <= 0.0 {
+                ds.push(Diagnostic::at(loc, format!("`bn_eps` must be positive, found {e}")));
+                None
+            } else if !(e as f32).is_normal() {
                 ds.push(Diagnostic::at(
                     loc,
                     format!(
@@ -681,8 +682,7 @@ fn build(l: &Layered, files: Vec<PathBuf>, ds: &mut Diagnostics) -> Option<Spec>
                 ));
                 None
             } else {
-                ds.push(Diagnostic::at(loc, format!("`bn_eps` must be positive, found {e}")));
-                None
+                Some(e)
             }
         }),
     };

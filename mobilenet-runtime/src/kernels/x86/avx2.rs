@@ -179,6 +179,29 @@ pub(crate) fn pack_i8_halves(a: __m256i, b: __m256i, min: __m128i, max: __m128i)
     _mm_min_epi8(_mm_max_epi8(bytes, min), max)
 }
 
+/// Stores the first `n` (`0..=16`) of the sixteen bytes `bytes` at `out`: one store for 16
+/// or 8, otherwise through a local copy, so that nothing past `out + n` is written.
+///
+/// # Safety
+/// `out` writable for `n` bytes.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) unsafe fn store_first(out: *mut i8, bytes: __m128i, n: usize) {
+    debug_assert!(n <= 16);
+    // SAFETY: `n` writable bytes at `out` (the contract); the copy reads a local array.
+    unsafe {
+        match n {
+            16 => _mm_storeu_si128(out.cast(), bytes),
+            8 => _mm_storel_epi64(out.cast(), bytes),
+            _ => {
+                let mut tmp = [0i8; 16];
+                _mm_storeu_si128(tmp.as_mut_ptr().cast(), bytes);
+                std::ptr::copy_nonoverlapping(tmp.as_ptr(), out, n);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

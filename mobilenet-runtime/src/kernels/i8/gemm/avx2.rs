@@ -17,7 +17,7 @@
 //! 12 accumulators, 2 weights, a broadcast and a product: 16 of 16 `ymm`.
 
 use super::ukernel::{GemmConfig, Layout, Rows, Sweep};
-use crate::kernels::x86::avx2::{pack_i8, pack_i8_halves, plain_shifts, Requantizer};
+use crate::kernels::x86::avx2::{pack_i8, pack_i8_halves, plain_shifts, store_first, Requantizer};
 use std::arch::x86_64::*;
 
 /// Rows per tile.
@@ -147,20 +147,6 @@ unsafe fn tile<const R: usize, const NV: usize, const PLAIN: bool>(
             pack_i8(q[0], q[0], min, max)
         };
         // SAFETY: row `r0 + r` of `c` has `n <= width` writable bytes (the contract).
-        let out = unsafe { s.c.add((r0 + r) * s.ldc) };
-        if s.n == 16 {
-            // SAFETY: 16 writable bytes.
-            unsafe { _mm_storeu_si128(out.cast(), bytes) };
-        } else if s.n == 8 {
-            // SAFETY: 8 writable bytes.
-            unsafe { _mm_storel_epi64(out.cast(), bytes) };
-        } else {
-            let mut tmp = [0i8; 16];
-            // SAFETY: a local array of 16 bytes; then `n` bytes of the row.
-            unsafe {
-                _mm_storeu_si128(tmp.as_mut_ptr().cast(), bytes);
-                std::ptr::copy_nonoverlapping(tmp.as_ptr(), out, s.n);
-            }
-        }
+        unsafe { store_first(s.c.add((r0 + r) * s.ldc), bytes, s.n) };
     }
 }

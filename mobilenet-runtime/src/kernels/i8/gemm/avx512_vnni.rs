@@ -18,7 +18,7 @@
 
 use super::avx2::lanes;
 use super::ukernel::{GemmConfig, Layout, Rows, Sweep};
-use crate::kernels::x86::avx2::{pack_i8_halves, plain_shifts, Requantizer};
+use crate::kernels::x86::avx2::{pack_i8_halves, plain_shifts, store_first, Requantizer};
 use std::arch::x86_64::*;
 
 /// Rows per tile.
@@ -137,17 +137,9 @@ unsafe fn tile<const R: usize, const NV: usize, const PLAIN: bool>(s: &Sweep, rq
             let hi = rq[1].apply(_mm512_extracti64x4_epi64::<1>(a));
             let bytes = pack_i8_halves(lo, hi, min, max);
             let n = s.n.saturating_sub(16 * v).min(16);
-            // SAFETY: channels `16 * v..16 * v + n` of the row are writable (the contract).
-            unsafe {
-                let out = out.add(16 * v);
-                if n == 16 {
-                    _mm_storeu_si128(out.cast(), bytes);
-                } else if n > 0 {
-                    let mut tmp = [0i8; 16];
-                    _mm_storeu_si128(tmp.as_mut_ptr().cast(), bytes);
-                    std::ptr::copy_nonoverlapping(tmp.as_ptr(), out, n);
-                }
-            }
+            // SAFETY: channels `16 * v..16 * v + n` of the row are writable (the contract):
+            // a 32-wide panel has more than 16 channels, so `16 * v` is inside the row.
+            unsafe { store_first(out.add(16 * v), bytes, n) };
         }
     }
 }

@@ -15,7 +15,7 @@
 
 use super::avx2::lanes;
 use super::ukernel::{GemmConfig, Layout, Rows, Sweep};
-use crate::kernels::x86::avx2::{pack_i8_halves, plain_shifts, Requantizer};
+use crate::kernels::x86::avx2::{pack_i8_halves, plain_shifts, store_first, Requantizer};
 use std::arch::x86_64::*;
 
 /// Rows per tile.
@@ -191,14 +191,7 @@ unsafe fn tile<D: Dot, const R: usize, const PLAIN: bool>(s: &Sweep, rq: &[Requa
         let (min, max) = (_mm_set1_epi8(s.rq.min), _mm_set1_epi8(s.rq.max));
         for (r, acc) in acc.iter().enumerate() {
             let bytes = pack_i8_halves(rq[0].apply(acc[0]), rq[1].apply(acc[1]), min, max);
-            let out = s.c.add((r0 + r) * s.ldc);
-            if s.n == 16 {
-                _mm_storeu_si128(out.cast(), bytes);
-            } else {
-                let mut tmp = [0i8; 16];
-                _mm_storeu_si128(tmp.as_mut_ptr().cast(), bytes);
-                std::ptr::copy_nonoverlapping(tmp.as_ptr(), out, s.n);
-            }
+            store_first(s.c.add((r0 + r) * s.ldc), bytes, s.n);
         }
     }
 }

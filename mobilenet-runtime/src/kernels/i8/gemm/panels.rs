@@ -102,9 +102,6 @@ impl Panels {
         let nr = cfg.nr;
         let kp = k.next_multiple_of(cfg.kr);
         let count = n.div_ceil(nr);
-        let len = (0..count)
-            .map(|b| (n - b * nr).next_multiple_of(cfg.lanes).min(nr) * kp)
-            .sum::<usize>();
         let mut p = Panels {
             isa,
             cfg,
@@ -112,10 +109,7 @@ impl Panels {
             kp,
             n,
             nr,
-            data: match cfg.layout {
-                Layout::Quads => Data::Bytes(vec![0; len]),
-                Layout::KMajor | Layout::Pairs => Data::Wide(vec![0; len]),
-            },
+            data: Data::Wide(Vec::new()),
             bias: vec![0; count * nr],
             rq: ChannelRequant::new(
                 &rq.multiplier[..n],
@@ -126,6 +120,11 @@ impl Panels {
             ),
             weight_zero_point,
             input_zero_point,
+        };
+        let len = (0..count).map(|b| p.width(b) * kp).sum::<usize>();
+        p.data = match cfg.layout {
+            Layout::Quads => Data::Bytes(vec![0; len]),
+            Layout::KMajor | Layout::Pairs => Data::Wide(vec![0; len]),
         };
         let offset = p.input_offset();
         for (co, &b) in bias.iter().enumerate().take(n) {
@@ -287,6 +286,25 @@ impl Panels {
 
 #[cfg(test)]
 mod tests {
+    /// A random layer of `testkit::q::layer`'s `case` (`k` inputs, `n` outputs), `rows` rows
+    /// of input, and the layer packed for `cfg`, from the seed `seed`.
+    #[cfg(x86_simd)]
+    fn packed(
+        cfg: &'static super::GemmConfig,
+        (rows, k, n): (usize, usize, usize),
+        seed: u64,
+        case: usize,
+    ) -> (super::QuantConv, Vec<i8>, super::Panels) {
+        use crate::kernels::testkit::{q, Rng};
+        let mut rng = Rng::new(seed);
+        let layer = q::layer(&mut rng, n * k, n, k, case);
+        let input = rng.bytes(rows * k);
+        let rq = layer.check("t", n * k, n, n).unwrap();
+        let at = |co: usize, ki: usize| layer.weights[co * k + ki];
+        let zps = (layer.weight_zero_point, layer.input_zero_point);
+        let p = super::Panels::pack(super::Isa::Portable, cfg, (k, n), &at, zps, &layer.bias, &rq);
+        (layer, input, p)
+    }
 
     /// The `vpdpbusd` panels read back the way its kernel reads them, in scalar code: rows
     /// flipped to `x + 128` and padded, quads of bytes per lane, 16 lanes per vector in
@@ -297,21 +315,15 @@ mod tests {
     #[test]
     fn quad_panels_give_the_reference_product() {
         use super::*;
-        use crate::kernels::testkit::{q, Rng};
+        use crate::kernels::testkit::q;
         let cfg = &super::super::avx512_vnni::CONFIG;
         for (case, (rows, k, n)) in [(3, 27, 8), (2, 64, 32), (4, 33, 40), (1, 5, 17), (2, 100, 70)]
             .into_iter()
             .enumerate()
         {
-            let mut rng = Rng::new(case as u64 + 40);
             // Case multiples of 3 have weight zero point 0: weights that fit the quads.
-            let layer = q::layer(&mut rng, n * k, n, k, 3 * case);
+            let (layer, input, p) = packed(cfg, (rows, k, n), case as u64 + 40, 3 * case);
             assert_eq!(layer.weight_zero_point, 0);
-            let input = rng.bytes(rows * k);
-            let rq = layer.check("t", n * k, n, n).unwrap();
-            let at = |co: usize, ki: usize| layer.weights[co * k + ki];
-            let zps = (layer.weight_zero_point, layer.input_zero_point);
-            let p = Panels::pack(Isa::Portable, cfg, (k, n), &at, zps, &layer.bias, &rq);
             assert_eq!(p.to_quant(), layer, "case {case}: to_quant");
             let kp = k.next_multiple_of(4);
             let mut got = vec![0i8; rows * n];
@@ -349,8 +361,7 @@ mod tests {
     #[test]
     fn every_byte_kernel_this_cpu_runs_gives_the_reference_product() {
         use super::super::{avx512_vnni, avx_vnni, gemm, gemm_team};
-        use super::*;
-        use crate::kernels::testkit::{q, Rng};
+        use crate::kernels::testkit::q;
         use crate::parallel::Team;
         use std::arch::is_x86_feature_detected as has;
         let kernels = [
@@ -375,13 +386,7 @@ mod tests {
             ];
             for (i, &(rows, k, n)) in shapes.iter().enumerate() {
                 for case in [0, 3, 5, 6] {
-                    let mut rng = Rng::new((i * 10 + case) as u64);
-                    let layer = q::layer(&mut rng, n * k, n, k, case);
-                    let input = rng.bytes(rows * k);
-                    let rq = layer.check("t", n * k, n, n).unwrap();
-                    let at = |co: usize, ki: usize| layer.weights[co * k + ki];
-                    let zps = (layer.weight_zero_point, layer.input_zero_point);
-                    let p = Panels::pack(Isa::Portable, cfg, (k, n), &at, zps, &layer.bias, &rq);
+                    let (layer, input, p) = packed(cfg, (rows, k, n), (i * 10 + case) as u64, case);
                     let want = q::matmul(rows, k, n, &layer, &input);
                     let mut got = vec![0i8; rows * n];
                     gemm(&input, k, &mut got, n, rows, &p);

@@ -1,7 +1,8 @@
 //! The contract between the int8 matrix-product driver (`driver.rs`) and its micro-kernels
-//! (one file per instruction set: `scalar.rs`, `avx2.rs`, `avx512_vnni.rs`): what one micro-kernel call computes
-//! ([`Sweep`]) and what each instruction set declares about its kernels ([`GemmConfig`]: the
-//! function, the panel layout it reads, its tile sizes).
+//! (one file per instruction set: `scalar.rs`, `avx2.rs`, `avx_vnni.rs`, `avx512_vnni.rs`):
+//! what one micro-kernel call computes ([`Sweep`]) and what each instruction set declares about
+//! its kernels ([`GemmConfig`]: the function, the panel layout it reads, how it reads the rows,
+//! its tile sizes).
 //!
 //! The product is exact integer arithmetic: `acc[r][co] = bias[co] + sum_k a[r][k] * w[k][co]`
 //! in wrapping `i32`, with `a` the raw `i8` inputs, `w` the weights minus their zero point
